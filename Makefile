@@ -1,0 +1,68 @@
+# The two commands a newcomer needs: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# A Python >= 3.12: the first of these that exists, unless PYTHON= is given.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
+	  if command -v $$p >/dev/null 2>&1 && PYENV_VERSION=3.13.0:3.12.1 $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; \
+	  then echo $$p; break; fi; done)
+export PYENV_VERSION ?= 3.13.0:3.12.1
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
+DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml | md5sum | cut -c1-8)
+
+# Demo and local development run with DEBUG on and a throwaway key; production sets its own.
+DEMO_ENV := DEBUG=1 SECRET_KEY=demo-not-secret
+
+.PHONY: help demo test lint format migrate worker bench bench-small clean
+
+help:
+	@echo "make demo         start the portal with demo data on http://127.0.0.1:8000"
+	@echo "make test         run the whole test suite (DATABASE_URL=postgres://... for PostgreSQL)"
+	@echo "make worker       run the background task worker"
+	@echo "make lint         ruff check and format check"
+	@echo "make bench        benchmarks at 1,000,000 orders (PostgreSQL), writes docs/PERFORMANCE.md"
+	@echo "make bench-small  the same at 10,000 orders"
+
+$(VENV)/bin/python:
+	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; run: make PYTHON=/path/to/python3.12"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(DEV_STAMP): $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@ $(STAMP)
+
+demo: $(STAMP)
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput
+	$(DEMO_ENV) $(PY) manage.py seed_demo
+	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+
+worker: $(STAMP)
+	$(DEMO_ENV) $(PY) manage.py db_worker
+
+test: $(DEV_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(DEV_STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: $(DEV_STAMP)
+	$(PY) bench/run.py --orders 1000000
+
+bench-small: $(DEV_STAMP)
+	$(PY) bench/run.py --orders 10000
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

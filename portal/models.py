@@ -1,0 +1,947 @@
+"""Merchants, their users, orders, order lines, captures, and the payout ledger.
+
+Money rules (DOMAIN.md): amounts are integers in minor units of the order's
+currency. ``Order.captured_amount`` / ``refunded_amount`` and the per-line and
+per-capture counters are caches of append-only rows (captures, refunds); they are
+only ever changed inside ``transaction.atomic()`` with the order row locked, and
+``Order.verify_totals()`` rebuilds them from those rows.
+
+Rules of our own, where DOMAIN.md is silent:
+- An order line's ``reference`` is unique within its order: it is the key that ties
+  captures and refunds to lines.
+- A line's total is spread over its units with the largest-remainder method
+  (``portal.money.unit_range_amount``); captures and refunds take units in order,
+  so the units of a line always add up to the line total.
+- A capture by amount that equals the whole remaining authorization captures all
+  remaining line quantities; a smaller capture by amount captures no lines (its
+  money can be refunded by amount or by "complete order", not by items).
+- An order with no captures whose authorization expired becomes EXPIRED; an order
+  with captures keeps its status, and its remaining authorization lapses.
+- An order is CLOSED when everything captured was refunded and nothing remains
+  authorized.
+- Our fee on a sale is ``Merchant.fee_rate_bp`` of the captured amount, rounded half
+  up; it is not returned when the sale is refunded.
+"""
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q, Sum
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from .exceptions import (
+    CancelNotAllowed,
+    CaptureNotAllowed,
+    InvalidRequest,
+    OrderActionNotAllowed,
+)
+from .money import MAX_AMOUNT, basis_points, unit_range_amount
+
+AUTHORIZATION_DAYS = 28
+MAX_AUTHORIZATION_DAYS = 180
+#: Markets where a refund may carry a return fee (DOMAIN.md).
+RETURN_FEE_MARKETS = frozenset(
+    "AT DE DK FI FR NL NO SE IT ES IE PT CZ AU GR".split()
+)
+
+
+class Channel(models.TextChoices):
+    PORTAL = "portal", "Merchant portal"
+    API = "api", "API"
+    ADMIN = "admin", "Staff admin"
+    SYSTEM = "system", "System"
+
+
+class Merchant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    country = models.CharField(max_length=2)
+    currency = models.CharField(max_length=3)
+    locale = models.CharField(max_length=10, default="en_US")
+    shipping_fees_refundable = models.BooleanField(
+        default=True,
+        help_text="Off: shipping fee lines (e.g. express shipping) are never refunded.",
+    )
+    store_credit_only = models.BooleanField(
+        default=False,
+        help_text="On: returns are store credit; no money goes back through us and "
+        "the customer's payments continue.",
+    )
+    fee_rate_bp = models.PositiveIntegerField(
+        default=299, help_text="Our fee on each sale, in basis points (299 = 2.99%)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(fee_rate_bp__lte=10000), name="merchant_fee_rate_le_100pct"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def supports_return_fees(self) -> bool:
+        return self.country in RETURN_FEE_MARKETS
+
+
+class MerchantUser(models.Model):
+    """A person who works in the merchant portal for one merchant."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        REFUNDS = "refunds", "Refunds"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="merchant_user"
+    )
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="users")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        ordering = ["merchant", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}, {self.merchant})"
+
+    @property
+    def can_refund(self) -> bool:
+        return self.role != self.Role.VIEWER
+
+    @property
+    def can_manage_orders(self) -> bool:
+        """Capture, cancel, release: admins and owners."""
+        return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+    can_manage_users = can_manage_orders
+
+
+class PaymentProduct(models.TextChoices):
+    PAY_IN_4 = "pay_in_4", "Pay in 4"
+    PAY_IN_3 = "pay_in_3", "Pay in 3"
+    PAY_LATER = "pay_later", "Pay later in 30 days"
+    PAY_NOW = "pay_now", "Pay now"
+    FINANCING = "financing", "Financing"
+    ONE_TIME_CARD = "one_time_card", "One-time card Pay in 4"
+
+
+class OrderStatus(models.TextChoices):
+    AUTHORIZED = "AUTHORIZED", "Authorized"
+    PART_CAPTURED = "PART_CAPTURED", "Partially captured"
+    CAPTURED = "CAPTURED", "Captured"
+    CANCELLED = "CANCELLED", "Cancelled"
+    EXPIRED = "EXPIRED", "Expired"
+    CLOSED = "CLOSED", "Closed"
+
+
+class RefundState(models.TextChoices):
+    """What the portal shows beside the status (derived from the amounts)."""
+
+    NONE = "none", "Not refunded"
+    PARTIAL = "partial", "Partially refunded"
+    FULL = "full", "Fully refunded"
+
+
+_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_order_reference() -> str:
+    """A short customer-facing reference like ``K4MADNY`` (no 0/O, 1/I look-alikes)."""
+    return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(7))
+
+
+def default_expiry():
+    return timezone.now() + timedelta(days=AUTHORIZATION_DAYS)
+
+
+class OrderQuerySet(models.QuerySet):
+    def for_merchant(self, merchant: Merchant) -> "OrderQuerySet":
+        return self.filter(merchant=merchant)
+
+    def for_customer(self, customer) -> "OrderQuerySet":
+        return self.filter(customer=customer)
+
+    def with_refund_state(self, state: str) -> "OrderQuerySet":
+        if state == RefundState.NONE:
+            return self.filter(refunded_amount=0)
+        if state == RefundState.PARTIAL:
+            return self.filter(refunded_amount__gt=0, refunded_amount__lt=F("captured_amount"))
+        if state == RefundState.FULL:
+            return self.filter(refunded_amount__gt=0, refunded_amount=F("captured_amount"))
+        return self
+
+    def expire_due(self, now=None) -> int:
+        """Mark authorized orders without captures whose authorization lapsed."""
+        now = now or timezone.now()
+        return self.filter(status=OrderStatus.AUTHORIZED, expires_at__lte=now).update(
+            status=OrderStatus.EXPIRED
+        )
+
+
+class Order(models.Model):
+    order_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    reference = models.CharField(
+        max_length=12, unique=True, default=new_order_reference, editable=False
+    )
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="orders")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="orders"
+    )
+    payment_method = models.ForeignKey(
+        "customers.PaymentMethod",
+        on_delete=models.PROTECT,
+        related_name="orders",
+        null=True,
+        blank=True,
+        help_text="The method the customer pays with; money back goes here.",
+    )
+    merchant_reference1 = models.CharField(
+        max_length=255, blank=True, help_text="The store's order number, shown to the customer."
+    )
+    merchant_reference2 = models.CharField(max_length=255, blank=True)
+    purchase_country = models.CharField(max_length=2)
+    purchase_currency = models.CharField(max_length=3)
+    locale = models.CharField(max_length=10, default="en_US")
+    payment_product = models.CharField(max_length=20, choices=PaymentProduct.choices)
+    order_amount = models.BigIntegerField()
+    original_order_amount = models.BigIntegerField()
+    status = models.CharField(
+        max_length=14, choices=OrderStatus.choices, default=OrderStatus.AUTHORIZED
+    )
+    # Caches of the captures and refunds below; see the module docstring.
+    captured_amount = models.BigIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
+    released_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=default_expiry)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The order list: newest first per merchant, keyset-paginated.
+            models.Index(fields=["merchant", "-created_at", "-id"], name="order_merchant_recent"),
+            models.Index(
+                fields=["merchant", "status", "-created_at", "-id"], name="order_merchant_status"
+            ),
+            models.Index(
+                fields=["merchant", "payment_product", "-created_at", "-id"],
+                name="order_merchant_product",
+            ),
+            models.Index(fields=["merchant", "merchant_reference1"], name="order_merchant_ref1"),
+            models.Index(fields=["customer", "-created_at"], name="order_customer_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(order_amount__gte=0) & Q(order_amount__lte=MAX_AMOUNT),
+                name="order_amount_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_amount__gte=0) & Q(captured_amount__lte=F("order_amount")),
+                name="order_captured_le_order_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0)
+                & Q(refunded_amount__lte=F("captured_amount")),
+                name="order_refunded_le_captured",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def get_absolute_url(self) -> str:
+        return reverse("portal:order_detail", args=[self.order_id])
+
+    # Derived amounts ---------------------------------------------------------
+
+    @property
+    def authorization_open(self) -> bool:
+        return (
+            self.status in (OrderStatus.AUTHORIZED, OrderStatus.PART_CAPTURED)
+            and self.released_at is None
+            and self.expires_at > timezone.now()
+        )
+
+    @property
+    def remaining_authorized_amount(self) -> int:
+        if not self.authorization_open:
+            return 0
+        return self.order_amount - self.captured_amount
+
+    @property
+    def refundable_amount(self) -> int:
+        """Captured and not yet refunded (before any merchant policy)."""
+        return self.captured_amount - self.refunded_amount
+
+    @property
+    def refund_state(self) -> str:
+        if self.refunded_amount == 0:
+            return RefundState.NONE
+        if self.refunded_amount < self.captured_amount:
+            return RefundState.PARTIAL
+        return RefundState.FULL
+
+    def get_refund_state_display(self) -> str:
+        return RefundState(self.refund_state).label
+
+    @property
+    def display_status(self) -> str:
+        """The status a merchant reads: refunds take precedence once there are any."""
+        if self.refund_state != RefundState.NONE:
+            return RefundState(self.refund_state).label
+        return self.get_status_display()
+
+    @property
+    def return_fee_market(self) -> bool:
+        return self.purchase_country in RETURN_FEE_MARKETS
+
+    def _status_after_change(self) -> str:
+        if self.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
+            return self.status
+        if self.captured_amount == 0:
+            return OrderStatus.AUTHORIZED
+        if self.refunded_amount == self.captured_amount and (
+            self.released_at or self.captured_amount == self.order_amount
+        ):
+            return OrderStatus.CLOSED
+        if self.captured_amount == self.order_amount or self.released_at:
+            return OrderStatus.CAPTURED
+        return OrderStatus.PART_CAPTURED
+
+    def verify_totals(self) -> list[str]:
+        """Rebuild every cached counter from captures and refunds; list disagreements."""
+        problems = []
+        captured = self.captures.aggregate(s=Sum("captured_amount"))["s"] or 0
+        refunded = self.refunds.aggregate(s=Sum("refunded_amount"))["s"] or 0
+        if captured != self.captured_amount:
+            problems.append(f"captured_amount {self.captured_amount} != captures {captured}")
+        if refunded != self.refunded_amount:
+            problems.append(f"refunded_amount {self.refunded_amount} != refunds {refunded}")
+        for capture in self.captures.annotate(allocated=Sum("refund_allocations__amount")):
+            if (capture.allocated or 0) != capture.refunded_amount:
+                problems.append(f"capture {capture.pk} refunded_amount disagrees")
+        for line in self.lines.annotate(
+            cq=Sum("capture_lines__quantity"), rq=Sum("capture_lines__refunded_quantity")
+        ):
+            if (line.cq or 0) != line.captured_quantity:
+                problems.append(f"line {line.reference} captured_quantity disagrees")
+            if (line.rq or 0) != line.refunded_quantity:
+                problems.append(f"line {line.reference} refunded_quantity disagrees")
+        return problems
+
+    # Mutations ---------------------------------------------------------------
+
+    def _locked(self) -> "Order":
+        """This order re-read with its row locked; call inside transaction.atomic()."""
+        return Order.objects.select_for_update().get(pk=self.pk)
+
+    def _refresh_from(self, other: "Order") -> None:
+        for field in ("status", "captured_amount", "refunded_amount", "released_at", "expires_at"):
+            setattr(self, field, getattr(other, field))
+
+    def capture(
+        self,
+        *,
+        lines: Sequence[tuple[str, int]] | None = None,
+        amount: int | None = None,
+        by=None,
+        channel: str = Channel.PORTAL,
+        description: str = "",
+        reference: str = "",
+    ) -> "Capture":
+        """Capture by order lines ``[(line reference, quantity), ...]``, by an amount,
+        or (neither given) everything that remains.
+
+        Invariant: never more than the remaining authorization; not on cancelled,
+        expired or released orders. Opens the customer's payment plan for the
+        captured amount and books the SALE and FEE ledger entries.
+        """
+        with transaction.atomic():
+            order = self._locked()
+            capture = order._capture_locked(
+                lines=lines, amount=amount, by=by, channel=channel,
+                description=description, reference=reference,
+            )
+            self._refresh_from(order)
+            return capture
+
+    capture.alters_data = True
+
+    def _capture_locked(self, *, lines, amount, by, channel, description, reference):
+        from customers.models import PaymentPlan
+
+        if self.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.CLOSED):
+            raise CaptureNotAllowed(
+                "ORDER_NOT_CAPTURABLE", f"The order is {self.get_status_display().lower()}; "
+                "nothing can be captured."
+            )
+        if not self.authorization_open:
+            raise CaptureNotAllowed(
+                "AUTHORIZATION_CLOSED",
+                "The authorization has expired or was released; nothing can be captured.",
+            )
+        remaining = self.remaining_authorized_amount
+        order_lines = list(self.lines.select_for_update().order_by("pk"))
+        by_reference = {line.reference: line for line in order_lines}
+        selected: list[tuple[OrderLine, int]] = []
+        if lines:
+            seen = set()
+            for ref, quantity in lines:
+                line = by_reference.get(ref)
+                if line is None:
+                    raise InvalidRequest(
+                        "UNKNOWN_LINE", f"This order has no line with reference “{ref}”."
+                    )
+                if ref in seen:
+                    raise InvalidRequest("DUPLICATE_LINE", f"Line “{ref}” is listed twice.")
+                seen.add(ref)
+                if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+                    raise InvalidRequest(
+                        "INVALID_QUANTITY", "Quantities must be whole numbers of at least 1."
+                    )
+                if quantity > line.quantity - line.captured_quantity:
+                    raise CaptureNotAllowed(
+                        "OVER_CAPTURE",
+                        f"Only {line.quantity - line.captured_quantity} of “{line.name}” "
+                        "remain to be captured.",
+                    )
+                selected.append((line, quantity))
+            lines_amount = sum(line.amount_for_units(line.captured_quantity, q) for line, q in selected)
+            if amount is not None and amount != lines_amount:
+                raise InvalidRequest(
+                    "AMOUNT_MISMATCH",
+                    f"captured_amount {amount} does not equal the order lines' total "
+                    f"{lines_amount}.",
+                    field="captured_amount",
+                )
+            amount = lines_amount
+        elif amount is None or amount == remaining:
+            amount = remaining
+            selected = [
+                (line, line.quantity - line.captured_quantity)
+                for line in order_lines
+                if line.quantity > line.captured_quantity
+            ]
+            if sum(line.amount_for_units(line.captured_quantity, q) for line, q in selected) != amount:
+                selected = []  # Earlier captures by amount: lines no longer match.
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise InvalidRequest(
+                "INVALID_AMOUNT", "The capture amount must be a positive whole number of minor units.",
+                field="captured_amount",
+            )
+        if amount > remaining:
+            raise CaptureNotAllowed(
+                "OVER_CAPTURE",
+                "Capture amount is higher than the remaining authorized amount.",
+                field="captured_amount",
+            )
+        capture = Capture.objects.create(
+            order=self,
+            captured_amount=amount,
+            description=description,
+            reference=reference,
+            created_by=by,
+            channel=channel,
+        )
+        capture_lines = []
+        for line, quantity in selected:
+            capture_lines.append(
+                CaptureLine(
+                    capture=capture,
+                    order_line=line,
+                    unit_start=line.captured_quantity,
+                    quantity=quantity,
+                    amount=line.amount_for_units(line.captured_quantity, quantity),
+                )
+            )
+            line.captured_quantity += quantity
+        CaptureLine.objects.bulk_create(capture_lines)
+        OrderLine.objects.bulk_update([line for line, _ in selected], ["captured_quantity"])
+        self.captured_amount += amount
+        self.status = self._status_after_change()
+        self.save(update_fields=["captured_amount", "status"])
+        LedgerEntry.record_sale(capture)
+        PaymentPlan.open_for_capture(capture)
+        return capture
+
+    def cancel(self, *, by=None) -> None:
+        """Cancel an order that has no captures; the whole authorization lapses."""
+        with transaction.atomic():
+            order = self._locked()
+            if order.captured_amount > 0 or order.captures.exists():
+                raise CancelNotAllowed(
+                    "HAS_CAPTURES", "Order has previous captures. Cancel not possible."
+                )
+            if order.status != OrderStatus.AUTHORIZED:
+                raise CancelNotAllowed(
+                    "NOT_CANCELLABLE", f"The order is already {order.get_status_display().lower()}."
+                )
+            order.status = OrderStatus.CANCELLED
+            order.save(update_fields=["status"])
+            OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.CANCELLED, created_by=by)
+            self._refresh_from(order)
+
+    cancel.alters_data = True
+
+    def release_remaining_authorization(self, *, by=None) -> int:
+        """Give up what is authorized and not captured; returns the released amount.
+
+        Only for an order with captures that is not fully captured.
+        """
+        with transaction.atomic():
+            order = self._locked()
+            if order.captured_amount == 0:
+                raise OrderActionNotAllowed(
+                    "NO_CAPTURES", "The order has no captures; cancel it instead."
+                )
+            if not order.authorization_open or order.captured_amount >= order.order_amount:
+                raise OrderActionNotAllowed(
+                    "NOTHING_TO_RELEASE", "Nothing remains authorized on this order."
+                )
+            released = order.remaining_authorized_amount
+            order.released_at = timezone.now()
+            order.status = order._status_after_change()
+            order.save(update_fields=["released_at", "status"])
+            OrderEvent.objects.create(
+                order=order, kind=OrderEvent.Kind.RELEASED, amount=released, created_by=by
+            )
+            self._refresh_from(order)
+            return released
+
+    release_remaining_authorization.alters_data = True
+
+    def extend_authorization(self, days: int = 7, *, by=None) -> None:
+        """Push ``expires_at`` out by ``days``, never past 180 days after creation."""
+        with transaction.atomic():
+            order = self._locked()
+            if not order.authorization_open:
+                raise OrderActionNotAllowed(
+                    "NOT_EXTENDABLE", "Only an open authorization can be extended."
+                )
+            limit = order.created_at + timedelta(days=MAX_AUTHORIZATION_DAYS)
+            if order.expires_at >= limit:
+                raise OrderActionNotAllowed(
+                    "MAX_EXTENSION", "The authorization cannot be extended past 180 days."
+                )
+            order.expires_at = min(order.expires_at + timedelta(days=days), limit)
+            order.save(update_fields=["expires_at"])
+            OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.EXTENDED, created_by=by)
+            self._refresh_from(order)
+
+    extend_authorization.alters_data = True
+
+    def update_merchant_references(self, reference1=None, reference2=None, *, by=None) -> None:
+        with transaction.atomic():
+            order = self._locked()
+            if reference1 is not None:
+                order.merchant_reference1 = reference1
+            if reference2 is not None:
+                order.merchant_reference2 = reference2
+            order.save(update_fields=["merchant_reference1", "merchant_reference2"])
+            OrderEvent.objects.create(
+                order=order, kind=OrderEvent.Kind.REFERENCES_UPDATED, created_by=by
+            )
+            self.merchant_reference1 = order.merchant_reference1
+            self.merchant_reference2 = order.merchant_reference2
+
+    update_merchant_references.alters_data = True
+
+    # Refunds (the engine lives in refunds/; these are the order's verbs) -----
+
+    def refund_complete(self, *, by=None, **options):
+        """Refund everything captured and not yet refunded."""
+        from refunds.engine import RefundKind, RefundRequest, execute_refund
+
+        return execute_refund(self, RefundRequest(kind=RefundKind.COMPLETE, **_request_fields(options)), by=by, **_exec_fields(options))
+
+    refund_complete.alters_data = True
+
+    def refund_lines(self, lines: Sequence[tuple[str, int]], *, return_fee: int = 0, by=None, **options):
+        """Refund selected captured lines ``[(reference, quantity), ...]``, optionally
+        minus a return fee the customer pays."""
+        from refunds.engine import RefundKind, RefundRequest, execute_refund
+
+        request = RefundRequest(
+            kind=RefundKind.ITEMS, lines=tuple(lines), return_fee=return_fee, **_request_fields(options)
+        )
+        return execute_refund(self, request, by=by, **_exec_fields(options))
+
+    refund_lines.alters_data = True
+
+    def refund_amount(self, amount: int, *, by=None, **options):
+        """Refund a free amount, allocated to captures oldest first."""
+        from refunds.engine import RefundKind, RefundRequest, execute_refund
+
+        request = RefundRequest(kind=RefundKind.AMOUNT, amount=amount, **_request_fields(options))
+        return execute_refund(self, request, by=by, **_exec_fields(options))
+
+    refund_amount.alters_data = True
+
+
+_REQUEST_FIELDS = ("description", "reference", "currency", "expected_amount")
+_EXEC_FIELDS = ("channel", "idempotency_key", "expected_fingerprint")
+
+
+def _request_fields(options: dict) -> dict:
+    return {k: v for k, v in options.items() if k in _REQUEST_FIELDS}
+
+
+def _exec_fields(options: dict) -> dict:
+    unknown = set(options) - set(_REQUEST_FIELDS) - set(_EXEC_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown refund options: {sorted(unknown)}")
+    return {k: v for k, v in options.items() if k in _EXEC_FIELDS}
+
+
+class OrderLine(models.Model):
+    class Type(models.TextChoices):
+        PHYSICAL = "physical", "Physical"
+        DIGITAL = "digital", "Digital"
+        DISCOUNT = "discount", "Discount"
+        SHIPPING_FEE = "shipping_fee", "Shipping fee"
+        SALES_TAX = "sales_tax", "Sales tax"
+        SURCHARGE = "surcharge", "Surcharge"
+        GIFT_CARD = "gift_card", "Gift card"
+        STORE_CREDIT = "store_credit", "Store credit"
+        RETURN_FEE = "return_fee", "Return fee"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(default=0)
+    type = models.CharField(max_length=14, choices=Type.choices, default=Type.PHYSICAL)
+    reference = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    quantity = models.PositiveIntegerField()
+    quantity_unit = models.CharField(max_length=10, default="pcs")
+    unit_price = models.BigIntegerField(help_text="Including tax, excluding discount.")
+    tax_rate = models.PositiveIntegerField(default=0, help_text="Basis points: 2500 = 25%.")
+    total_discount_amount = models.BigIntegerField(default=0)
+    total_amount = models.BigIntegerField()
+    total_tax_amount = models.BigIntegerField(default=0)
+    captured_quantity = models.PositiveIntegerField(default=0)
+    refunded_quantity = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "reference"], name="order_line_reference_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(total_amount=F("quantity") * F("unit_price") - F("total_discount_amount")),
+                name="order_line_total_consistent",
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_quantity__lte=F("quantity")),
+                name="order_line_captured_le_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=F("captured_quantity")),
+                name="order_line_refunded_le_captured",
+            ),
+            models.CheckConstraint(condition=Q(tax_rate__lte=10000), name="order_line_tax_rate_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.name}"
+
+    @property
+    def refundable_quantity(self) -> int:
+        return self.captured_quantity - self.refunded_quantity
+
+    @property
+    def capturable_quantity(self) -> int:
+        return self.quantity - self.captured_quantity
+
+    @property
+    def is_shipping(self) -> bool:
+        return self.type == self.Type.SHIPPING_FEE
+
+    def amount_for_units(self, start: int, count: int) -> int:
+        return unit_range_amount(self.total_amount, self.quantity, start, count)
+
+    @property
+    def refundable_line_amount(self) -> int:
+        return self.amount_for_units(self.refunded_quantity, self.refundable_quantity)
+
+    @staticmethod
+    def tax_for(total_amount: int, tax_rate: int) -> int:
+        """Tax included in ``total_amount`` at ``tax_rate`` basis points, rounded half up."""
+        if tax_rate == 0:
+            return 0
+        sign = -1 if total_amount < 0 else 1
+        numerator = abs(total_amount) * tax_rate
+        denominator = 10000 + tax_rate
+        return sign * ((2 * numerator + denominator) // (2 * denominator))
+
+
+class Capture(models.Model):
+    """One shipment's capture: one customer invoice / payment obligation."""
+
+    capture_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="captures")
+    captured_amount = models.BigIntegerField()
+    refunded_amount = models.BigIntegerField(default=0)
+    description = models.CharField(max_length=255, blank=True)
+    reference = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.PORTAL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["order", "created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(captured_amount__gt=0) & Q(captured_amount__lte=MAX_AMOUNT),
+                name="capture_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("captured_amount")),
+                name="capture_refunded_le_captured",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Capture {str(self.capture_id)[:8]} of {self.order}"
+
+    @property
+    def remaining_amount(self) -> int:
+        return self.captured_amount - self.refunded_amount
+
+    @cached_property
+    def number(self) -> int:
+        """1 for the order's first capture (invoice), 2 for the second..."""
+        return self.order.captures.filter(pk__lte=self.pk).count()
+
+
+class CaptureLine(models.Model):
+    """Units ``unit_start .. unit_start+quantity-1`` of an order line, captured."""
+
+    capture = models.ForeignKey(Capture, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="capture_lines")
+    unit_start = models.PositiveIntegerField()
+    quantity = models.PositiveIntegerField()
+    amount = models.BigIntegerField()
+    refunded_quantity = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["capture", "order_line"]
+        constraints = [
+            models.UniqueConstraint(fields=["capture", "order_line"], name="capture_line_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="capture_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=F("quantity")),
+                name="capture_line_refunded_le_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.order_line.name}"
+
+
+class OrderEvent(models.Model):
+    """Things that happened to an order that are not captures or refunds (timeline)."""
+
+    class Kind(models.TextChoices):
+        CANCELLED = "cancelled", "Order cancelled"
+        RELEASED = "released", "Remaining authorization released"
+        EXTENDED = "extended", "Authorization extended"
+        REFERENCES_UPDATED = "references", "Merchant references updated"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.order})"
+
+
+class LedgerEntry(models.Model):
+    """An append-only settlement transaction: SALE +, RETURN −, FEE −.
+
+    The sum of a merchant's entries always equals captures − money refunds − fees.
+    Entries without a payout are in the next one.
+    """
+
+    class Kind(models.TextChoices):
+        SALE = "SALE", "Sale"
+        RETURN = "RETURN", "Return"
+        FEE = "FEE", "Fee"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="ledger_entries")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="ledger_entries")
+    capture = models.ForeignKey(Capture, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    refund = models.ForeignKey(
+        "refunds.Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+    )
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    amount = models.BigIntegerField(help_text="Signed: sales positive, returns and fees negative.")
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=255, blank=True)
+    payout = models.ForeignKey(
+        "Payout", on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["merchant", "payout", "id"], name="ledger_merchant_payout"),
+            models.Index(fields=["order"], name="ledger_order"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="SALE") & Q(amount__gt=0)) | (~Q(kind="SALE") & Q(amount__lte=0)),
+                name="ledger_sign_by_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} ({self.order})"
+
+    @classmethod
+    def record_sale(cls, capture: Capture) -> None:
+        order = capture.order
+        merchant = order.merchant
+        common = {"merchant_id": order.merchant_id, "order": order, "capture": capture,
+                  "currency": order.purchase_currency}
+        entries = [
+            cls(kind=cls.Kind.SALE, amount=capture.captured_amount,
+                reference=capture.reference or order.merchant_reference1, **common)
+        ]
+        fee = basis_points(capture.captured_amount, merchant.fee_rate_bp)
+        if fee:
+            entries.append(cls(kind=cls.Kind.FEE, amount=-fee, reference=order.reference, **common))
+        cls.objects.bulk_create(entries)
+
+    @classmethod
+    def record_return(cls, refund) -> None:
+        order = refund.order
+        cls.objects.create(
+            merchant_id=order.merchant_id, order=order, refund=refund, kind=cls.Kind.RETURN,
+            amount=-refund.refunded_amount, currency=order.purchase_currency,
+            reference=refund.reference,
+        )
+
+
+class PayoutQuerySet(models.QuerySet):
+    def for_merchant(self, merchant: Merchant) -> "PayoutQuerySet":
+        return self.filter(merchant=merchant)
+
+
+class Payout(models.Model):
+    """A settlement: every ledger entry since the previous payout, plus carried debt.
+
+    ``total = sales + returns + fees + debt_in``. A positive total is paid out; a
+    negative one pays nothing and carries into the next payout as ``debt_out``.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payouts")
+    number = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    sales_amount = models.BigIntegerField(default=0)
+    returns_amount = models.BigIntegerField(default=0)
+    fees_amount = models.BigIntegerField(default=0)
+    debt_in = models.BigIntegerField(default=0, help_text="Debt carried from the previous payout (≤ 0).")
+    total = models.BigIntegerField(default=0)
+    paid_amount = models.BigIntegerField(default=0)
+    debt_out = models.BigIntegerField(default=0, help_text="Carried into the next payout (≤ 0).")
+    entry_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = PayoutQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["merchant", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "number"], name="payout_number_unique"),
+            models.CheckConstraint(condition=Q(debt_in__lte=0) & Q(debt_out__lte=0), name="payout_debt_non_positive"),
+            models.CheckConstraint(condition=Q(paid_amount__gte=0), name="payout_paid_non_negative"),
+            models.CheckConstraint(
+                condition=Q(total=F("sales_amount") + F("returns_amount") + F("fees_amount") + F("debt_in")),
+                name="payout_total_consistent",
+            ),
+            models.CheckConstraint(
+                condition=Q(total=F("paid_amount") + F("debt_out")), name="payout_paid_plus_debt"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payout #{self.number} ({self.merchant})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("portal:payout_detail", args=[self.number])
+
+    @staticmethod
+    def totals_of(entries: models.QuerySet) -> dict[str, int]:
+        by_kind = dict(entries.values_list("kind").annotate(s=Sum("amount")).order_by())
+        return {
+            "sales_amount": by_kind.get(LedgerEntry.Kind.SALE, 0),
+            "returns_amount": by_kind.get(LedgerEntry.Kind.RETURN, 0),
+            "fees_amount": by_kind.get(LedgerEntry.Kind.FEE, 0),
+        }
+
+    @classmethod
+    def preview_next(cls, merchant: Merchant) -> "Payout":
+        """The next payout as it stands now (unsaved)."""
+        last = cls.objects.filter(merchant=merchant).order_by("-number").first()
+        entries = LedgerEntry.objects.filter(merchant=merchant, payout__isnull=True)
+        payout = cls(
+            merchant=merchant, number=(last.number + 1) if last else 1,
+            currency=merchant.currency, debt_in=last.debt_out if last else 0,
+            **cls.totals_of(entries),
+        )
+        payout.entry_count = entries.count()
+        payout.total = payout.sales_amount + payout.returns_amount + payout.fees_amount + payout.debt_in
+        payout.paid_amount = max(payout.total, 0)
+        payout.debt_out = min(payout.total, 0)
+        return payout
+
+    @classmethod
+    def close_next(cls, merchant: Merchant) -> "Payout":
+        """Settle every unpaid entry into a new payout. Safe to call concurrently.
+
+        The entries are claimed first in one UPDATE and the totals are summed from
+        exactly those, so an entry committed meanwhile is never half-counted.
+        """
+        with transaction.atomic():
+            Merchant.objects.select_for_update().get(pk=merchant.pk)
+            last = cls.objects.filter(merchant=merchant).order_by("-number").first()
+            payout = cls.objects.create(
+                merchant=merchant, number=(last.number + 1) if last else 1,
+                currency=merchant.currency, debt_in=last.debt_out if last else 0,
+                total=last.debt_out if last else 0, debt_out=last.debt_out if last else 0,
+            )
+            payout.entry_count = LedgerEntry.objects.filter(
+                merchant=merchant, payout__isnull=True
+            ).update(payout=payout)
+            for field, value in cls.totals_of(payout.entries.all()).items():
+                setattr(payout, field, value)
+            payout.total = payout.sales_amount + payout.returns_amount + payout.fees_amount + payout.debt_in
+            payout.paid_amount = max(payout.total, 0)
+            payout.debt_out = min(payout.total, 0)
+            payout.save()
+            return payout
+
+    close_next.alters_data = True
