@@ -182,7 +182,7 @@ class OrderState:
     @classmethod
     def load(cls, order: Order, *, lock: bool) -> "OrderState":
         def rows(qs):
-            return qs.select_for_update() if lock else qs
+            return qs.select_for_update(of=("self",)) if lock else qs
 
         captures = list(rows(Capture.objects.filter(order=order)).order_by("pk"))
         lines = list(rows(OrderLine.objects.filter(order=order)).order_by("pk"))
