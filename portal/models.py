@@ -591,7 +591,7 @@ class Order(models.Model):
     refund_amount.alters_data = True
 
 
-_REQUEST_FIELDS = ("description", "reference", "currency", "expected_amount")
+_REQUEST_FIELDS = ("description", "reference", "currency", "expected_amount", "return_fee")
 _EXEC_FIELDS = ("channel", "idempotency_key", "expected_fingerprint")
 
 

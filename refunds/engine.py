@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from customers.models import (
@@ -573,7 +574,10 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
             ):
                 (balance_entries if isinstance(obj, BalanceEntry) else repayments).append(obj)
     RefundAllocation.objects.bulk_create(allocations)
-    Capture.objects.bulk_update([a.capture for a in plan.allocations], ["refunded_amount"])
+    # Increments in SQL, not absolute values: even without the lock, the CHECK
+    # constraints (refunded <= captured) would refuse an over-refund.
+    for a in plan.allocations:
+        Capture.objects.filter(pk=a.capture.pk).update(refunded_amount=F("refunded_amount") + a.amount)
     Repayment.objects.bulk_create(repayments)
     if balance_entries:
         BalanceEntry.objects.bulk_create(balance_entries)
@@ -581,7 +585,9 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
 
     order.refunded_amount += plan.refunded_amount
     order.status = order._status_after_change()
-    order.save(update_fields=["refunded_amount", "status"])
+    Order.objects.filter(pk=order.pk).update(
+        refunded_amount=F("refunded_amount") + plan.refunded_amount, status=order.status
+    )
     if not plan.store_credit:
         LedgerEntry.record_return(refund)
     # The store registered the return: paused payments resume.
