@@ -1,0 +1,72 @@
+"""The bench database: created fresh, migrated, with merchants and their users."""
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def database_url(name: str) -> str:
+    """``DATABASE_URL`` (if set) with its database name replaced by ``name``."""
+    base = urlsplit(os.environ.get("DATABASE_URL") or DEFAULT_SERVER)
+    if not base.scheme.startswith("postgres"):
+        base = urlsplit(DEFAULT_SERVER)
+    return urlunsplit(base._replace(path=f"/{name}"))
+
+
+def recreate(url: str) -> None:
+    """Drop the database of ``url`` if it exists and create it empty."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            [name],
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def create_merchants(specs: list[dict]) -> list:
+    """The merchants (one admin user each, password unusable: the bench logs in by
+    session) as ``bench.loader.Merchant`` records with their ids."""
+    from django.contrib.auth import get_user_model
+
+    from bench.loader import FEE_RATE_BP, Merchant
+    from portal.models import Merchant as MerchantModel
+    from portal.models import MerchantUser
+
+    merchants = []
+    for spec in specs:
+        model = MerchantModel.objects.create(
+            name=spec["name"],
+            slug=spec["slug"],
+            country=spec["country"],
+            currency=spec["currency"],
+            locale=spec["locale"],
+            fee_rate_bp=FEE_RATE_BP,
+        )
+        user = get_user_model().objects.create_user(
+            username=f"bench-{spec['country'].lower()}",
+            email=f"admin@{spec['slug']}.example",
+        )
+        MerchantUser.objects.create(
+            user=user, merchant=model, role=MerchantUser.Role.ADMIN
+        )
+        merchants.append(
+            Merchant(
+                pk=model.pk,
+                name=model.name,
+                country=model.country,
+                currency=model.currency,
+                locale=model.locale,
+                tax_rate=spec["tax_rate"],
+                prices=spec["prices"],
+                prefix=spec["prefix"],
+                admin_user_id=user.pk,
+            )
+        )
+    return merchants
