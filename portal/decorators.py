@@ -1,0 +1,73 @@
+"""Access to the merchant portal: who is logged in, for which merchant, in what role.
+
+``merchant_required`` is the first line of every portal view: it sends anonymous
+visitors to the login page, refuses accounts that belong to no merchant, and sets
+``request.merchant_user`` and ``request.merchant`` so that every queryset in the
+view can be scoped with ``for_merchant(request.merchant)``.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from portal.models import MerchantUser
+
+#: Permission name (a ``MerchantUser`` property) -> what a refused person is told.
+PERMISSIONS = {
+    "can_refund": "refund orders",
+    "can_manage_orders": "capture, cancel or release orders",
+    "can_manage_users": "manage the users of this merchant",
+}
+
+
+def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    return TemplateResponse(
+        request, "portal/forbidden.html", {"message": message}, status=403
+    )
+
+
+def merchant_required(
+    view: Callable | None = None, *, permission: str | None = None
+) -> Callable:
+    """Require a logged-in, active merchant user (and ``permission``, if given).
+
+    Use as ``@merchant_required`` or ``@merchant_required(permission="can_refund")``.
+    """
+    if permission is not None and permission not in PERMISSIONS:
+        raise ValueError(f"Unknown permission {permission!r}")
+
+    def decorator(view_func: Callable) -> Callable:
+        @wraps(view_func)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            merchant_user = (
+                MerchantUser.objects.select_related("merchant")
+                .filter(user=request.user)
+                .first()
+            )
+            if merchant_user is None:
+                return _forbidden(
+                    request,
+                    "Your account is not linked to a merchant, so the merchant "
+                    "portal has nothing to show you.",
+                )
+            request.merchant_user = merchant_user
+            request.merchant = merchant_user.merchant
+            if permission and not getattr(merchant_user, permission):
+                return _forbidden(
+                    request,
+                    f"Your role ({merchant_user.get_role_display()}) does not allow "
+                    f"you to {PERMISSIONS[permission]}. Ask an admin or the owner "
+                    "of this merchant account.",
+                )
+            return view_func(request, *args, **kwargs)
+
+        return wrapper
+
+    if view is not None:
+        return decorator(view)
+    return decorator

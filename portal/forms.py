@@ -1,0 +1,414 @@
+"""Forms of the merchant portal: order search, capture, and the merchant's users.
+
+Forms bind and validate what people type; the rules themselves live in the model
+verbs (``order.capture``...), whose ``DomainError`` is turned into a form error
+next to the field it concerns.
+"""
+
+import base64
+import binascii
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordResetForm
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.exceptions import DomainError
+from portal.models import MerchantUser, Order, OrderStatus, PaymentProduct, RefundState
+from portal.money import parse_amount
+
+PAGE_SIZE = 25
+
+REFUND_STATUS_FILTERS = {
+    "partially_refunded": RefundState.PARTIAL,
+    "fully_refunded": RefundState.FULL,
+}
+STATUS_CHOICES = [
+    ("", "Any status"),
+    *OrderStatus.choices,
+    ("partially_refunded", "Partially refunded"),
+    ("fully_refunded", "Fully refunded"),
+]
+
+
+def add_domain_error(form: forms.Form, error: DomainError, fields: dict) -> None:
+    """Put ``error`` next to the form field it concerns (``fields`` maps the
+    error's ``field`` to a form field name), or at the top of the form."""
+    name = fields.get(error.field)
+    form.add_error(name if name in form.fields else None, error.message)
+
+
+# Order list ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in the newest-first order list: ``(created_at, id)``."""
+
+    created_at: datetime
+    pk: int
+
+    def encode(self) -> str:
+        raw = f"{self.created_at.isoformat()}|{self.pk}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> "Cursor | None":
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            stamp, pk = raw.split("|")
+            created_at = datetime.fromisoformat(stamp)
+            if timezone.is_naive(created_at):
+                return None
+            return cls(created_at, int(pk))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return None
+
+    @classmethod
+    def of(cls, order: Order) -> "Cursor":
+        return cls(order.created_at, order.pk)
+
+
+@dataclass
+class OrderPage:
+    orders: list[Order]
+    next_cursor: str | None
+    previous_cursor: str | None
+    is_first: bool
+
+
+class OrderSearchForm(forms.Form):
+    """Search and filters of the order list; ``page()`` runs the keyset query."""
+
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=255,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "Order ID, reference, store order number, email or name",
+                "autocomplete": "off",
+            }
+        ),
+    )
+    status = forms.ChoiceField(label="Status", choices=STATUS_CHOICES, required=False)
+    product = forms.ChoiceField(
+        label="Payment product",
+        choices=[("", "Any product"), *PaymentProduct.choices],
+        required=False,
+    )
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    after = forms.CharField(required=False, widget=forms.HiddenInput)
+    before = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return cleaned
+
+    def filter(self, orders: models.QuerySet) -> models.QuerySet:
+        """``orders`` (already scoped to one merchant) narrowed by the search."""
+        data = self.cleaned_data
+        text = data.get("q", "").strip()
+        if text:
+            orders = orders.filter(self._search(text))
+        status = data.get("status")
+        if status in REFUND_STATUS_FILTERS:
+            orders = orders.with_refund_state(REFUND_STATUS_FILTERS[status])
+        elif status:
+            orders = orders.filter(status=status)
+        if data.get("product"):
+            orders = orders.filter(payment_product=data["product"])
+        tz = timezone.get_current_timezone()
+        if data.get("date_from"):
+            start = datetime.combine(data["date_from"], time.min, tzinfo=tz)
+            orders = orders.filter(created_at__gte=start)
+        if data.get("date_to"):
+            end = datetime.combine(
+                data["date_to"] + timedelta(days=1), time.min, tzinfo=tz
+            )
+            orders = orders.filter(created_at__lt=end)
+        return orders
+
+    @staticmethod
+    def _search(text: str) -> Q:
+        """Exact matches on identifiers; a customer by exact email or name prefix."""
+        try:
+            return Q(order_id=uuid.UUID(text))
+        except ValueError:
+            pass
+        if "@" in text:
+            return Q(customer__email__iexact=text)
+        return (
+            Q(reference=text.upper())
+            | Q(merchant_reference1=text)
+            | Q(customer__name__istartswith=text)
+        )
+
+    def page(self, orders: models.QuerySet, size: int = PAGE_SIZE) -> OrderPage:
+        """One page of ``orders``, newest first, after or before a cursor.
+
+        Keyset pagination on ``(created_at, id)``: the database seeks straight to
+        the cursor through the (merchant, -created_at, -id) index; no OFFSET, no
+        COUNT.
+        """
+        after = Cursor.decode(self.cleaned_data.get("after") or "")
+        before = Cursor.decode(self.cleaned_data.get("before") or "")
+        newest_first = orders.order_by("-created_at", "-id")
+        if before:
+            rows = list(
+                orders.filter(
+                    Q(created_at__gt=before.created_at)
+                    | Q(created_at=before.created_at, id__gt=before.pk)
+                ).order_by("created_at", "id")[: size + 1]
+            )
+            has_newer = len(rows) > size
+            rows = rows[:size][::-1]
+            return OrderPage(
+                orders=rows,
+                next_cursor=Cursor.of(rows[-1]).encode() if rows else None,
+                previous_cursor=Cursor.of(rows[0]).encode() if has_newer else None,
+                is_first=not has_newer,
+            )
+        if after:
+            newest_first = newest_first.filter(
+                Q(created_at__lt=after.created_at)
+                | Q(created_at=after.created_at, id__lt=after.pk)
+            )
+        rows = list(newest_first[: size + 1])
+        has_older = len(rows) > size
+        rows = rows[:size]
+        return OrderPage(
+            orders=rows,
+            next_cursor=Cursor.of(rows[-1]).encode() if has_older else None,
+            previous_cursor=Cursor.of(rows[0]).encode() if after and rows else None,
+            is_first=after is None,
+        )
+
+
+# Capture --------------------------------------------------------------------------
+
+
+class CaptureForm(forms.Form):
+    """Capture all that remains, selected lines, or an amount (two steps: review,
+    then confirm)."""
+
+    ALL, LINES, AMOUNT = "all", "lines", "amount"
+    kind = forms.ChoiceField(
+        label="What to capture",
+        choices=[
+            (ALL, "Everything remaining"),
+            (LINES, "Selected lines"),
+            (AMOUNT, "An amount"),
+        ],
+        initial=ALL,
+        widget=forms.RadioSelect,
+    )
+    amount = forms.CharField(label="Amount to capture", required=False, max_length=20)
+    description = forms.CharField(label="Description", required=False, max_length=255)
+    reference = forms.CharField(
+        label="Reference (e.g. shipment number)", required=False, max_length=255
+    )
+
+    ERROR_FIELDS = {"captured_amount": "amount", "description": "description"}
+
+    def __init__(self, order: Order, lines, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order = order
+        self.lines = [line for line in lines if line.capturable_quantity > 0]
+        for line in self.lines:
+            self.fields[f"line-{line.pk}"] = forms.IntegerField(
+                label="Quantity to capture",
+                required=False,
+                min_value=0,
+                max_value=line.capturable_quantity,
+                widget=forms.NumberInput(attrs={"class": "input-qty"}),
+            )
+
+    @property
+    def line_rows(self) -> list[tuple]:
+        return [(line, self[f"line-{line.pk}"]) for line in self.lines]
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("kind")
+        if kind == self.LINES:
+            cleaned["lines"] = [
+                (line.reference, cleaned[f"line-{line.pk}"])
+                for line in self.lines
+                if cleaned.get(f"line-{line.pk}")
+            ]
+            if not cleaned["lines"] and not self.errors:
+                raise forms.ValidationError("Enter a quantity for at least one line.")
+        if kind == self.AMOUNT:
+            try:
+                cleaned["amount_minor"] = parse_amount(
+                    cleaned.get("amount", ""), self.order.purchase_currency
+                )
+            except ValueError as error:
+                self.add_error("amount", str(error))
+        return cleaned
+
+    @property
+    def capture_amount(self) -> int:
+        """What the reviewed capture will take (the order method re-checks it)."""
+        kind = self.cleaned_data["kind"]
+        if kind == self.AMOUNT:
+            return self.cleaned_data["amount_minor"]
+        if kind == self.LINES:
+            by_ref = {line.reference: line for line in self.lines}
+            return sum(
+                by_ref[ref].amount_for_units(by_ref[ref].captured_quantity, quantity)
+                for ref, quantity in self.cleaned_data["lines"]
+            )
+        return self.order.remaining_authorized_amount
+
+    def save(self, *, by):
+        data = self.cleaned_data
+        options = {
+            "by": by,
+            "description": data["description"],
+            "reference": data["reference"],
+        }
+        if data["kind"] == self.LINES:
+            options["lines"] = data["lines"]
+        elif data["kind"] == self.AMOUNT:
+            options["amount"] = data["amount_minor"]
+        try:
+            return self.order.capture(**options)
+        except DomainError as error:
+            add_domain_error(self, error, self.ERROR_FIELDS)
+            return None
+
+
+# Merchant users ---------------------------------------------------------------------
+
+
+def assignable_roles(actor: MerchantUser) -> list[tuple[str, str]]:
+    """Only an owner may make someone an owner."""
+    roles = MerchantUser.Role.choices
+    if actor.role != MerchantUser.Role.OWNER:
+        roles = [r for r in roles if r[0] != MerchantUser.Role.OWNER]
+    return roles
+
+
+class MerchantUserCreateForm(forms.Form):
+    """A new person in the merchant's portal; they set their own password from
+    an email link."""
+
+    first_name = forms.CharField(label="First name", max_length=150)
+    last_name = forms.CharField(label="Last name", max_length=150, required=False)
+    email = forms.EmailField(label="Email")
+    username = forms.CharField(
+        label="Username",
+        max_length=150,
+        help_text="What they log in with.",
+    )
+    role = forms.ChoiceField(label="Role", choices=MerchantUser.Role.choices)
+
+    def __init__(self, actor: MerchantUser, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        self.fields["role"].choices = assignable_roles(actor)
+        self.fields["role"].initial = MerchantUser.Role.VIEWER
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("This username is taken.")
+        return username
+
+    def save(self, request) -> MerchantUser:
+        data = self.cleaned_data
+        with transaction.atomic():
+            user = get_user_model().objects.create_user(
+                username=data["username"],
+                email=data["email"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                # A random password nobody knows; the invitation link replaces it.
+                password=secrets.token_urlsafe(32),
+            )
+            merchant_user = MerchantUser.objects.create(
+                user=user, merchant=self.actor.merchant, role=data["role"]
+            )
+        invitation = PasswordResetForm({"email": user.email})
+        if invitation.is_valid():
+            invitation.save(
+                request=request,
+                use_https=request.is_secure(),
+                subject_template_name="registration/invitation_subject.txt",
+                email_template_name="registration/invitation_email.txt",
+                extra_email_context={"merchant": self.actor.merchant},
+            )
+        return merchant_user
+
+
+class MerchantUserChangeForm(forms.Form):
+    """Change someone's role, or deactivate / reactivate their login."""
+
+    role = forms.ChoiceField(label="Role", choices=MerchantUser.Role.choices)
+    is_active = forms.BooleanField(
+        label="Can log in", required=False, help_text="Untick to deactivate this user."
+    )
+
+    def __init__(self, actor: MerchantUser, member: MerchantUser, *args, **kwargs):
+        kwargs.setdefault(
+            "initial", {"role": member.role, "is_active": member.user.is_active}
+        )
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        self.member = member
+        self.fields["role"].choices = assignable_roles(actor)
+        if member.role == MerchantUser.Role.OWNER:
+            self.fields["role"].choices = MerchantUser.Role.choices
+
+    def clean(self):
+        cleaned = super().clean()
+        role, active = cleaned.get("role"), cleaned.get("is_active")
+        member, actor = self.member, self.actor
+        Role = MerchantUser.Role
+        if member.pk == actor.pk and (role != member.role or not active):
+            raise forms.ValidationError(
+                "You cannot change your own role or deactivate yourself; ask "
+                "another admin or owner."
+            )
+        touches_owner = member.role == Role.OWNER or role == Role.OWNER
+        if touches_owner and role != member.role and actor.role != Role.OWNER:
+            raise forms.ValidationError(
+                "Only an owner can grant or remove the owner role."
+            )
+        if member.role == Role.OWNER and actor.role != Role.OWNER and not active:
+            raise forms.ValidationError("Only an owner can deactivate an owner.")
+        if member.role == Role.OWNER and (role != Role.OWNER or not active):
+            other_owners = MerchantUser.objects.filter(
+                merchant=member.merchant, role=Role.OWNER, user__is_active=True
+            ).exclude(pk=member.pk)
+            if not other_owners.exists():
+                raise forms.ValidationError(
+                    "This is the last active owner: make someone else owner first."
+                )
+        return cleaned
+
+    def save(self) -> MerchantUser:
+        member = self.member
+        with transaction.atomic():
+            member.role = self.cleaned_data["role"]
+            member.save(update_fields=["role"])
+            member.user.is_active = self.cleaned_data["is_active"]
+            member.user.save(update_fields=["is_active"])
+        return member

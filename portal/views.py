@@ -1,0 +1,517 @@
+"""The merchant portal's pages: orders, order actions, payouts and users.
+
+Views do HTTP only: the first line scopes every queryset to ``request.merchant``
+(set by ``merchant_required``), then they bind a form, call one model method and
+pick the response. Rules live in the models; a refused action is a
+``DomainError`` whose message is shown to the person.
+"""
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.contrib import messages
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from portal.decorators import merchant_required
+from portal.exceptions import DomainError
+from portal.forms import (
+    CaptureForm,
+    MerchantUserChangeForm,
+    MerchantUserCreateForm,
+    OrderSearchForm,
+)
+from portal.models import (
+    Capture,
+    CaptureLine,
+    LedgerEntry,
+    MerchantUser,
+    Order,
+    OrderEvent,
+    Payout,
+)
+from portal.money import format_money, to_major_string
+from refunds.models import Refund
+
+ENTRIES_PAGE_SIZE = 200
+PAYOUTS_PAGE_SIZE = 50
+CSV_CHUNK_SIZE = 2000
+
+
+def redirect_or_htmx(request: HttpRequest, url: str) -> HttpResponse:
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def scoped_order(request: HttpRequest, order_id: UUID) -> Order:
+    """The merchant's order, or 404 (another merchant's order does not exist here)."""
+    return get_object_or_404(
+        Order.objects.for_merchant(request.merchant).select_related(
+            "merchant", "customer", "payment_method"
+        ),
+        order_id=order_id,
+    )
+
+
+# Orders ----------------------------------------------------------------------------
+
+
+@require_GET
+@merchant_required
+@vary_on_headers("HX-Request")
+def order_list(request: HttpRequest) -> HttpResponse:
+    orders = Order.objects.for_merchant(request.merchant).select_related("customer")
+    form = OrderSearchForm(request.GET)
+    page = form.page(form.filter(orders)) if form.is_valid() else None
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = (
+        "portal/order_list.html#order-results" if partial else "portal/order_list.html"
+    )
+    return TemplateResponse(
+        request,
+        template,
+        {"form": form, "page": page, "query": _query_without_cursor(request)},
+    )
+
+
+def _query_without_cursor(request: HttpRequest) -> str:
+    params = [
+        (key, value)
+        for key, values in request.GET.lists()
+        for value in values
+        if key not in ("after", "before") and value
+    ]
+    return urlencode(params)
+
+
+@dataclass
+class TimelineEntry:
+    when: datetime
+    kind: str  # created | capture | refund | event
+    title: str
+    detail: str = ""
+    by: object = None
+
+
+@dataclass
+class OrderOverview:
+    """Everything the order page shows, loaded in a fixed number of queries."""
+
+    order: Order
+    lines: list
+    captures: list
+    refunds: list
+    ledger_entries: list
+    events: list
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    can_refund: bool = False
+    can_capture: bool = False
+    can_release: bool = False
+    can_cancel: bool = False
+
+    @classmethod
+    def load(cls, order: Order, merchant_user: MerchantUser) -> "OrderOverview":
+        lines = list(order.lines.all())
+        captures = list(
+            Capture.objects.filter(order=order)
+            .order_by("pk")
+            .select_related("created_by", "plan")
+            .prefetch_related(
+                Prefetch(
+                    "lines",
+                    queryset=CaptureLine.objects.select_related("order_line").order_by(
+                        "order_line__position", "order_line_id"
+                    ),
+                ),
+            )
+        )
+        numbers = {}
+        for number, capture in enumerate(captures, start=1):
+            capture.number = number  # primes the cached property: no query per row
+            capture.allocations = []
+            numbers[capture.pk] = capture
+        refunds = list(
+            Refund.objects.filter(order=order)
+            .order_by("created_at", "pk")
+            .select_related("created_by")
+            .prefetch_related("lines", "allocations")
+        )
+        for refund in refunds:
+            for allocation in refund.allocations.all():
+                capture = numbers[allocation.capture_id]
+                allocation.capture = capture
+                capture.allocations.append((refund, allocation))
+        overview = cls(
+            order=order,
+            lines=lines,
+            captures=captures,
+            refunds=refunds,
+            ledger_entries=list(
+                LedgerEntry.objects.filter(order=order)
+                .select_related("payout")
+                .order_by("created_at", "pk")
+            ),
+            events=list(
+                OrderEvent.objects.filter(order=order).select_related("created_by")
+            ),
+        )
+        overview.timeline = order_timeline(order, captures, refunds, overview.events)
+        remaining = order.remaining_authorized_amount
+        manages = merchant_user.can_manage_orders
+        overview.can_refund = merchant_user.can_refund and order.refundable_amount > 0
+        overview.can_capture = manages and remaining > 0
+        overview.can_release = manages and remaining > 0 and order.captured_amount > 0
+        overview.can_cancel = manages and remaining > 0 and order.captured_amount == 0
+        return overview
+
+
+def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntry]:
+    """Captures, refunds and order events merged into one list, newest first."""
+
+    def fmt(amount: int) -> str:
+        return format_money(amount, order.purchase_currency, order.locale)
+
+    entries = [
+        TimelineEntry(
+            order.created_at,
+            "created",
+            "Order placed",
+            f"{fmt(order.original_order_amount)} with "
+            f"{order.get_payment_product_display()}",
+        )
+    ]
+    for capture in captures:
+        entries.append(
+            TimelineEntry(
+                capture.created_at,
+                "capture",
+                f"Captured {fmt(capture.captured_amount)} (invoice {capture.number})",
+                capture.description or capture.get_channel_display(),
+                capture.created_by,
+            )
+        )
+    for refund in refunds:
+        detail = refund.get_kind_display()
+        if refund.fee_amount:
+            detail += f", return fee {fmt(refund.fee_amount)}"
+        entries.append(
+            TimelineEntry(
+                refund.created_at,
+                "refund",
+                f"Refunded {fmt(refund.refunded_amount)}",
+                detail,
+                refund.created_by,
+            )
+        )
+    for event in events:
+        entries.append(
+            TimelineEntry(
+                event.created_at,
+                "event",
+                event.get_kind_display(),
+                fmt(event.amount) if event.amount else "",
+                event.created_by,
+            )
+        )
+    kinds = {"created": 0, "capture": 1, "refund": 2, "event": 3}
+    entries.sort(key=lambda e: (e.when, kinds[e.kind]), reverse=True)
+    return entries
+
+
+@require_GET
+@merchant_required
+def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    order = scoped_order(request, order_id)
+    overview = OrderOverview.load(order, request.merchant_user)
+    return TemplateResponse(
+        request, "portal/order_detail.html", {"order": order, "overview": overview}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required(permission="can_manage_orders")
+def order_capture(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    order = scoped_order(request, order_id)
+    form = CaptureForm(order, order.lines.all(), request.POST or None)
+    action = request.POST.get("action")
+    if request.method == "POST" and form.is_valid() and action == "confirm":
+        capture = form.save(by=request.user)
+        if capture is not None:
+            amount = format_money(
+                capture.captured_amount, order.purchase_currency, order.locale
+            )
+            messages.success(request, f"Captured {amount} (invoice {capture.number}).")
+            return redirect(order)
+    reviewing = request.method == "POST" and form.is_valid() and not form.errors
+    return TemplateResponse(
+        request,
+        "portal/order_capture.html",
+        {"order": order, "form": form, "reviewing": reviewing},
+    )
+
+
+@dataclass(frozen=True)
+class OrderAction:
+    verb: str
+    title: str
+    explanation: str
+    button: str
+    done: str
+
+
+ORDER_ACTIONS = {
+    "cancel": OrderAction(
+        "cancel",
+        "Cancel order",
+        "The whole authorization is given up and the customer owes nothing. "
+        "This cannot be undone.",
+        "Cancel order",
+        "The order was cancelled.",
+    ),
+    "release": OrderAction(
+        "release_remaining_authorization",
+        "Release remaining authorization",
+        "What is authorized but not captured is given up: nothing more can be "
+        "captured on this order. Captured amounts are not affected.",
+        "Release remaining authorization",
+        "The remaining authorization was released.",
+    ),
+}
+
+
+def _order_action(request: HttpRequest, order_id: UUID, name: str) -> HttpResponse:
+    order = scoped_order(request, order_id)
+    action = ORDER_ACTIONS[name]
+    error = None
+    if request.method == "POST":
+        try:
+            getattr(order, action.verb)(by=request.user)
+        except DomainError as refused:
+            error = refused.message
+        else:
+            messages.success(request, action.done)
+            return redirect(order)
+    return TemplateResponse(
+        request,
+        "portal/order_action.html",
+        {"order": order, "action": action, "name": name, "error": error},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required(permission="can_manage_orders")
+def order_cancel(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    return _order_action(request, order_id, "cancel")
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required(permission="can_manage_orders")
+def order_release(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    return _order_action(request, order_id, "release")
+
+
+# Payouts ---------------------------------------------------------------------------
+
+
+@require_GET
+@merchant_required
+def payout_list(request: HttpRequest) -> HttpResponse:
+    payouts = Payout.objects.for_merchant(request.merchant).order_by("-number")
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        payouts = payouts.filter(number__lt=int(before))
+    rows = list(payouts[: PAYOUTS_PAGE_SIZE + 1])
+    older = (
+        rows[PAYOUTS_PAGE_SIZE - 1].number if len(rows) > PAYOUTS_PAGE_SIZE else None
+    )
+    return TemplateResponse(
+        request,
+        "portal/payout_list.html",
+        {
+            "next_payout": Payout.preview_next(request.merchant),
+            "payouts": rows[:PAYOUTS_PAGE_SIZE],
+            "older": older,
+            "merchant": request.merchant,
+        },
+    )
+
+
+def _payout_page(request: HttpRequest, payout: Payout, entries, csv_url: str):
+    after = request.GET.get("after", "")
+    if after.isdigit():
+        entries = entries.filter(id__gt=int(after))
+    rows = list(entries.select_related("order").order_by("id")[: ENTRIES_PAGE_SIZE + 1])
+    more = rows[ENTRIES_PAGE_SIZE - 1].pk if len(rows) > ENTRIES_PAGE_SIZE else None
+    return TemplateResponse(
+        request,
+        "portal/payout_detail.html",
+        {
+            "payout": payout,
+            "entries": rows[:ENTRIES_PAGE_SIZE],
+            "more": more,
+            "is_first": not after,
+            "csv_url": csv_url,
+            "merchant": request.merchant,
+        },
+    )
+
+
+@require_GET
+@merchant_required
+def payout_next(request: HttpRequest) -> HttpResponse:
+    entries = LedgerEntry.objects.filter(merchant=request.merchant, payout__isnull=True)
+    payout = Payout.preview_next(request.merchant)
+    return _payout_page(request, payout, entries, reverse("portal:payout_next_csv"))
+
+
+@require_GET
+@merchant_required
+def payout_detail(request: HttpRequest, number: int) -> HttpResponse:
+    payout = get_object_or_404(
+        Payout.objects.for_merchant(request.merchant), number=number
+    )
+    entries = LedgerEntry.objects.filter(merchant=request.merchant, payout=payout)
+    return _payout_page(
+        request, payout, entries, reverse("portal:payout_csv", args=[payout.number])
+    )
+
+
+CSV_HEADER = [
+    "date",
+    "type",
+    "order_id",
+    "order_reference",
+    "merchant_reference1",
+    "reference",
+    "amount",
+    "currency",
+]
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _safe_cell(value: str) -> str:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+def _csv_rows(entries) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_HEADER)
+    rows = entries.order_by("id").values_list(
+        "created_at",
+        "kind",
+        "order__order_id",
+        "order__reference",
+        "order__merchant_reference1",
+        "reference",
+        "amount",
+        "currency",
+    )
+    for (
+        created,
+        kind,
+        order_id,
+        order_ref,
+        ref1,
+        reference,
+        amount,
+        currency,
+    ) in rows.iterator(chunk_size=CSV_CHUNK_SIZE):
+        yield writer.writerow(
+            [
+                created.isoformat(),
+                kind,
+                order_id,
+                order_ref,
+                _safe_cell(ref1),
+                _safe_cell(reference),
+                to_major_string(amount, currency),
+                currency,
+            ]
+        )
+
+
+def _csv_response(entries, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        _csv_rows(entries), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+@merchant_required
+def payout_csv(request: HttpRequest, number: int) -> StreamingHttpResponse:
+    payout = get_object_or_404(
+        Payout.objects.for_merchant(request.merchant), number=number
+    )
+    entries = LedgerEntry.objects.filter(merchant=request.merchant, payout=payout)
+    return _csv_response(entries, f"payout-{payout.number}.csv")
+
+
+@require_GET
+@merchant_required
+def payout_next_csv(request: HttpRequest) -> StreamingHttpResponse:
+    entries = LedgerEntry.objects.filter(merchant=request.merchant, payout__isnull=True)
+    return _csv_response(entries, "next-payout.csv")
+
+
+# Users -------------------------------------------------------------------------------
+
+
+@require_GET
+@merchant_required(permission="can_manage_users")
+def user_list(request: HttpRequest) -> HttpResponse:
+    members = MerchantUser.objects.filter(merchant=request.merchant).select_related(
+        "user"
+    )
+    return TemplateResponse(request, "portal/user_list.html", {"members": members})
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required(permission="can_manage_users")
+def user_add(request: HttpRequest) -> HttpResponse:
+    form = MerchantUserCreateForm(request.merchant_user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        member = form.save(request)
+        messages.success(
+            request,
+            f"{member.user.username} was added as {member.get_role_display()}; "
+            f"an invitation to set a password was sent to {member.user.email}.",
+        )
+        return redirect("portal:user_list")
+    return TemplateResponse(request, "portal/user_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required(permission="can_manage_users")
+def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(
+        MerchantUser.objects.filter(merchant=request.merchant).select_related("user"),
+        pk=pk,
+    )
+    form = MerchantUserChangeForm(request.merchant_user, member, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"{member.user.username} was updated.")
+        return redirect("portal:user_list")
+    return TemplateResponse(
+        request, "portal/user_form.html", {"form": form, "member": member}
+    )
