@@ -20,6 +20,7 @@ Rules of our own, where DOMAIN.md is silent:
   ``REPAYMENT_PROCESSING_DAYS`` days.
 """
 
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -27,7 +28,9 @@ from datetime import date, timedelta
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
+from portal.exceptions import DomainError, InvalidRequest, OrderActionNotAllowed
 from portal.models import PaymentProduct
 from portal.money import basis_points, split_evenly
 
@@ -63,6 +66,17 @@ class Customer(models.Model):
     def default_payment_method(self) -> "PaymentMethod | None":
         return self.payment_methods.order_by("-is_default", "pk").first()
 
+    def unread_notification_count(self) -> int:
+        return self.notifications.filter(read_at__isnull=True).count()
+
+    def add_payment_method(self, kind: str, label: str) -> "PaymentMethod":
+        """Record new details for money back; they become the default method."""
+        with transaction.atomic():
+            self.payment_methods.filter(is_default=True).update(is_default=False)
+            return self.payment_methods.create(kind=kind, label=label, is_default=True)
+
+    add_payment_method.alters_data = True
+
 
 class PaymentMethod(models.Model):
     class Kind(models.TextChoices):
@@ -91,6 +105,13 @@ class PaymentMethod(models.Model):
     @property
     def can_receive_money(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    def refusal_reason(self) -> str:
+        """Why the (simulated) payment rail refuses money to this method; "" if
+        it accepts: closed accounts and frozen or blocked cards bounce."""
+        if self.can_receive_money:
+            return ""
+        return f"{self.label} is {self.get_status_display().lower()}."
 
 
 class PlanStatus(models.TextChoices):
@@ -346,6 +367,44 @@ class PaymentPlan(models.Model):
     resume_paused.alters_data = True
 
 
+class InstallmentQuerySet(models.QuerySet):
+    def due(self, today: date | None = None) -> "InstallmentQuerySet":
+        """Scheduled (not paused) installments of paying plans, due by ``today``."""
+        today = today or timezone.localdate()
+        return self.filter(
+            status=InstallmentStatus.SCHEDULED,
+            due_date__lte=today,
+            plan__status=PlanStatus.ACTIVE,
+        )
+
+    def collect_due(self, today: date | None = None) -> int:
+        """Charge the due installments (the simulated card or bank always pays).
+
+        One order at a time, under the order lock the refund engine takes first,
+        so a refund never computes its effect on an installment being charged.
+        A plan whose installments are all paid or cancelled becomes PAID.
+        """
+        from portal.models import Order
+
+        today = today or timezone.localdate()
+        order_ids = sorted(set(self.due(today).values_list("plan__order_id", flat=True)))
+        charged = 0
+        for order_id in order_ids:
+            with transaction.atomic():
+                Order.objects.select_for_update().get(pk=order_id)
+                charged += (
+                    Installment.objects.due(today)
+                    .filter(plan__order_id=order_id)
+                    .update(status=InstallmentStatus.PAID, paid_at=timezone.now())
+                )
+                PaymentPlan.objects.filter(
+                    order_id=order_id, status=PlanStatus.ACTIVE
+                ).exclude(installments__status__in=OPEN_INSTALLMENT).update(
+                    status=PlanStatus.PAID
+                )
+        return charged
+
+
 class Installment(models.Model):
     plan = models.ForeignKey(PaymentPlan, on_delete=models.CASCADE, related_name="installments")
     sequence = models.PositiveSmallIntegerField()
@@ -354,6 +413,8 @@ class Installment(models.Model):
     original_amount = models.BigIntegerField()
     status = models.CharField(max_length=10, choices=InstallmentStatus.choices, default=InstallmentStatus.SCHEDULED)
     paid_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InstallmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["plan", "sequence"]
@@ -388,6 +449,23 @@ class RepaymentQuerySet(models.QuerySet):
     def overdue(self, today: date | None = None) -> "RepaymentQuerySet":
         today = today or timezone.localdate()
         return self.exclude(status=RepaymentStatus.COMPLETED).filter(expected_by__lt=today)
+
+    def due(self, now=None) -> "RepaymentQuerySet":
+        """Repayments the payment rail should move now (send or settle)."""
+        now = now or timezone.now()
+        return self.filter(
+            status__in=(RepaymentStatus.SCHEDULED, RepaymentStatus.PROCESSING),
+            process_after__lte=now,
+        )
+
+    def process_due(self, now=None) -> int:
+        """Move every due repayment one step on the rail; returns how many moved."""
+        moved = 0
+        for repayment in self.due(now).order_by("process_after", "pk"):
+            before = repayment.status
+            if repayment.advance(now) != before:
+                moved += 1
+        return moved
 
 
 class Repayment(models.Model):
@@ -440,6 +518,96 @@ class Repayment(models.Model):
             self.status != RepaymentStatus.COMPLETED and self.expected_by < timezone.localdate()
         )
 
+    @property
+    def can_be_reissued(self) -> bool:
+        return self.needs_new_details
+
+    def advance(self, now=None) -> str:
+        """One step on the simulated payment rail, when due: scheduled → processing
+        (sent), processing → completed (settled). A method that cannot receive
+        money (closed, frozen, blocked) bounces it at either step. The row is
+        locked, so two workers never move it twice. Returns the new status."""
+        now = now or timezone.now()
+        with transaction.atomic():
+            locked = (
+                Repayment.objects.select_for_update(of=("self",))
+                .select_related("payment_method")
+                .get(pk=self.pk)
+            )
+            if locked.process_after <= now and locked.status in (
+                RepaymentStatus.SCHEDULED,
+                RepaymentStatus.PROCESSING,
+            ):
+                locked._rail_step(now)
+        self.refresh_from_db()
+        return self.status
+
+    advance.alters_data = True
+
+    def _rail_step(self, now) -> None:
+        method = self.payment_method
+        refusal = method.refusal_reason() if method else "No payment method was given."
+        if refusal:
+            self.status = RepaymentStatus.BOUNCED
+            self.failure_reason = refusal[:255]
+        elif self.status == RepaymentStatus.SCHEDULED:
+            self.status = RepaymentStatus.PROCESSING
+            self.attempts += 1
+            self.process_after = now + timedelta(days=REPAYMENT_SETTLEMENT_DAYS)
+        else:
+            self.status = RepaymentStatus.COMPLETED
+            self.completed_at = now
+        self.updated_at = now
+        self.save(
+            update_fields=[
+                "status", "failure_reason", "attempts", "process_after",
+                "completed_at", "updated_at",
+            ]
+        )
+        if self.status == RepaymentStatus.BOUNCED:
+            from .notifications import notify_repayment_bounced
+
+            notify_repayment_bounced(self)
+        elif self.status == RepaymentStatus.COMPLETED:
+            from .notifications import notify_repayment_completed
+
+            notify_repayment_completed(self)
+
+    def reissue(self, payment_method: "PaymentMethod | None" = None) -> None:
+        """Send a bounced or overdue repayment again: to ``payment_method`` (the
+        customer's new details) or, for a staff retry, to the same method. It
+        is scheduled for the next rail run with a fresh 14-day window."""
+        now = timezone.now()
+        with transaction.atomic():
+            locked = Repayment.objects.select_for_update().get(pk=self.pk)
+            if not locked.needs_new_details:
+                raise OrderActionNotAllowed(
+                    "REPAYMENT_ON_ITS_WAY",
+                    "This money is already on its way; it cannot be sent again.",
+                )
+            if payment_method is not None:
+                if payment_method.customer_id != locked.customer_id:
+                    raise InvalidRequest(
+                        "FOREIGN_PAYMENT_METHOD", "That payment method is not yours."
+                    )
+                locked.payment_method = payment_method
+            locked.status = RepaymentStatus.SCHEDULED
+            locked.failure_reason = ""
+            locked.process_after = now
+            locked.expected_by = timezone.localdate() + timedelta(
+                days=REFUND_PROCESSING_DAYS
+            )
+            locked.updated_at = now
+            locked.save(
+                update_fields=[
+                    "payment_method", "status", "failure_reason", "process_after",
+                    "expected_by", "updated_at",
+                ]
+            )
+        self.refresh_from_db()
+
+    reissue.alters_data = True
+
 
 class BalanceEntry(models.Model):
     """Append-only history of the customer's positive account balance."""
@@ -457,6 +625,17 @@ class BalanceEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}: {self.description}"
+
+
+class NotificationQuerySet(models.QuerySet):
+    def for_customer(self, customer: Customer) -> "NotificationQuerySet":
+        return self.filter(customer=customer)
+
+    def unread(self) -> "NotificationQuerySet":
+        return self.filter(read_at__isnull=True)
+
+    def mark_read(self) -> int:
+        return self.unread().update(read_at=timezone.now())
 
 
 class Notification(models.Model):
@@ -482,6 +661,8 @@ class Notification(models.Model):
     email_attempts = models.PositiveSmallIntegerField(default=0)
     email_last_error = models.CharField(max_length=255, blank=True)
 
+    objects = NotificationQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["customer", "read_at"], name="notification_unread")]
@@ -496,6 +677,61 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @classmethod
+    def post(cls, customer_id: int, kind: str, title: str, body: str, **links):
+        """Create an in-app notification; its email is sent by a job after commit
+        (``links``: order, refund, repayment)."""
+        notification = cls.objects.create(
+            customer_id=customer_id, kind=kind, title=title[:255], body=body, **links
+        )
+        notification.enqueue_email()
+        return notification
+
+    def enqueue_email(self) -> None:
+        from .tasks import send_notification_email
+
+        pk = self.pk
+        transaction.on_commit(lambda: send_notification_email.enqueue(pk))
+
+    def resend_email(self) -> None:
+        """Staff asked to send this email again (e.g. the customer lost it)."""
+        Notification.objects.filter(pk=self.pk).update(
+            email_sent_at=None, email_attempts=0, email_last_error=""
+        )
+        self.enqueue_email()
+
+    resend_email.alters_data = True
+
+    def mark_read(self) -> None:
+        if self.read_at is None:
+            self.read_at = timezone.now()
+            Notification.objects.filter(pk=self.pk, read_at__isnull=True).update(
+                read_at=self.read_at
+            )
+
+    mark_read.alters_data = True
+
+    @property
+    def needs_action(self) -> bool:
+        return self.kind == self.Kind.REPAYMENT_BOUNCED
+
+
+class ReturnReportQuerySet(models.QuerySet):
+    def open(self) -> "ReturnReportQuerySet":
+        return self.filter(resolved_at__isnull=True)
+
+    def expired(self, today: date | None = None) -> "ReturnReportQuerySet":
+        """Open reports whose 21-day pause is over."""
+        today = today or timezone.localdate()
+        return self.open().filter(pause_until__lte=today)
+
+    def expire_due(self, today: date | None = None) -> int:
+        """Resume the payments of every pause that reached its end."""
+        expired = 0
+        for report in self.expired(today).order_by("pk"):
+            expired += report.expire(today)
+        return expired
+
 
 class ReturnReport(models.Model):
     """The customer reported a return: the order's payments pause until the store
@@ -508,6 +744,8 @@ class ReturnReport(models.Model):
     pause_until = models.DateField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=20, blank=True)  # "registered" | "expired"
+
+    objects = ReturnReportQuerySet.as_manager()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -536,6 +774,71 @@ class ReturnReport(models.Model):
 
     resolve.alters_data = True
 
+    @classmethod
+    def report(
+        cls, order, *, tracking_number: str, shipped_on: date
+    ) -> "ReturnReport":
+        """The customer sent items back: pause the order's scheduled installments
+        until the store registers the return (a refund resolves the report), for
+        at most ``RETURN_PAUSE_DAYS`` days. One open report per order."""
+        from portal.models import Order
+
+        today = timezone.localdate()
+        if shipped_on > today:
+            raise InvalidRequest(
+                "SHIPPED_IN_FUTURE", "The date you sent it cannot be in the future.",
+                field="shipped_on",
+            )
+        if shipped_on < timezone.localdate(order.created_at):
+            raise InvalidRequest(
+                "SHIPPED_BEFORE_ORDER", "The date you sent it is before you ordered.",
+                field="shipped_on",
+            )
+        with transaction.atomic():
+            locked = Order.objects.select_for_update().get(pk=order.pk)
+            if cls.objects.open().filter(order=locked).exists():
+                raise OrderActionNotAllowed(
+                    "RETURN_ALREADY_REPORTED",
+                    "You already reported a return for this order; its payments "
+                    "are paused.",
+                )
+            paused = Installment.objects.filter(
+                plan__order=locked, status=InstallmentStatus.SCHEDULED
+            ).update(status=InstallmentStatus.PAUSED)
+            if not paused:
+                raise OrderActionNotAllowed(
+                    "NOTHING_TO_PAUSE", "This order has no upcoming payments to pause."
+                )
+            report = cls.objects.create(
+                order=locked, customer_id=locked.customer_id,
+                tracking_number=tracking_number, shipped_on=shipped_on,
+                pause_until=today + timedelta(days=RETURN_PAUSE_DAYS),
+            )
+            from .notifications import notify_return_reported
+
+            notify_return_reported(report)
+        return report
+
+    def expire(self, today: date | None = None) -> int:
+        """The pause reached its end without the store registering the return:
+        payments resume (and the customer is told). Returns 1 if it expired."""
+        from portal.models import Order
+
+        today = today or timezone.localdate()
+        with transaction.atomic():
+            Order.objects.select_for_update().get(pk=self.order_id)
+            locked = ReturnReport.objects.select_for_update().get(pk=self.pk)
+            if not locked.is_open or locked.pause_until > today:
+                return 0
+            locked.resolve("expired")
+            from .notifications import notify_payments_resumed
+
+            notify_payments_resumed(locked)
+        self.refresh_from_db()
+        return 1
+
+    expire.alters_data = True
+
 
 def recompute_account_balance(customer_id: int) -> None:
     """Rebuild the balance cache from its entries (they are the truth)."""
@@ -546,3 +849,146 @@ def recompute_account_balance(customer_id: int) -> None:
 def add_to_balance(customer_id: int, amount: int) -> None:
     Customer.objects.filter(pk=customer_id).update(account_balance=F("account_balance") + amount)
 
+
+# Repayments: after being sent, the simulated rail settles them a day later, well
+# inside the 14 days the customer is promised.
+REPAYMENT_SETTLEMENT_DAYS = 1
+
+# Login by one-time code (our rules): a code is valid 10 minutes and allows 5
+# tries; an email address gets at most 3 codes per 15 minutes and an IP address
+# at most 10 per hour. Unknown addresses get a row too (with a code nobody knows),
+# so they are throttled and answered exactly like known ones.
+LOGIN_CODE_MINUTES = 10
+LOGIN_CODE_MAX_TRIES = 5
+LOGIN_CODES_PER_EMAIL = 3
+LOGIN_CODES_PER_EMAIL_WINDOW = timedelta(minutes=15)
+LOGIN_CODES_PER_ADDRESS = 10
+LOGIN_CODES_PER_ADDRESS_WINDOW = timedelta(hours=1)
+
+
+class LoginThrottled(DomainError):
+    error_code = "TOO_MANY_REQUESTS"
+    http_status = 429
+
+
+class LoginCodeRejected(DomainError):
+    error_code = "NOT_ALLOWED"
+    http_status = 403
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class LoginCode(models.Model):
+    """A one-time 6-digit code sent by email. Only a keyed hash of it is stored
+    (HMAC-SHA256 with SECRET_KEY), so the table alone cannot log anyone in."""
+
+    email = models.EmailField()
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    code_hash = models.CharField(max_length=64)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["email", "-created_at"], name="login_code_email"),
+            models.Index(fields=["ip_address", "-created_at"], name="login_code_ip"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Login code for {self.email}"
+
+    @staticmethod
+    def hash_code(email: str, code: str) -> str:
+        return salted_hmac(
+            "customers.LoginCode", f"{email}\n{code}", algorithm="sha256"
+        ).hexdigest()
+
+    @classmethod
+    def issue(cls, email: str, ip_address: str | None) -> tuple["LoginCode", str]:
+        """A new code for ``email``; returns the row and the plain code (to be
+        emailed, never stored). Raises ``LoginThrottled`` past the limits."""
+        email = normalize_email(email)
+        now = timezone.now()
+        recent_for_email = cls.objects.filter(
+            email=email, created_at__gt=now - LOGIN_CODES_PER_EMAIL_WINDOW
+        ).count()
+        recent_for_address = (
+            cls.objects.filter(
+                ip_address=ip_address,
+                created_at__gt=now - LOGIN_CODES_PER_ADDRESS_WINDOW,
+            ).count()
+            if ip_address
+            else 0
+        )
+        if (
+            recent_for_email >= LOGIN_CODES_PER_EMAIL
+            or recent_for_address >= LOGIN_CODES_PER_ADDRESS
+        ):
+            raise LoginThrottled(
+                "TOO_MANY_CODES",
+                "Too many codes were requested. Wait 15 minutes and try again.",
+            )
+        code = f"{secrets.randbelow(10**6):06d}"
+        row = cls.objects.create(
+            email=email,
+            customer=Customer.objects.filter(email__iexact=email).first(),
+            code_hash=cls.hash_code(email, code),
+            ip_address=ip_address,
+            created_at=now,
+            expires_at=now + timedelta(minutes=LOGIN_CODE_MINUTES),
+        )
+        return row, code
+
+    @classmethod
+    def verify(cls, email: str, code: str) -> Customer:
+        """The customer ``code`` logs in, or ``LoginCodeRejected``. Only the newest
+        code for the address counts; every try is counted, right or wrong."""
+        email = normalize_email(email)
+        now = timezone.now()
+        with transaction.atomic():
+            row = (
+                cls.objects.select_for_update()
+                .filter(email=email, used_at__isnull=True)
+                .order_by("-created_at", "-pk")
+                .first()
+            )
+            if row is None or row.expires_at <= now:
+                error = LoginCodeRejected(
+                    "CODE_EXPIRED", "This code has expired. Ask for a new one.",
+                    field="code",
+                )
+            elif row.attempts >= LOGIN_CODE_MAX_TRIES:
+                error = LoginCodeRejected(
+                    "TOO_MANY_TRIES",
+                    "Too many wrong codes. Ask for a new one.",
+                    field="code",
+                )
+            else:
+                row.attempts += 1
+                right = row.customer_id is not None and constant_time_compare(
+                    row.code_hash, cls.hash_code(email, code.strip())
+                )
+                if right:
+                    row.used_at = now
+                row.save(update_fields=["attempts", "used_at"])
+                if right:
+                    return row.customer
+                left = LOGIN_CODE_MAX_TRIES - row.attempts
+                error = LoginCodeRejected(
+                    "WRONG_CODE",
+                    f"That code is not right. {left} tr{'y' if left == 1 else 'ies'} "
+                    "left."
+                    if left
+                    else "That code is not right. Ask for a new one.",
+                    field="code",
+                )
+        # Raised after the commit: the counted try must stick.
+        raise error

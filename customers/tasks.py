@@ -3,61 +3,154 @@
 Email delivery is exactly-once per notification: the row records ``email_sent_at``
 and the job locks the row, so a retried or duplicated job sends nothing twice. A
 failing mail server is retried with exponential backoff (30 s, 1 min, 2 min, ...
-capped at 1 hour) for up to ``MAX_EMAIL_ATTEMPTS`` attempts.
+capped at 1 hour) for up to ``MAX_EMAIL_ATTEMPTS`` attempts, about a day.
+
+Nothing is lost if a job is: ``run_periodic_jobs`` (the management command, or
+the ``run_periodic_jobs`` task) re-enqueues emails whose retry is long overdue and
+notifies refunds that have no notification yet.
 """
 
 import logging
-from datetime import timedelta
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.tasks import task
+from django.tasks import default_task_backend, task
 from django.utils import timezone
 
-from .models import Notification
+from .models import Installment, Notification, Repayment, ReturnReport
 from .notifications import create_refund_notification, send_notification_email_now
 
 logger = logging.getLogger(__name__)
-MAX_EMAIL_ATTEMPTS = 12
+MAX_EMAIL_ATTEMPTS = 30
+#: A retry the worker should have run this long ago is considered lost.
+LOST_JOB_GRACE = timedelta(minutes=10)
 
 
 def email_backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
+def email_retry_due_at(notification: Notification) -> datetime:
+    """When the job's own retry of ``notification`` should have run, at the latest."""
+    waited = sum(
+        (email_backoff(n) for n in range(1, notification.email_attempts + 1)),
+        timedelta(),
+    )
+    return notification.created_at + waited + LOST_JOB_GRACE
+
+
 @task()
 def notify_refund(refund_id: int) -> None:
     """In-app notification and email for a refund (idempotent per refund)."""
-    notification = create_refund_notification(refund_id)
-    if notification is not None:
-        send_notification_email.enqueue(notification.pk)
+    create_refund_notification(refund_id)
 
 
 @task()
 def send_notification_email(notification_id: int) -> str:
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update()
+            Notification.objects.select_for_update(of=("self",))
             .select_related("customer")
             .get(pk=notification_id)
         )
         if notification.email_sent_at is not None:
             return "already sent"
+        if notification.email_attempts >= MAX_EMAIL_ATTEMPTS:
+            return "gave up"
         notification.email_attempts += 1
         try:
             send_notification_email_now(notification)
-        except Exception as error:  # noqa: BLE001 - any mail failure is retried
+        except Exception as error:  # Any mail failure is retried.
             notification.email_last_error = str(error)[:255]
             notification.save(update_fields=["email_attempts", "email_last_error"])
             if notification.email_attempts >= MAX_EMAIL_ATTEMPTS:
-                logger.error("Giving up on email for notification %s: %s", notification_id, error)
+                logger.error(
+                    "Giving up on email for notification %s: %s", notification_id, error
+                )
                 return "gave up"
-            retry_at = timezone.now() + email_backoff(notification.email_attempts)
-            transaction.on_commit(
-                lambda: send_notification_email.using(run_after=retry_at).enqueue(notification_id)
+            _schedule_retry(notification_id, notification.email_attempts)
+            logger.warning(
+                "Email for notification %s failed, retrying: %s", notification_id, error
             )
-            logger.warning("Email for notification %s failed, retrying: %s", notification_id, error)
             return "retry scheduled"
         notification.email_sent_at = timezone.now()
         notification.email_last_error = ""
-        notification.save(update_fields=["email_attempts", "email_sent_at", "email_last_error"])
+        notification.save(
+            update_fields=["email_attempts", "email_sent_at", "email_last_error"]
+        )
         return "sent"
+
+
+def _schedule_retry(notification_id: int, attempts: int) -> None:
+    # A backend that cannot defer (the inline one in development and tests) must
+    # not retry at once in a loop: the periodic sweep retries those instead.
+    if not default_task_backend.supports_defer:
+        return
+    retry_at = timezone.now() + email_backoff(attempts)
+    transaction.on_commit(
+        lambda: send_notification_email.using(run_after=retry_at).enqueue(
+            notification_id
+        )
+    )
+
+
+def retry_lost_emails(now=None) -> int:
+    """Re-enqueue unsent emails whose retry is long overdue; returns how many."""
+    now = now or timezone.now()
+    unsent = Notification.objects.filter(
+        email_sent_at__isnull=True, email_attempts__lt=MAX_EMAIL_ATTEMPTS
+    ).order_by("pk")[:500]
+    due = [n.pk for n in unsent if email_retry_due_at(n) <= now]
+    for pk in due:
+        send_notification_email.enqueue(pk)
+    return len(due)
+
+
+def notify_unnotified_refunds(now=None) -> int:
+    """Refunds whose ``notify_refund`` job was lost (the process died between the
+    commit and the enqueue) get their notification now."""
+    from refunds.models import Refund
+
+    now = now or timezone.now()
+    missing = (
+        Refund.objects.filter(created_at__lte=now - LOST_JOB_GRACE)
+        .exclude(notifications__kind=Notification.Kind.REFUND)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+    for refund_id in missing:
+        create_refund_notification(refund_id)
+    return len(missing)
+
+
+@dataclass
+class PeriodicReport:
+    repayments_moved: int
+    returns_expired: int
+    installments_collected: int
+    refunds_notified: int
+    emails_retried: int
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in asdict(self).items())
+
+
+def run_periodic(now=None) -> PeriodicReport:
+    """Everything that happens with the passing of time; safe to run concurrently
+    and as often as wanted (each step locks what it changes)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    return PeriodicReport(
+        repayments_moved=Repayment.objects.process_due(now),
+        returns_expired=ReturnReport.objects.expire_due(today),
+        installments_collected=Installment.objects.collect_due(today),
+        refunds_notified=notify_unnotified_refunds(now),
+        emails_retried=retry_lost_emails(now),
+    )
+
+
+@task()
+def run_periodic_jobs() -> str:
+    """``run_periodic`` as a job: ``customers.tasks.run_periodic_jobs.enqueue()``."""
+    return str(run_periodic())

@@ -1,0 +1,358 @@
+"""Staff admin for the customer side. Money is read-only and shown formatted;
+actions call the same model methods as the customer pages and the worker."""
+
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from portal.exceptions import DomainError
+from portal.money import format_money
+
+from .models import (
+    BalanceEntry,
+    Customer,
+    Installment,
+    LoginCode,
+    Notification,
+    PaymentMethod,
+    PaymentPlan,
+    Repayment,
+    RepaymentStatus,
+    ReturnReport,
+)
+
+
+def money_display(field: str, currency_of, description: str):
+    """A read-only column showing ``field`` formatted in its currency."""
+
+    def show(self, obj) -> str:
+        currency, locale = currency_of(obj)
+        return format_money(getattr(obj, field), currency, locale)
+
+    show.short_description = description
+    show.admin_order_field = field
+    return show
+
+
+def _order_currency(order) -> tuple[str, str]:
+    return order.purchase_currency, order.locale
+
+
+class PaymentMethodInline(admin.TabularInline):
+    model = PaymentMethod
+    extra = 0
+    fields = ["kind", "label", "status", "is_default", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "locale", "balance", "created_at"]
+    search_fields = ["email", "name"]
+    readonly_fields = ["balance", "created_at"]
+    exclude = ["account_balance"]
+    inlines = [PaymentMethodInline]
+    balance = money_display(
+        "account_balance", lambda c: (c.balance_currency, c.locale), "Account balance"
+    )
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(admin.ModelAdmin):
+    list_display = ["label", "customer", "kind", "status", "is_default"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["customer"]
+    search_fields = ["customer__email", "label"]
+    raw_id_fields = ["customer"]
+
+
+class InstallmentInline(admin.TabularInline):
+    model = Installment
+    extra = 0
+    can_delete = False
+    fields = [
+        "sequence",
+        "due_date",
+        "amount_shown",
+        "original_shown",
+        "status",
+        "paid_at",
+    ]
+    readonly_fields = fields
+
+    amount_shown = money_display(
+        "amount", lambda i: _order_currency(i.plan.order), "Amount"
+    )
+    original_shown = money_display(
+        "original_amount", lambda i: _order_currency(i.plan.order), "Original amount"
+    )
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PaymentPlan)
+class PaymentPlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "order",
+        "customer",
+        "product",
+        "amount_shown",
+        "fee_shown",
+        "status",
+    ]
+    list_filter = ["product", "status"]
+    list_select_related = ["order", "customer"]
+    search_fields = [
+        "customer__email",
+        "order__reference",
+        "order__merchant_reference1",
+    ]
+    readonly_fields = [
+        "capture",
+        "order",
+        "customer",
+        "payment_method",
+        "product",
+        "amount_shown",
+        "fee_shown",
+        "service_fee_refunded",
+        "status",
+        "created_at",
+    ]
+    exclude = ["amount", "service_fee"]
+    inlines = [InstallmentInline]
+    amount_shown = money_display("amount", lambda p: _order_currency(p.order), "Amount")
+    fee_shown = money_display(
+        "service_fee", lambda p: _order_currency(p.order), "Service fee"
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order", "customer")
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Overdue past 14 days"), ("no", "Within 14 days")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.overdue()
+        if self.value() == "no":
+            return queryset.exclude(pk__in=queryset.overdue().values("pk"))
+        return queryset
+
+
+@admin.register(Repayment)
+class RepaymentAdmin(admin.ModelAdmin):
+    list_display = [
+        "repayment_id",
+        "customer",
+        "amount_shown",
+        "status",
+        "payment_method",
+        "expected_by",
+        "attempts",
+        "failure_reason",
+    ]
+    list_filter = ["status", OverdueFilter]
+    list_select_related = ["customer", "payment_method"]
+    search_fields = ["customer__email", "refund__refund_id", "repayment_id"]
+    readonly_fields = [
+        "repayment_id",
+        "customer",
+        "plan",
+        "refund",
+        "payment_method",
+        "amount_shown",
+        "currency",
+        "status",
+        "expected_by",
+        "process_after",
+        "attempts",
+        "failure_reason",
+        "created_at",
+        "updated_at",
+        "completed_at",
+    ]
+    exclude = ["amount"]
+    actions = ["retry_bounced", "resend_notification"]
+    amount_shown = money_display(
+        "amount", lambda r: (r.currency, r.customer.locale), "Amount"
+    )
+
+    @admin.action(description="Retry bounced repayment (send again)")
+    def retry_bounced(self, request, queryset):
+        retried = 0
+        for repayment in queryset.filter(status=RepaymentStatus.BOUNCED):
+            try:
+                repayment.reissue()
+            except DomainError as error:
+                self.message_user(
+                    request, f"{repayment}: {error.message}", messages.ERROR
+                )
+            else:
+                retried += 1
+        self.message_user(
+            request, f"{retried} repayment(s) scheduled to be sent again."
+        )
+
+    @admin.action(description="Resend the latest notification")
+    def resend_notification(self, request, queryset):
+        sent = 0
+        for repayment in queryset:
+            notification = repayment.notifications.order_by(
+                "-created_at", "-pk"
+            ).first()
+            if notification is not None:
+                notification.resend_email()
+                sent += 1
+        self.message_user(request, f"{sent} notification email(s) queued again.")
+
+
+@admin.register(BalanceEntry)
+class BalanceEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "customer", "amount_shown", "description"]
+    list_select_related = ["customer"]
+    search_fields = ["customer__email", "description"]
+    readonly_fields = [
+        "customer",
+        "amount_shown",
+        "currency",
+        "refund",
+        "description",
+        "created_at",
+    ]
+    exclude = ["amount"]
+    amount_shown = money_display(
+        "amount", lambda e: (e.currency, e.customer.locale), "Amount"
+    )
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # Append-only: the history is the truth.
+
+
+class EmailStatusFilter(admin.SimpleListFilter):
+    title = "email"
+    parameter_name = "email"
+
+    def lookups(self, request, model_admin):
+        return [("sent", "Sent"), ("pending", "Not sent yet")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "sent":
+            return queryset.filter(email_sent_at__isnull=False)
+        if self.value() == "pending":
+            return queryset.filter(email_sent_at__isnull=True)
+        return queryset
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "customer",
+        "kind",
+        "title",
+        "read_at",
+        "email_sent_at",
+        "email_attempts",
+    ]
+    list_filter = ["kind", EmailStatusFilter]
+    list_select_related = ["customer"]
+    search_fields = ["customer__email", "title"]
+    readonly_fields = [
+        "customer",
+        "kind",
+        "order",
+        "refund",
+        "repayment",
+        "title",
+        "body",
+        "created_at",
+        "read_at",
+        "email_sent_at",
+        "email_attempts",
+        "email_last_error",
+    ]
+    actions = ["resend_notification"]
+
+    @admin.action(description="Resend notification email")
+    def resend_notification(self, request, queryset):
+        for notification in queryset:
+            notification.resend_email()
+        self.message_user(
+            request, f"{queryset.count()} notification email(s) queued again."
+        )
+
+
+@admin.register(ReturnReport)
+class ReturnReportAdmin(admin.ModelAdmin):
+    list_display = [
+        "order",
+        "customer",
+        "tracking_number",
+        "shipped_on",
+        "pause_until",
+        "resolution",
+    ]
+    list_filter = ["resolution"]
+    list_select_related = ["order", "customer"]
+    search_fields = ["customer__email", "tracking_number", "order__reference"]
+    readonly_fields = [
+        "order",
+        "customer",
+        "tracking_number",
+        "shipped_on",
+        "pause_until",
+        "resolved_at",
+        "resolution",
+        "created_at",
+    ]
+
+
+class RecentFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+
+    def lookups(self, request, model_admin):
+        return [("hour", "Last hour")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "hour":
+            return queryset.filter(created_at__gte=timezone.now() - timedelta(hours=1))
+        return queryset
+
+
+@admin.register(LoginCode)
+class LoginCodeAdmin(admin.ModelAdmin):
+    """Who asked for codes, from where (the codes themselves are never stored)."""
+
+    list_display = [
+        "created_at",
+        "email",
+        "customer",
+        "ip_address",
+        "attempts",
+        "used_at",
+    ]
+    list_filter = [RecentFilter]
+    list_select_related = ["customer"]
+    search_fields = ["email", "ip_address"]
+    exclude = ["code_hash"]
+    readonly_fields = [
+        "email",
+        "customer",
+        "ip_address",
+        "attempts",
+        "created_at",
+        "expires_at",
+        "used_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,93 @@
+"""Customer login by one-time code, kept apart from the merchant staff's auth.
+
+A logged-in customer is ``request.session["customer_id"]``; Django's own
+``request.user`` stays the merchant staff's. ``customer_required`` loads the
+customer into ``request.customer`` or sends the visitor to the login page.
+"""
+
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.http import HttpResponseClientRedirect
+
+from .models import Customer, LoginCode
+from .notifications import send_login_code_email
+
+SESSION_KEY = "customer_id"
+PENDING_EMAIL_KEY = "customer_login_email"
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The address codes are throttled by. Behind a proxy, configure it to set
+    REMOTE_ADDR (X-Forwarded-For can be forged by anyone, so it is not read)."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def request_code(request: HttpRequest, email: str) -> None:
+    """Issue a code for ``email`` and email it if a customer has that address.
+
+    Known and unknown addresses are treated alike (a row is stored either way,
+    throttled alike); only a known customer receives an email. Raises
+    ``LoginThrottled`` past the limits.
+    """
+    row, code = LoginCode.issue(email, client_address(request))
+    request.session[PENDING_EMAIL_KEY] = row.email
+    if row.customer is not None:
+        customer = row.customer
+        transaction.on_commit(lambda: send_login_code_email(customer, code))
+
+
+def pending_email(request: HttpRequest) -> str:
+    return request.session.get(PENDING_EMAIL_KEY, "")
+
+
+def login_customer(request: HttpRequest, customer: Customer) -> None:
+    """Start the customer's session under a new session key (no fixation)."""
+    request.session.cycle_key()
+    request.session[SESSION_KEY] = customer.pk
+    request.session.pop(PENDING_EMAIL_KEY, None)
+
+
+def logout_customer(request: HttpRequest) -> None:
+    request.session.pop(SESSION_KEY, None)
+    request.session.cycle_key()
+
+
+def current_customer(request: HttpRequest) -> Customer | None:
+    customer_id = request.session.get(SESSION_KEY)
+    if customer_id is None:
+        return None
+    return Customer.objects.filter(pk=customer_id).first()
+
+
+def safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def customer_required(view):
+    """Only for a logged-in customer: sets ``request.customer``."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        customer = current_customer(request)
+        if customer is None:
+            login_url = reverse("customers:login")
+            if getattr(request, "htmx", False):
+                return HttpResponseClientRedirect(login_url)
+            return redirect(
+                f"{login_url}?{urlencode({'next': request.get_full_path()})}"
+            )
+        request.customer = customer
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,362 @@
+"""What the customer sees of an order: its status, its plan, and each refund's
+timeline (store registered the return → refund issued → how it was applied →
+money back → completed).
+
+Read-only: builds plain objects for the customer pages and emails in a fixed
+number of queries. Amounts are shown in the order's currency and the customer's
+locale (``MoneyContext`` works with the ``money`` template filter).
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.core.paginator import Paginator
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+
+from portal.models import Order, OrderStatus
+from portal.money import format_money
+from refunds.models import Refund, RefundKind
+
+from .models import (
+    OPEN_INSTALLMENT,
+    BalanceEntry,
+    Customer,
+    Installment,
+    InstallmentStatus,
+    PaymentPlan,
+    Repayment,
+    RepaymentStatus,
+    ReturnReport,
+)
+
+#: What the seed tells a customer whose money has not arrived (seed 000).
+BOUNCE_GUIDANCE = (
+    "Did you recently change banks or close your linked bank account? Have you "
+    "canceled, temporarily frozen, blocked or changed your connected card? If so, "
+    "let us know: your refund may have bounced back to us, causing the delay."
+)
+
+
+@dataclass(frozen=True)
+class MoneyContext:
+    """The currency and locale amounts are shown in (``{{ x|money:money }}``)."""
+
+    currency: str
+    locale: str
+
+    def fmt(self, amount: int) -> str:
+        return format_money(amount, self.currency, self.locale)
+
+    @classmethod
+    def for_order(cls, order: Order, customer: Customer) -> "MoneyContext":
+        return cls(order.purchase_currency, customer.locale or order.locale)
+
+
+class CustomerOrderStatus:
+    """The order statuses a customer reads, most telling first."""
+
+    PAUSED = "paused", "Payments paused"
+    REFUNDED = "refunded", "Refunded"
+    PARTLY_REFUNDED = "partly_refunded", "Partly refunded"
+    PAYING = "paying", "Paying"
+    PAID = "paid", "Paid"
+    CANCELLED = "cancelled", "Cancelled"
+    AWAITING = "awaiting", "Awaiting shipment"
+
+
+def _status_case(index: int) -> Case:
+    open_return = Exists(ReturnReport.objects.open().filter(order=OuterRef("pk")))
+    open_installment = Exists(
+        Installment.objects.filter(
+            plan__order=OuterRef("pk"), status__in=OPEN_INSTALLMENT
+        )
+    )
+    refunded = Q(refunded_amount__gt=0)
+    conditions = [
+        (Q(open_return), CustomerOrderStatus.PAUSED),
+        (
+            refunded & Q(refunded_amount=F("captured_amount")),
+            CustomerOrderStatus.REFUNDED,
+        ),
+        (refunded, CustomerOrderStatus.PARTLY_REFUNDED),
+        (Q(open_installment), CustomerOrderStatus.PAYING),
+        (Q(captured_amount__gt=0), CustomerOrderStatus.PAID),
+        (
+            Q(status__in=(OrderStatus.CANCELLED, OrderStatus.EXPIRED)),
+            CustomerOrderStatus.CANCELLED,
+        ),
+    ]
+    return Case(
+        *[When(condition, then=Value(pair[index])) for condition, pair in conditions],
+        default=Value(CustomerOrderStatus.AWAITING[index]),
+        output_field=CharField(),
+    )
+
+
+def customer_orders(customer: Customer):
+    """The customer's orders, newest first, each with ``customer_status`` (a key
+    for styling) and ``customer_status_label``; one query per page."""
+    return (
+        Order.objects.for_customer(customer)
+        .select_related("merchant")
+        .annotate(
+            customer_status=_status_case(0), customer_status_label=_status_case(1)
+        )
+        .order_by("-created_at", "-pk")
+    )
+
+
+@dataclass
+class Step:
+    """One step of a refund's timeline. ``state``: done, current or action."""
+
+    title: str
+    state: str = "done"
+    when: datetime | date | None = None
+    details: list[str] = field(default_factory=list)
+    repayment: Repayment | None = None
+
+
+@dataclass
+class RefundTimeline:
+    refund: Refund
+    steps: list[Step]
+    repayments: list[Repayment]
+    balance_entries: list[BalanceEntry]
+
+    @property
+    def needs_action(self) -> bool:
+        return any(r.needs_new_details for r in self.repayments)
+
+    @property
+    def completed(self) -> bool:
+        return all(r.status == RepaymentStatus.COMPLETED for r in self.repayments)
+
+
+@dataclass
+class PlanRow:
+    installment: Installment
+    paused_until: date | None
+
+    @property
+    def status_label(self) -> str:
+        return self.installment.get_status_display()
+
+
+@dataclass
+class OrderPage:
+    order: Order
+    money: MoneyContext
+    status: str
+    status_label: str
+    plans: list[tuple[PaymentPlan, list[PlanRow]]]
+    timelines: list[RefundTimeline]
+    open_return: ReturnReport | None
+    can_report_return: bool
+    lines: list = field(default_factory=list)
+
+    @classmethod
+    def load(cls, order: Order, customer: Customer) -> "OrderPage":
+        """Everything the order page shows, in a fixed number of queries."""
+        order = customer_orders(customer).prefetch_related("lines").get(pk=order.pk)
+        money = MoneyContext.for_order(order, customer)
+        plans = list(
+            PaymentPlan.objects.filter(order=order)
+            .select_related("payment_method", "capture")
+            .prefetch_related("installments")
+            .order_by("pk")
+        )
+        open_return = ReturnReport.objects.open().filter(order=order).first()
+        paused_until = open_return.pause_until if open_return else None
+        plan_rows = [
+            (
+                plan,
+                [
+                    PlanRow(
+                        i,
+                        paused_until if i.status == InstallmentStatus.PAUSED else None,
+                    )
+                    for i in plan.installments.all()
+                ],
+            )
+            for plan in plans
+        ]
+        refunds = list(
+            Refund.objects.filter(order=order)
+            .prefetch_related(
+                "lines",
+                "allocations",
+                Prefetch(
+                    "repayments",
+                    queryset=Repayment.objects.select_related(
+                        "payment_method"
+                    ).order_by("pk"),
+                ),
+            )
+            .order_by("-created_at", "-pk")
+        )
+        entries: dict[int, list[BalanceEntry]] = {}
+        for entry in BalanceEntry.objects.filter(refund__in=refunds).order_by("pk"):
+            entries.setdefault(entry.refund_id, []).append(entry)
+        timelines = [
+            _timeline(order, refund, money, entries.get(refund.pk, []))
+            for refund in refunds
+        ]
+        has_scheduled = any(
+            row.installment.status == InstallmentStatus.SCHEDULED
+            for _plan, rows in plan_rows
+            for row in rows
+        )
+        return cls(
+            order=order,
+            money=money,
+            status=order.customer_status,
+            status_label=order.customer_status_label,
+            plans=plan_rows,
+            timelines=timelines,
+            open_return=open_return,
+            can_report_return=has_scheduled and open_return is None,
+            lines=list(order.lines.all()),
+        )
+
+    @property
+    def needs_action(self) -> bool:
+        return any(t.needs_action for t in self.timelines)
+
+
+def _timeline(
+    order: Order, refund: Refund, money: MoneyContext, entries: list[BalanceEntry]
+) -> RefundTimeline:
+    store = order.merchant.name
+    items = [
+        f"{line.quantity} × {line.name}"  # noqa: RUF001
+        for line in refund.lines.all()
+        if line.total_amount > 0
+    ]
+    if refund.kind == RefundKind.AMOUNT:
+        registered = f"{store} registered a partial refund"
+    elif refund.kind == RefundKind.COMPLETE:
+        registered = f"{store} registered the return or cancellation"
+    else:
+        registered = f"{store} registered your return"
+    steps = [Step(registered, when=refund.created_at, details=items)]
+
+    issued = [refund.description] if refund.description else []
+    if refund.fee_amount:
+        issued.append(f"A return fee of {money.fmt(refund.fee_amount)} was deducted.")
+    steps.append(
+        Step(f"Refund issued: {money.fmt(refund.refunded_amount)}", details=issued)
+    )
+
+    if refund.store_credit:
+        applied = [
+            f"{store} handles this return as store credit. Your payments to us "
+            "continue as planned."
+        ]
+    else:
+        applied = [_sentence(a.effect_summary) for a in refund.allocations.all()]
+    applied += [
+        f"{money.fmt(e.amount)} credited to your account balance." for e in entries
+    ]
+    steps.append(Step("How it was applied", details=[d for d in applied if d]))
+
+    repayments = list(refund.repayments.all())
+    for repayment in repayments:
+        steps.append(_repayment_step(repayment, money))
+    done = all(r.status == RepaymentStatus.COMPLETED for r in repayments)
+    last = max((r.completed_at for r in repayments if r.completed_at), default=None)
+    steps.append(
+        Step(
+            "Completed",
+            state="done" if done else "upcoming",
+            when=last or (refund.created_at if not repayments else None),
+        )
+    )
+    return RefundTimeline(refund, steps, repayments, entries)
+
+
+def _repayment_step(repayment: Repayment, money: MoneyContext) -> Step:
+    amount = money.fmt(repayment.amount)
+    label = repayment.payment_method.label if repayment.payment_method else "you"
+    if repayment.status == RepaymentStatus.COMPLETED:
+        return Step(
+            f"{amount} paid back to {label}",
+            when=repayment.completed_at,
+            repayment=repayment,
+        )
+    if repayment.needs_new_details:
+        reason = (
+            f"Your refund bounced back: {repayment.failure_reason}"
+            if repayment.status == RepaymentStatus.BOUNCED
+            else "It has been more than 14 days and the money has not arrived."
+        )
+        return Step(
+            f"{amount} to {label}: action needed",
+            state="action",
+            details=[reason, BOUNCE_GUIDANCE],
+            repayment=repayment,
+        )
+    verb = (
+        "is being sent" if repayment.status == RepaymentStatus.PROCESSING else "will go"
+    )
+    return Step(
+        f"{amount} {verb} back to {label}",
+        state="current",
+        details=[
+            f"Expected by {repayment.expected_by:%-d %b %Y}. It can take up to 14 days "
+            "for your payment method to update."
+        ],
+        repayment=repayment,
+    )
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
+def balance_totals(customer: Customer) -> list[tuple[MoneyContext, int]]:
+    """The account balance per currency, from its entries (they are the truth)."""
+    rows = (
+        BalanceEntry.objects.filter(customer=customer)
+        .values_list("currency")
+        .annotate(total=Sum("amount"))
+        .order_by("currency")
+    )
+    return [
+        (MoneyContext(currency, customer.locale), total) for currency, total in rows
+    ]
+
+
+def balance_page(customer: Customer, number, per_page: int = 20):
+    """A page of the balance history, newest first, each entry with ``money``."""
+    entries = BalanceEntry.objects.filter(customer=customer).order_by(
+        "-created_at", "-pk"
+    )
+    page = Paginator(entries, per_page).get_page(number)
+    for entry in page.object_list:
+        entry.money = MoneyContext(entry.currency, customer.locale)
+    return page
+
+
+def order_list_page(customer: Customer, number, per_page: int = 20):
+    """A page of ``customer_orders``, each order with ``money`` (its currency in
+    the customer's locale) for the template."""
+    page = Paginator(customer_orders(customer), per_page).get_page(number)
+    for order in page.object_list:
+        order.money = MoneyContext.for_order(order, customer)
+    return page
