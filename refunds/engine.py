@@ -53,7 +53,12 @@ from portal.models import (
 )
 from portal.money import MAX_AMOUNT, format_money
 
-from .exceptions import IdempotencyConflict, InvalidRequest, RefundChanged, RefundNotAllowed
+from .exceptions import (
+    IdempotencyConflict,
+    InvalidRequest,
+    RefundChanged,
+    RefundNotAllowed,
+)
 from .models import Refund, RefundAllocation, RefundKind, RefundLine, RefundRequestKey
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -102,7 +107,9 @@ class RefundRequest:
             "currency": self.currency,
             "expected": self.expected_amount,
         }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+        return hashlib.sha256(
+            json.dumps(payload, sort_keys=True, default=str).encode()
+        ).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -150,23 +157,41 @@ class RefundPlan:
     def fingerprint(self) -> str:
         """Everything that moves money; equal fingerprints mean an identical refund."""
         payload = [
-            self.order.pk, self.kind, self.items_amount, self.fee_amount, self.refunded_amount,
+            self.order.pk,
+            self.kind,
+            self.items_amount,
+            self.fee_amount,
+            self.refunded_amount,
             self.store_credit,
             [(pl.order_line.pk, pl.quantity, pl.amount) for pl in self.lines],
             [
-                (a.capture.pk, a.amount,
-                 (a.effect.before, a.effect.after, a.effect.money_back, a.effect.service_fee_returned)
-                 if a.effect else None)
+                (
+                    a.capture.pk,
+                    a.amount,
+                    (
+                        a.effect.before,
+                        a.effect.after,
+                        a.effect.money_back,
+                        a.effect.service_fee_returned,
+                    )
+                    if a.effect
+                    else None,
+                )
                 for a in self.allocations
             ],
         ]
-        return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:32]
+        return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[
+            :32
+        ]
 
     def fmt(self, amount: int) -> str:
         return format_money(amount, self.order.purchase_currency, self.order.locale)
 
     def effect_summaries(self) -> list[tuple[PlannedAllocation, str]]:
-        return [(a, a.effect.describe(self.fmt) if a.effect else "") for a in self.allocations]
+        return [
+            (a, a.effect.describe(self.fmt) if a.effect else "")
+            for a in self.allocations
+        ]
 
 
 @dataclass
@@ -176,7 +201,9 @@ class OrderState:
     order: Order
     lines: list[OrderLine]
     captures: list[Capture]
-    capture_lines: dict[int, list[CaptureLine]]  # order line pk -> its capture lines by unit
+    capture_lines: dict[
+        int, list[CaptureLine]
+    ]  # order line pk -> its capture lines by unit
     plans: dict[int, PaymentPlan]  # capture pk -> plan
     installments: dict[int, list[Installment]]  # plan pk -> installments
 
@@ -194,7 +221,9 @@ class OrderState:
             cls_.sort(key=lambda cl: cl.unit_start)
         plans = {
             p.capture_id: p
-            for p in rows(PaymentPlan.objects.filter(order=order).select_related("payment_method")).order_by("pk")
+            for p in rows(
+                PaymentPlan.objects.filter(order=order).select_related("payment_method")
+            ).order_by("pk")
         }
         installments: dict[int, list[Installment]] = {}
         for inst in rows(Installment.objects.filter(plan__order=order)).order_by("pk"):
@@ -216,7 +245,9 @@ def _shipping_reserve(state: OrderState) -> dict[int, int]:
     for line in state.lines:
         if not line.is_shipping:
             continue
-        for capture_pk, _units, amount in _units_to_captures(state, line, line.refunded_quantity, line.refundable_quantity):
+        for capture_pk, _units, amount in _units_to_captures(
+            state, line, line.refunded_quantity, line.refundable_quantity
+        ):
             reserve[capture_pk] = reserve.get(capture_pk, 0) + amount
     return reserve
 
@@ -236,10 +267,14 @@ def _check_text(request: RefundRequest) -> None:
     for name in ("description", "reference"):
         value = getattr(request, name)
         if not isinstance(value, str):
-            raise InvalidRequest("INVALID_TEXT", f"The {name} must be text.", field=name)
+            raise InvalidRequest(
+                "INVALID_TEXT", f"The {name} must be text.", field=name
+            )
         if len(value) > MAX_TEXT:
             raise InvalidRequest(
-                "TEXT_TOO_LONG", f"The {name} can be at most {MAX_TEXT} characters.", field=name
+                "TEXT_TOO_LONG",
+                f"The {name} can be at most {MAX_TEXT} characters.",
+                field=name,
             )
 
 
@@ -261,7 +296,9 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
     fee = request.return_fee or 0
     if not _is_whole(fee) or fee < 0 or fee > MAX_AMOUNT:
         raise InvalidRequest(
-            "INVALID_FEE", "The return fee must be a whole, non-negative amount.", field="return_fee"
+            "INVALID_FEE",
+            "The return fee must be a whole, non-negative amount.",
+            field="return_fee",
         )
     remaining = {c.pk: c.remaining_amount for c in state.captures}
     reserve = _shipping_reserve(state)
@@ -273,13 +310,21 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
     if request.kind == RefundKind.COMPLETE:
         if refundable_before == 0:
             raise RefundNotAllowed(
-                "NOTHING_TO_REFUND", "Over refund is not allowed: everything captured was already refunded."
+                "NOTHING_TO_REFUND",
+                "Over refund is not allowed: everything captured was already refunded.",
             )
         for line in state.lines:
             if line.refundable_quantity and not (line.is_shipping and reserve):
-                parts = _units_to_captures(state, line, line.refunded_quantity, line.refundable_quantity)
+                parts = _units_to_captures(
+                    state, line, line.refunded_quantity, line.refundable_quantity
+                )
                 planned_lines.append(
-                    PlannedLine(line, line.refundable_quantity, sum(p[2] for p in parts), tuple(parts))
+                    PlannedLine(
+                        line,
+                        line.refundable_quantity,
+                        sum(p[2] for p in parts),
+                        tuple(parts),
+                    )
                 )
         per_capture = {pk: amount for pk, amount in available.items() if amount}
         items_amount = refundable_before
@@ -312,7 +357,8 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
             )
         if fee:
             raise RefundNotAllowed(
-                "FEE_NEEDS_ITEMS", "A return fee is taken from returned items: refund items instead of an amount.",
+                "FEE_NEEDS_ITEMS",
+                "A return fee is taken from returned items: refund items instead of an amount.",
                 field="return_fee",
             )
         if amount > refundable_before:
@@ -329,7 +375,9 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
                 left -= take
         items_amount = amount
     else:
-        raise InvalidRequest("INVALID_KIND", "Choose how to refund: complete order, items or amount.")
+        raise InvalidRequest(
+            "INVALID_KIND", "Choose how to refund: complete order, items or amount."
+        )
 
     if fee:
         _check_fee(state, fee, items_amount, planned_lines)
@@ -356,20 +404,39 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
         effect = None
         if not store_credit:
             plan = state.plans[capture.pk]
-            effect = plan.refund_effect(amount, full=after == 0, installments=state.installments.get(plan.pk, []))
-        allocations.append(PlannedAllocation(capture, _number(state, capture), amount, after, effect))
-    kind = RefundKind.ITEMS_WITH_FEE if fee and request.kind == RefundKind.ITEMS else request.kind
+            effect = plan.refund_effect(
+                amount,
+                full=after == 0,
+                installments=state.installments.get(plan.pk, []),
+            )
+        allocations.append(
+            PlannedAllocation(capture, _number(state, capture), amount, after, effect)
+        )
+    kind = (
+        RefundKind.ITEMS_WITH_FEE
+        if fee and request.kind == RefundKind.ITEMS
+        else request.kind
+    )
     return RefundPlan(
-        order=order, kind=kind, items_amount=items_amount, fee_amount=fee, refunded_amount=refunded,
-        lines=tuple(planned_lines), allocations=tuple(allocations), store_credit=store_credit,
-        description=request.description, reference=request.reference,
+        order=order,
+        kind=kind,
+        items_amount=items_amount,
+        fee_amount=fee,
+        refunded_amount=refunded,
+        lines=tuple(planned_lines),
+        allocations=tuple(allocations),
+        store_credit=store_credit,
+        description=request.description,
+        reference=request.reference,
         refundable_before=refundable_before,
     )
 
 
 def _plan_lines(state: OrderState, request: RefundRequest) -> list[PlannedLine]:
     if not request.lines:
-        raise InvalidRequest("NO_LINES", "Select at least one item to refund.", field="lines")
+        raise InvalidRequest(
+            "NO_LINES", "Select at least one item to refund.", field="lines"
+        )
     by_reference = {line.reference: line for line in state.lines}
     seen: set[str] = set()
     planned = []
@@ -377,10 +444,14 @@ def _plan_lines(state: OrderState, request: RefundRequest) -> list[PlannedLine]:
         line = by_reference.get(reference)
         if line is None:
             raise InvalidRequest(
-                "UNKNOWN_LINE", f"This order has no line with reference “{reference}”.", field="lines"
+                "UNKNOWN_LINE",
+                f"This order has no line with reference “{reference}”.",
+                field="lines",
             )
         if reference in seen:
-            raise InvalidRequest("DUPLICATE_LINE", f"“{line.name}” is listed twice.", field="lines")
+            raise InvalidRequest(
+                "DUPLICATE_LINE", f"“{line.name}” is listed twice.", field="lines"
+            )
         seen.add(reference)
         if not _is_whole(quantity) or quantity <= 0:
             raise InvalidRequest(
@@ -408,11 +479,15 @@ def _plan_lines(state: OrderState, request: RefundRequest) -> list[PlannedLine]:
                 field=f"line-{line.pk}",
             )
         parts = _units_to_captures(state, line, line.refunded_quantity, quantity)
-        planned.append(PlannedLine(line, quantity, sum(p[2] for p in parts), tuple(parts)))
+        planned.append(
+            PlannedLine(line, quantity, sum(p[2] for p in parts), tuple(parts))
+        )
     return planned
 
 
-def _check_fee(state: OrderState, fee: int, items_amount: int, lines: list[PlannedLine]) -> None:
+def _check_fee(
+    state: OrderState, fee: int, items_amount: int, lines: list[PlannedLine]
+) -> None:
     order = state.order
     if order.purchase_country not in RETURN_FEE_MARKETS:
         raise RefundNotAllowed(
@@ -467,13 +542,21 @@ def execute_refund(
     idempotency key returned an earlier one). Raises a ``DomainError`` and changes
     nothing when the refund is not allowed.
     """
-    if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > MAX_TEXT):
-        raise InvalidRequest("INVALID_IDEMPOTENCY_KEY", "The idempotency key must be 1 to 255 characters.")
+    if idempotency_key is not None and (
+        not idempotency_key or len(idempotency_key) > MAX_TEXT
+    ):
+        raise InvalidRequest(
+            "INVALID_IDEMPOTENCY_KEY",
+            "The idempotency key must be 1 to 255 characters.",
+        )
     request_fingerprint = request.fingerprint()
     try:
         with transaction.atomic():
-            locked = Order.objects.select_for_update().get(pk=order.pk)
-            locked.merchant = order.merchant if order.merchant_id == locked.merchant_id else locked.merchant
+            locked = (
+                Order.objects.select_for_update(of=("self",))
+                .select_related("merchant")
+                .get(pk=order.pk)
+            )
             if idempotency_key:
                 earlier = _replay(locked, idempotency_key, request_fingerprint)
                 if earlier is not None:
@@ -485,8 +568,10 @@ def execute_refund(
             refund = _write(plan, state, by=by, channel=channel)
             if idempotency_key:
                 RefundRequestKey.objects.create(
-                    merchant_id=locked.merchant_id, key=idempotency_key,
-                    fingerprint=request_fingerprint, refund=refund,
+                    merchant_id=locked.merchant_id,
+                    key=idempotency_key,
+                    fingerprint=request_fingerprint,
+                    refund=refund,
                 )
     except IntegrityError:
         if not idempotency_key:
@@ -527,36 +612,60 @@ def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
 def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
     order = state.order
     refund = Refund.objects.create(
-        order=order, merchant_id=order.merchant_id, kind=plan.kind, items_amount=plan.items_amount,
-        fee_amount=plan.fee_amount, refunded_amount=plan.refunded_amount,
-        store_credit=plan.store_credit, description=plan.description, reference=plan.reference,
-        created_by=by, channel=channel,
+        order=order,
+        merchant_id=order.merchant_id,
+        kind=plan.kind,
+        items_amount=plan.items_amount,
+        fee_amount=plan.fee_amount,
+        refunded_amount=plan.refunded_amount,
+        store_credit=plan.store_credit,
+        description=plan.description,
+        reference=plan.reference,
+        created_by=by,
+        channel=channel,
     )
     refund.replayed = False
     refund_lines = [
-        RefundLine(refund=refund, order_line=pl.order_line, type=pl.order_line.type,
-                   reference=pl.order_line.reference, name=pl.order_line.name,
-                   quantity=pl.quantity, total_amount=pl.amount)
+        RefundLine(
+            refund=refund,
+            order_line=pl.order_line,
+            type=pl.order_line.type,
+            reference=pl.order_line.reference,
+            name=pl.order_line.name,
+            quantity=pl.quantity,
+            total_amount=pl.amount,
+        )
         for pl in plan.lines
     ]
     if plan.fee_amount:
         refund_lines.append(
-            RefundLine(refund=refund, type=OrderLine.Type.RETURN_FEE, reference="return-fee",
-                       name="Return fee", quantity=1, total_amount=-plan.fee_amount)
+            RefundLine(
+                refund=refund,
+                type=OrderLine.Type.RETURN_FEE,
+                reference="return-fee",
+                name="Return fee",
+                quantity=1,
+                total_amount=-plan.fee_amount,
+            )
         )
     RefundLine.objects.bulk_create(refund_lines)
 
     # Line and capture-line counters.
     capture_lines_changed = []
     for pl in plan.lines:
-        start, end = pl.order_line.refunded_quantity, pl.order_line.refunded_quantity + pl.quantity
+        start, end = (
+            pl.order_line.refunded_quantity,
+            pl.order_line.refunded_quantity + pl.quantity,
+        )
         for cl in state.capture_lines.get(pl.order_line.pk, []):
             lo, hi = max(start, cl.unit_start), min(end, cl.unit_start + cl.quantity)
             if hi > lo:
                 cl.refunded_quantity += hi - lo
                 capture_lines_changed.append(cl)
         pl.order_line.refunded_quantity += pl.quantity
-    OrderLine.objects.bulk_update([pl.order_line for pl in plan.lines], ["refunded_quantity"])
+    OrderLine.objects.bulk_update(
+        [pl.order_line for pl in plan.lines], ["refunded_quantity"]
+    )
     CaptureLine.objects.bulk_update(capture_lines_changed, ["refunded_quantity"])
 
     # Allocations, capture counters, the customer's plans.
@@ -564,20 +673,32 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
     for a in plan.allocations:
         a.capture.refunded_amount += a.amount
         allocations.append(
-            RefundAllocation(refund=refund, capture=a.capture, amount=a.amount,
-                             effect_summary=a.effect.describe(plan.fmt)[:500] if a.effect else "Store credit")
+            RefundAllocation(
+                refund=refund,
+                capture=a.capture,
+                amount=a.amount,
+                effect_summary=a.effect.describe(plan.fmt)[:500]
+                if a.effect
+                else "Store credit",
+            )
         )
         if a.effect is not None:
             payment_plan = state.plans[a.capture.pk]
             for obj in payment_plan.apply_refund_effect(
-                a.effect, refund=refund, installments=state.installments.get(payment_plan.pk, [])
+                a.effect,
+                refund=refund,
+                installments=state.installments.get(payment_plan.pk, []),
             ):
-                (balance_entries if isinstance(obj, BalanceEntry) else repayments).append(obj)
+                (
+                    balance_entries if isinstance(obj, BalanceEntry) else repayments
+                ).append(obj)
     RefundAllocation.objects.bulk_create(allocations)
     # Increments in SQL, not absolute values: even without the lock, the CHECK
     # constraints (refunded <= captured) would refuse an over-refund.
     for a in plan.allocations:
-        Capture.objects.filter(pk=a.capture.pk).update(refunded_amount=F("refunded_amount") + a.amount)
+        Capture.objects.filter(pk=a.capture.pk).update(
+            refunded_amount=F("refunded_amount") + a.amount
+        )
     Repayment.objects.bulk_create(repayments)
     if balance_entries:
         BalanceEntry.objects.bulk_create(balance_entries)

@@ -31,22 +31,40 @@ class RefundQuerySet(models.QuerySet):
 
 class Refund(models.Model):
     refund_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    order = models.ForeignKey("portal.Order", on_delete=models.PROTECT, related_name="refunds")
+    order = models.ForeignKey(
+        "portal.Order", on_delete=models.PROTECT, related_name="refunds"
+    )
     # Denormalized from the order so idempotency keys are unique per merchant.
-    merchant = models.ForeignKey("portal.Merchant", on_delete=models.PROTECT, related_name="refunds")
+    merchant = models.ForeignKey(
+        "portal.Merchant", on_delete=models.PROTECT, related_name="refunds"
+    )
     kind = models.CharField(max_length=10, choices=RefundKind.choices)
-    items_amount = models.BigIntegerField(help_text="What the refunded items or amount are worth.")
-    fee_amount = models.BigIntegerField(default=0, help_text="Return fee the customer pays.")
+    items_amount = models.BigIntegerField(
+        help_text="What the refunded items or amount are worth."
+    )
+    fee_amount = models.BigIntegerField(
+        default=0, help_text="Return fee the customer pays."
+    )
     refunded_amount = models.BigIntegerField(help_text="What goes back: items − fee.")
     store_credit = models.BooleanField(
         default=False, help_text="Handled as store credit by the store: no money moved."
     )
-    description = models.CharField(max_length=255, blank=True, help_text="Shown to the customer.")
-    reference = models.CharField(max_length=255, blank=True, help_text="The merchant's; in settlement reports.")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    description = models.CharField(
+        max_length=255, blank=True, help_text="Shown to the customer."
     )
-    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.PORTAL)
+    reference = models.CharField(
+        max_length=255, blank=True, help_text="The merchant's; in settlement reports."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    channel = models.CharField(
+        max_length=10, choices=Channel.choices, default=Channel.PORTAL
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = RefundQuerySet.as_manager()
@@ -59,7 +77,9 @@ class Refund(models.Model):
                 condition=Q(refunded_amount__gt=0) & Q(refunded_amount__lte=MAX_AMOUNT),
                 name="refund_amount_positive",
             ),
-            models.CheckConstraint(condition=Q(fee_amount__gte=0), name="refund_fee_non_negative"),
+            models.CheckConstraint(
+                condition=Q(fee_amount__gte=0), name="refund_fee_non_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(refunded_amount=F("items_amount") - F("fee_amount")),
                 name="refund_amount_is_items_minus_fee",
@@ -70,7 +90,10 @@ class Refund(models.Model):
         return f"Refund {str(self.refund_id)[:8]} of {self.order}"
 
     def get_absolute_url(self) -> str:
-        return reverse("portal:order_detail", args=[self.order.order_id]) + f"#refund-{self.refund_id}"
+        return (
+            reverse("portal:order_detail", args=[self.order.order_id])
+            + f"#refund-{self.refund_id}"
+        )
 
 
 class RefundLine(models.Model):
@@ -78,7 +101,11 @@ class RefundLine(models.Model):
 
     refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
     order_line = models.ForeignKey(
-        "portal.OrderLine", on_delete=models.PROTECT, null=True, blank=True, related_name="refund_lines"
+        "portal.OrderLine",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refund_lines",
     )
     type = models.CharField(max_length=14)
     reference = models.CharField(max_length=255)
@@ -88,7 +115,11 @@ class RefundLine(models.Model):
 
     class Meta:
         ordering = ["refund", "pk"]
-        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="refund_line_quantity_positive")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="refund_line_quantity_positive"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.name}"
@@ -97,16 +128,26 @@ class RefundLine(models.Model):
 class RefundAllocation(models.Model):
     """The part of a refund credited to one capture (customer invoice)."""
 
-    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="allocations")
-    capture = models.ForeignKey("portal.Capture", on_delete=models.PROTECT, related_name="refund_allocations")
+    refund = models.ForeignKey(
+        Refund, on_delete=models.CASCADE, related_name="allocations"
+    )
+    capture = models.ForeignKey(
+        "portal.Capture", on_delete=models.PROTECT, related_name="refund_allocations"
+    )
     amount = models.BigIntegerField()
-    effect_summary = models.CharField(max_length=500, blank=True, help_text="What it did to the plan.")
+    effect_summary = models.CharField(
+        max_length=500, blank=True, help_text="What it did to the plan."
+    )
 
     class Meta:
         ordering = ["refund", "capture"]
         constraints = [
-            models.UniqueConstraint(fields=["refund", "capture"], name="refund_allocation_unique"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_allocation_positive"),
+            models.UniqueConstraint(
+                fields=["refund", "capture"], name="refund_allocation_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="refund_allocation_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -117,15 +158,21 @@ class RefundRequestKey(models.Model):
     """An idempotency key: the same key from the same merchant within 24 hours
     returns the first refund; with a different request it is refused."""
 
-    merchant = models.ForeignKey("portal.Merchant", on_delete=models.CASCADE, related_name="+")
+    merchant = models.ForeignKey(
+        "portal.Merchant", on_delete=models.CASCADE, related_name="+"
+    )
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
-    refund = models.OneToOneField(Refund, on_delete=models.CASCADE, related_name="request_key")
+    refund = models.OneToOneField(
+        Refund, on_delete=models.CASCADE, related_name="request_key"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["merchant", "key"], name="refund_key_unique_per_merchant")
+            models.UniqueConstraint(
+                fields=["merchant", "key"], name="refund_key_unique_per_merchant"
+            )
         ]
 
     def __str__(self) -> str:

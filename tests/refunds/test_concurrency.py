@@ -41,7 +41,9 @@ def race(order_pk: int, attempt) -> list:
 
 
 def test_concurrent_amount_refunds_never_exceed_what_was_captured(make_order):
-    order = make_order(product=PaymentProduct.PAY_NOW, lines=[line("COAT", 10000)], capture=True)
+    order = make_order(
+        product=PaymentProduct.PAY_NOW, lines=[line("COAT", 10000)], capture=True
+    )
     results = race(order.pk, lambda o, i: o.refund_amount(1000).pk)
     winners = [r for r in results if r[0] == "ok"]
     losers = [r for r in results if r[0] == "refused"]
@@ -50,7 +52,12 @@ def test_concurrent_amount_refunds_never_exceed_what_was_captured(make_order):
     order.refresh_from_db()
     assert order.refunded_amount == 10000
     assert order.verify_totals() == []
-    assert sum(Refund.objects.filter(order=order).values_list("refunded_amount", flat=True)) == 10000
+    assert (
+        sum(
+            Refund.objects.filter(order=order).values_list("refunded_amount", flat=True)
+        )
+        == 10000
+    )
 
 
 def test_concurrent_item_refunds_never_exceed_the_captured_quantity(make_order):
@@ -85,8 +92,12 @@ def test_concurrent_mixed_refunds_leave_consistent_plans_and_ledger(make_order):
 
 
 def test_concurrent_requests_with_one_idempotency_key_refund_once(make_order):
-    order = make_order(product=PaymentProduct.PAY_NOW, lines=[line("COAT", 10000)], capture=True)
-    results = race(order.pk, lambda o, i: o.refund_amount(1000, idempotency_key="double-click").pk)
+    order = make_order(
+        product=PaymentProduct.PAY_NOW, lines=[line("COAT", 10000)], capture=True
+    )
+    results = race(
+        order.pk, lambda o, i: o.refund_amount(1000, idempotency_key="double-click").pk
+    )
     assert {r[0] for r in results} == {"ok"}
     assert len({r[1] for r in results}) == 1
     order.refresh_from_db()

@@ -62,10 +62,15 @@ def two_capture_order(make_order):
         (lambda o: o.refund_amount(100, description="x" * 256), "TEXT_TOO_LONG"),
         (lambda o: o.refund_lines([("SHIRT", 1)], return_fee=100), "FEE_MULTI_CAPTURE"),
         (lambda o: o.refund_amount(1000, return_fee=100), "FEE_NEEDS_ITEMS"),
-        (lambda o: o.refund_lines([("SHIRT", 1)], expected_amount=4999), "AMOUNT_MISMATCH"),
+        (
+            lambda o: o.refund_lines([("SHIRT", 1)], expected_amount=4999),
+            "AMOUNT_MISMATCH",
+        ),
     ],
 )
-def test_refused_refunds_give_the_reason_and_change_nothing(two_capture_order, call, code):
+def test_refused_refunds_give_the_reason_and_change_nothing(
+    two_capture_order, call, code
+):
     before = snapshot(two_capture_order)
     with pytest.raises((RefundNotAllowed, InvalidRequest)) as refused:
         call(two_capture_order)
@@ -91,7 +96,9 @@ def test_uncaptured_items_cannot_be_refunded(make_order):
 def test_line_refund_is_allocated_to_the_capture_holding_the_line(two_capture_order):
     refund = two_capture_order.refund_lines([("BOOT", 1)])
     first, second = two_capture_order.captures.order_by("pk")
-    assert list(refund.allocations.values_list("capture", "amount")) == [(second.pk, 12000)]
+    assert list(refund.allocations.values_list("capture", "amount")) == [
+        (second.pk, 12000)
+    ]
     second.refresh_from_db()
     first.refresh_from_db()
     assert (first.refunded_amount, second.refunded_amount) == (0, 12000)
@@ -100,7 +107,9 @@ def test_line_refund_is_allocated_to_the_capture_holding_the_line(two_capture_or
 def test_units_of_a_line_are_credited_to_captures_oldest_first(two_capture_order):
     refund = two_capture_order.refund_lines([("SHIRT", 2)])
     first, second = two_capture_order.captures.order_by("pk")
-    assert list(refund.allocations.order_by("capture").values_list("capture", "amount")) == [
+    assert list(
+        refund.allocations.order_by("capture").values_list("capture", "amount")
+    ) == [
         (first.pk, 5000),
         (second.pk, 5000),
     ]
@@ -109,27 +118,35 @@ def test_units_of_a_line_are_credited_to_captures_oldest_first(two_capture_order
 def test_amount_refund_is_allocated_oldest_capture_first(two_capture_order):
     refund = two_capture_order.refund_amount(7000)
     first, second = two_capture_order.captures.order_by("pk")
-    assert list(refund.allocations.order_by("capture").values_list("capture", "amount")) == [
+    assert list(
+        refund.allocations.order_by("capture").values_list("capture", "amount")
+    ) == [
         (first.pk, 5000),
         (second.pk, 2000),
     ]
 
 
-def test_over_refund_per_capture_is_refused_even_when_the_order_has_room(two_capture_order):
+def test_over_refund_per_capture_is_refused_even_when_the_order_has_room(
+    two_capture_order,
+):
     two_capture_order.refund_amount(5000)  # uses up invoice 1 entirely
     with pytest.raises(RefundNotAllowed, match="invoice 1 has only"):
         two_capture_order.refund_lines([("SHIRT", 1)])
 
 
 def test_line_units_split_exactly_when_the_total_does_not_divide(make_order):
-    order = make_order(lines=[line("PENS", 1000, 3, total_discount_amount=1)], capture=True)
+    order = make_order(
+        lines=[line("PENS", 1000, 3, total_discount_amount=1)], capture=True
+    )
     amounts = [order.refund_lines([("PENS", 1)]).refunded_amount for _ in range(3)]
     assert amounts == [1000, 1000, 999]
     assert sum(amounts) == order.lines.get().total_amount
 
 
 def test_return_fee_only_in_supported_markets(make_order, us_merchant, customer):
-    order = OrderFactory(merchant=us_merchant, customer=customer, lines=[line("TEE", 10000)])
+    order = OrderFactory(
+        merchant=us_merchant, customer=customer, lines=[line("TEE", 10000)]
+    )
     order.capture()
     with pytest.raises(RefundNotAllowed) as refused:
         order.refund_lines([("TEE", 1)], return_fee=500)
@@ -148,7 +165,9 @@ def test_complete_refund_with_return_fee_on_a_single_capture(make_order):
     order = make_order(lines=[line("TEE", 10000), line("CAP", 2500)], capture=True)
     refund = order.refund_complete(return_fee=1000)
     assert (refund.kind, refund.refunded_amount, refund.fee_amount) == (
-        RefundKind.COMPLETE, 11500, 1000,
+        RefundKind.COMPLETE,
+        11500,
+        1000,
     )
     order.refresh_from_db()
     assert order.refunded_amount == 11500
@@ -156,10 +175,16 @@ def test_complete_refund_with_return_fee_on_a_single_capture(make_order):
 
 
 def test_non_refundable_shipping_is_refused_and_held_back(customer):
-    merchant = MerchantFactory(slug="express", country="DE", shipping_fees_refundable=False)
+    merchant = MerchantFactory(
+        slug="express", country="DE", shipping_fees_refundable=False
+    )
     order = OrderFactory(
-        merchant=merchant, customer=customer,
-        lines=[line("TEE", 10000), line("EXPRESS", 990, type=OrderLine.Type.SHIPPING_FEE)],
+        merchant=merchant,
+        customer=customer,
+        lines=[
+            line("TEE", 10000),
+            line("EXPRESS", 990, type=OrderLine.Type.SHIPPING_FEE),
+        ],
     )
     order.capture()
     with pytest.raises(RefundNotAllowed) as refused:
@@ -172,21 +197,27 @@ def test_non_refundable_shipping_is_refused_and_held_back(customer):
 
 def test_store_credit_only_records_the_refund_but_moves_no_money(customer):
     merchant = MerchantFactory(slug="credit", country="DE", store_credit_only=True)
-    order = OrderFactory(merchant=merchant, customer=customer, lines=[line("TEE", 10000)])
+    order = OrderFactory(
+        merchant=merchant, customer=customer, lines=[line("TEE", 10000)]
+    )
     order.capture()
     plan = order.captures.get().plan
     installments_before = list(plan.installments.values_list("amount", "status"))
     refund = order.refund_complete()
     assert refund.store_credit
     assert not refund.repayments.exists()
-    assert list(plan.installments.values_list("amount", "status")) == installments_before
+    assert (
+        list(plan.installments.values_list("amount", "status")) == installments_before
+    )
     assert not LedgerEntry.objects.filter(refund=refund).exists()
     with pytest.raises(RefundNotAllowed, match="Over refund"):
         order.refund_amount(1)
 
 
 def test_preview_matches_the_executed_refund_exactly(two_capture_order):
-    request = RefundRequest(kind=RefundKind.ITEMS, lines=(("SHIRT", 2), ("BOOT", 1)), return_fee=0)
+    request = RefundRequest(
+        kind=RefundKind.ITEMS, lines=(("SHIRT", 2), ("BOOT", 1)), return_fee=0
+    )
     plan = preview_refund(two_capture_order, request)
     refund = two_capture_order.refund_lines(
         [("SHIRT", 2), ("BOOT", 1)], expected_fingerprint=plan.fingerprint
@@ -211,7 +242,9 @@ def test_confirming_a_stale_preview_is_refused_with_a_fresh_plan(two_capture_ord
     assert two_capture_order.refunds.count() == 1
 
 
-def test_same_idempotency_key_returns_the_first_refund_and_moves_nothing_again(captured_order):
+def test_same_idempotency_key_returns_the_first_refund_and_moves_nothing_again(
+    captured_order,
+):
     first = captured_order.refund_amount(1000, idempotency_key="abc")
     again = captured_order.refund_amount(1000, idempotency_key="abc")
     assert again.pk == first.pk and again.replayed and not first.replayed
@@ -228,7 +261,9 @@ def test_same_idempotency_key_with_a_different_request_is_refused(captured_order
 
 
 def test_idempotency_key_is_per_merchant(captured_order, us_merchant, customer):
-    other = OrderFactory(merchant=us_merchant, customer=customer, lines=[line("X", 5000)])
+    other = OrderFactory(
+        merchant=us_merchant, customer=customer, lines=[line("X", 5000)]
+    )
     other.capture()
     captured_order.refund_amount(1000, idempotency_key="shared")
     assert not other.refund_amount(1000, idempotency_key="shared").replayed
@@ -247,14 +282,24 @@ def test_a_refund_records_who_when_and_how(captured_order, staff_user):
         1000, by=staff_user, channel="api", description="Damaged", reference="RMA-7"
     )
     refund.refresh_from_db()
-    assert (refund.created_by, refund.channel, refund.description, refund.reference) == (
-        staff_user, "api", "Damaged", "RMA-7",
+    assert (
+        refund.created_by,
+        refund.channel,
+        refund.description,
+        refund.reference,
+    ) == (
+        staff_user,
+        "api",
+        "Damaged",
+        "RMA-7",
     )
     entry = LedgerEntry.objects.get(refund=refund)
     assert (entry.kind, entry.amount, entry.reference) == ("RETURN", -1000, "RMA-7")
 
 
-def test_customer_is_notified_after_commit(captured_order, django_capture_on_commit_callbacks):
+def test_customer_is_notified_after_commit(
+    captured_order, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         captured_order.refund_amount(1000)
     assert not Notification.objects.exists()
@@ -265,29 +310,43 @@ def test_customer_is_notified_after_commit(captured_order, django_capture_on_com
     assert notification.kind == Notification.Kind.REFUND
 
 
-def test_refused_refund_enqueues_no_notification(captured_order, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RefundNotAllowed):
+def test_refused_refund_enqueues_no_notification(
+    captured_order, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(RefundNotAllowed),
+    ):
         captured_order.refund_amount(10**6)
     assert callbacks == []
 
 
 def test_pay_later_unpaid_invoice_is_reduced(make_order):
-    order = make_order(product=PaymentProduct.PAY_LATER, lines=[line("LAMP", 8000)], capture=True)
+    order = make_order(
+        product=PaymentProduct.PAY_LATER, lines=[line("LAMP", 8000)], capture=True
+    )
     order.refund_amount(3000)
     invoice = order.captures.get().plan.installments.get()
     assert (invoice.amount, invoice.status) == (5000, "scheduled")
 
 
 def test_pay_now_refund_goes_back_to_the_payment_method(make_order):
-    order = make_order(product=PaymentProduct.PAY_NOW, lines=[line("LAMP", 8000)], capture=True)
+    order = make_order(
+        product=PaymentProduct.PAY_NOW, lines=[line("LAMP", 8000)], capture=True
+    )
     refund = order.refund_amount(3000)
     repayment = refund.repayments.get()
-    assert (repayment.amount, repayment.payment_method.label) == (3000, "Visa •••• 4242")
+    assert (repayment.amount, repayment.payment_method.label) == (
+        3000,
+        "Visa •••• 4242",
+    )
     assert repayment.expected_by == timezone.localdate() + timedelta(days=14)
 
 
 def test_financing_refund_below_balance_is_deducted_from_it(make_order, customer):
-    order = make_order(product=PaymentProduct.FINANCING, lines=[line("SOFA", 120000)], capture=True)
+    order = make_order(
+        product=PaymentProduct.FINANCING, lines=[line("SOFA", 120000)], capture=True
+    )
     order.refund_amount(24000)
     plan = order.captures.get().plan
     assert sum(i.amount for i in plan.installments.all()) == 96000
@@ -296,28 +355,39 @@ def test_financing_refund_below_balance_is_deducted_from_it(make_order, customer
     assert customer.account_balance == 0
 
 
-def test_paused_payments_resume_when_the_store_registers_the_return(make_order, customer):
+def test_paused_payments_resume_when_the_store_registers_the_return(
+    make_order, customer
+):
     from customers.models import InstallmentStatus, ReturnReport
 
     order = make_order(lines=[line("COAT", 10000)], capture=True)
     plan = order.captures.get().plan
     plan.installments.filter(status="scheduled").update(status=InstallmentStatus.PAUSED)
     report = ReturnReport.objects.create(
-        order=order, customer=customer, tracking_number="1Z999",
-        shipped_on=timezone.localdate(), pause_until=timezone.localdate() + timedelta(days=21),
+        order=order,
+        customer=customer,
+        tracking_number="1Z999",
+        shipped_on=timezone.localdate(),
+        pause_until=timezone.localdate() + timedelta(days=21),
     )
     order.refund_amount(1000)
     report.refresh_from_db()
     assert report.resolution == "registered"
     assert not plan.installments.filter(status=InstallmentStatus.PAUSED).exists()
-    assert [i.amount for i in plan.installments.filter(status="scheduled")] == [2167, 2167, 2166]
+    assert [i.amount for i in plan.installments.filter(status="scheduled")] == [
+        2167,
+        2167,
+        2166,
+    ]
 
 
 def test_refunding_100_lines_takes_as_many_queries_as_one(
     make_order, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):
     small = make_order(lines=[line("ONE", 1000)], capture=True)
-    big = make_order(lines=[line(f"SKU-{i}", 1000 + i) for i in range(100)], capture=True)
+    big = make_order(
+        lines=[line(f"SKU-{i}", 1000 + i) for i in range(100)], capture=True
+    )
     with django_assert_max_num_queries(22), django_capture_on_commit_callbacks():
         small.refund_lines([("ONE", 1)])
     with django_assert_max_num_queries(22), django_capture_on_commit_callbacks():

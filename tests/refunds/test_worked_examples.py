@@ -19,7 +19,11 @@ def open_amounts(order):
 def test_tshirt_with_return_fee_refunds_95(make_order):
     order = make_order(lines=[line("TSHIRT", 10000)], capture=True)
     refund = order.refund_lines([("TSHIRT", 1)], return_fee=500)
-    assert (refund.items_amount, refund.fee_amount, refund.refunded_amount) == (10000, 500, 9500)
+    assert (refund.items_amount, refund.fee_amount, refund.refunded_amount) == (
+        10000,
+        500,
+        9500,
+    )
     assert refund.kind == RefundKind.ITEMS_WITH_FEE
     assert sorted(refund.lines.values_list("total_amount", flat=True)) == [-500, 10000]
 
@@ -31,13 +35,17 @@ def test_pay_in_4_partial_refund_below_balance_spreads_evenly(make_order):
     assert open_amounts(order) == [1500, 1500, 1499]
 
 
-def test_refund_above_remaining_balance_cancels_payments_and_returns_the_rest(make_order):
+def test_refund_above_remaining_balance_cancels_payments_and_returns_the_rest(
+    make_order,
+):
     order = make_order(lines=[line("COAT", 10000)], capture=True)
     refund = order.refund_amount(8000)
     plan = order.captures.get().plan
     assert [i.status for i in plan.installments.order_by("sequence")] == [
-        InstallmentStatus.PAID, InstallmentStatus.CANCELLED,
-        InstallmentStatus.CANCELLED, InstallmentStatus.CANCELLED,
+        InstallmentStatus.PAID,
+        InstallmentStatus.CANCELLED,
+        InstallmentStatus.CANCELLED,
+        InstallmentStatus.CANCELLED,
     ]
     repayment = refund.repayments.get()
     assert repayment.amount == 500
@@ -71,7 +79,9 @@ def test_over_refund_is_refused_and_changes_nothing(make_order):
 
 
 def test_one_time_card_service_fee_kept_on_partial_and_returned_on_full(make_order):
-    order = make_order(product=PaymentProduct.ONE_TIME_CARD, lines=[line("BAG", 10000)], capture=True)
+    order = make_order(
+        product=PaymentProduct.ONE_TIME_CARD, lines=[line("BAG", 10000)], capture=True
+    )
     plan = order.captures.get().plan
     assert plan.service_fee == 200
     partial = order.refund_amount(1000)
@@ -82,7 +92,9 @@ def test_one_time_card_service_fee_kept_on_partial_and_returned_on_full(make_ord
 
 
 def test_financing_excess_goes_to_account_balance(make_order, customer):
-    order = make_order(product=PaymentProduct.FINANCING, lines=[line("SOFA", 120000)], capture=True)
+    order = make_order(
+        product=PaymentProduct.FINANCING, lines=[line("SOFA", 120000)], capture=True
+    )
     plan = order.captures.get().plan
     first = plan.installments.get(sequence=1)
     first.status = InstallmentStatus.PAID
