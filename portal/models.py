@@ -47,7 +47,7 @@ AUTHORIZATION_DAYS = 28
 MAX_AUTHORIZATION_DAYS = 180
 #: Markets where a refund may carry a return fee (DOMAIN.md).
 RETURN_FEE_MARKETS = frozenset(
-    "AT DE DK FI FR NL NO SE IT ES IE PT CZ AU GR".split()
+    ["AT", "DE", "DK", "FI", "FR", "NL", "NO", "SE", "IT", "ES", "IE", "PT", "CZ", "AU", "GR"]
 )
 
 
