@@ -47,7 +47,23 @@ AUTHORIZATION_DAYS = 28
 MAX_AUTHORIZATION_DAYS = 180
 #: Markets where a refund may carry a return fee (DOMAIN.md).
 RETURN_FEE_MARKETS = frozenset(
-    ["AT", "DE", "DK", "FI", "FR", "NL", "NO", "SE", "IT", "ES", "IE", "PT", "CZ", "AU", "GR"]
+    [
+        "AT",
+        "DE",
+        "DK",
+        "FI",
+        "FR",
+        "NL",
+        "NO",
+        "SE",
+        "IT",
+        "ES",
+        "IE",
+        "PT",
+        "CZ",
+        "AU",
+        "GR",
+    ]
 )
 
 
@@ -106,7 +122,9 @@ class MerchantUser(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="merchant_user"
     )
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="users")
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.CASCADE, related_name="users"
+    )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
 
     class Meta:
@@ -176,9 +194,13 @@ class OrderQuerySet(models.QuerySet):
         if state == RefundState.NONE:
             return self.filter(refunded_amount=0)
         if state == RefundState.PARTIAL:
-            return self.filter(refunded_amount__gt=0, refunded_amount__lt=F("captured_amount"))
+            return self.filter(
+                refunded_amount__gt=0, refunded_amount__lt=F("captured_amount")
+            )
         if state == RefundState.FULL:
-            return self.filter(refunded_amount__gt=0, refunded_amount=F("captured_amount"))
+            return self.filter(
+                refunded_amount__gt=0, refunded_amount=F("captured_amount")
+            )
         return self
 
     def expire_due(self, now=None) -> int:
@@ -194,7 +216,9 @@ class Order(models.Model):
     reference = models.CharField(
         max_length=12, unique=True, default=new_order_reference, editable=False
     )
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="orders")
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="orders"
+    )
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.PROTECT, related_name="orders"
     )
@@ -207,7 +231,9 @@ class Order(models.Model):
         help_text="The method the customer pays with; money back goes here.",
     )
     merchant_reference1 = models.CharField(
-        max_length=255, blank=True, help_text="The store's order number, shown to the customer."
+        max_length=255,
+        blank=True,
+        help_text="The store's order number, shown to the customer.",
     )
     merchant_reference2 = models.CharField(max_length=255, blank=True)
     purchase_country = models.CharField(max_length=2)
@@ -232,16 +258,23 @@ class Order(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             # The order list: newest first per merchant, keyset-paginated.
-            models.Index(fields=["merchant", "-created_at", "-id"], name="order_merchant_recent"),
             models.Index(
-                fields=["merchant", "status", "-created_at", "-id"], name="order_merchant_status"
+                fields=["merchant", "-created_at", "-id"], name="order_merchant_recent"
+            ),
+            models.Index(
+                fields=["merchant", "status", "-created_at", "-id"],
+                name="order_merchant_status",
             ),
             models.Index(
                 fields=["merchant", "payment_product", "-created_at", "-id"],
                 name="order_merchant_product",
             ),
-            models.Index(fields=["merchant", "merchant_reference1"], name="order_merchant_ref1"),
-            models.Index(fields=["customer", "-created_at"], name="order_customer_recent"),
+            models.Index(
+                fields=["merchant", "merchant_reference1"], name="order_merchant_ref1"
+            ),
+            models.Index(
+                fields=["customer", "-created_at"], name="order_customer_recent"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -249,7 +282,8 @@ class Order(models.Model):
                 name="order_amount_in_range",
             ),
             models.CheckConstraint(
-                condition=Q(captured_amount__gte=0) & Q(captured_amount__lte=F("order_amount")),
+                condition=Q(captured_amount__gte=0)
+                & Q(captured_amount__lte=F("order_amount")),
                 name="order_captured_le_order_amount",
             ),
             models.CheckConstraint(
@@ -327,14 +361,21 @@ class Order(models.Model):
         captured = self.captures.aggregate(s=Sum("captured_amount"))["s"] or 0
         refunded = self.refunds.aggregate(s=Sum("refunded_amount"))["s"] or 0
         if captured != self.captured_amount:
-            problems.append(f"captured_amount {self.captured_amount} != captures {captured}")
+            problems.append(
+                f"captured_amount {self.captured_amount} != captures {captured}"
+            )
         if refunded != self.refunded_amount:
-            problems.append(f"refunded_amount {self.refunded_amount} != refunds {refunded}")
-        for capture in self.captures.annotate(allocated=Sum("refund_allocations__amount")):
+            problems.append(
+                f"refunded_amount {self.refunded_amount} != refunds {refunded}"
+            )
+        for capture in self.captures.annotate(
+            allocated=Sum("refund_allocations__amount")
+        ):
             if (capture.allocated or 0) != capture.refunded_amount:
                 problems.append(f"capture {capture.pk} refunded_amount disagrees")
         for line in self.lines.annotate(
-            cq=Sum("capture_lines__quantity"), rq=Sum("capture_lines__refunded_quantity")
+            cq=Sum("capture_lines__quantity"),
+            rq=Sum("capture_lines__refunded_quantity"),
         ):
             if (line.cq or 0) != line.captured_quantity:
                 problems.append(f"line {line.reference} captured_quantity disagrees")
@@ -349,7 +390,13 @@ class Order(models.Model):
         return Order.objects.select_for_update().get(pk=self.pk)
 
     def _refresh_from(self, other: "Order") -> None:
-        for field in ("status", "captured_amount", "refunded_amount", "released_at", "expires_at"):
+        for field in (
+            "status",
+            "captured_amount",
+            "refunded_amount",
+            "released_at",
+            "expires_at",
+        ):
             setattr(self, field, getattr(other, field))
 
     def capture(
@@ -372,8 +419,12 @@ class Order(models.Model):
         with transaction.atomic():
             order = self._locked()
             capture = order._capture_locked(
-                lines=lines, amount=amount, by=by, channel=channel,
-                description=description, reference=reference,
+                lines=lines,
+                amount=amount,
+                by=by,
+                channel=channel,
+                description=description,
+                reference=reference,
             )
             self._refresh_from(order)
             return capture
@@ -383,10 +434,15 @@ class Order(models.Model):
     def _capture_locked(self, *, lines, amount, by, channel, description, reference):
         from customers.models import PaymentPlan
 
-        if self.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.CLOSED):
+        if self.status in (
+            OrderStatus.CANCELLED,
+            OrderStatus.EXPIRED,
+            OrderStatus.CLOSED,
+        ):
             raise CaptureNotAllowed(
-                "ORDER_NOT_CAPTURABLE", f"The order is {self.get_status_display().lower()}; "
-                "nothing can be captured."
+                "ORDER_NOT_CAPTURABLE",
+                f"The order is {self.get_status_display().lower()}; "
+                "nothing can be captured.",
             )
         if not self.authorization_open:
             raise CaptureNotAllowed(
@@ -403,14 +459,22 @@ class Order(models.Model):
                 line = by_reference.get(ref)
                 if line is None:
                     raise InvalidRequest(
-                        "UNKNOWN_LINE", f"This order has no line with reference “{ref}”."
+                        "UNKNOWN_LINE",
+                        f"This order has no line with reference “{ref}”.",
                     )
                 if ref in seen:
-                    raise InvalidRequest("DUPLICATE_LINE", f"Line “{ref}” is listed twice.")
-                seen.add(ref)
-                if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
                     raise InvalidRequest(
-                        "INVALID_QUANTITY", "Quantities must be whole numbers of at least 1."
+                        "DUPLICATE_LINE", f"Line “{ref}” is listed twice."
+                    )
+                seen.add(ref)
+                if (
+                    not isinstance(quantity, int)
+                    or isinstance(quantity, bool)
+                    or quantity <= 0
+                ):
+                    raise InvalidRequest(
+                        "INVALID_QUANTITY",
+                        "Quantities must be whole numbers of at least 1.",
                     )
                 if quantity > line.quantity - line.captured_quantity:
                     raise CaptureNotAllowed(
@@ -419,7 +483,9 @@ class Order(models.Model):
                         "remain to be captured.",
                     )
                 selected.append((line, quantity))
-            lines_amount = sum(line.amount_for_units(line.captured_quantity, q) for line, q in selected)
+            lines_amount = sum(
+                line.amount_for_units(line.captured_quantity, q) for line, q in selected
+            )
             if amount is not None and amount != lines_amount:
                 raise InvalidRequest(
                     "AMOUNT_MISMATCH",
@@ -435,11 +501,18 @@ class Order(models.Model):
                 for line in order_lines
                 if line.quantity > line.captured_quantity
             ]
-            if sum(line.amount_for_units(line.captured_quantity, q) for line, q in selected) != amount:
+            if (
+                sum(
+                    line.amount_for_units(line.captured_quantity, q)
+                    for line, q in selected
+                )
+                != amount
+            ):
                 selected = []  # Earlier captures by amount: lines no longer match.
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             raise InvalidRequest(
-                "INVALID_AMOUNT", "The capture amount must be a positive whole number of minor units.",
+                "INVALID_AMOUNT",
+                "The capture amount must be a positive whole number of minor units.",
                 field="captured_amount",
             )
         if amount > remaining:
@@ -469,7 +542,9 @@ class Order(models.Model):
             )
             line.captured_quantity += quantity
         CaptureLine.objects.bulk_create(capture_lines)
-        OrderLine.objects.bulk_update([line for line, _ in selected], ["captured_quantity"])
+        OrderLine.objects.bulk_update(
+            [line for line, _ in selected], ["captured_quantity"]
+        )
         self.captured_amount += amount
         self.status = self._status_after_change()
         self.save(update_fields=["captured_amount", "status"])
@@ -487,11 +562,14 @@ class Order(models.Model):
                 )
             if order.status != OrderStatus.AUTHORIZED:
                 raise CancelNotAllowed(
-                    "NOT_CANCELLABLE", f"The order is already {order.get_status_display().lower()}."
+                    "NOT_CANCELLABLE",
+                    f"The order is already {order.get_status_display().lower()}.",
                 )
             order.status = OrderStatus.CANCELLED
             order.save(update_fields=["status"])
-            OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.CANCELLED, created_by=by)
+            OrderEvent.objects.create(
+                order=order, kind=OrderEvent.Kind.CANCELLED, created_by=by
+            )
             self._refresh_from(order)
 
     cancel.alters_data = True
@@ -507,7 +585,10 @@ class Order(models.Model):
                 raise OrderActionNotAllowed(
                     "NO_CAPTURES", "The order has no captures; cancel it instead."
                 )
-            if not order.authorization_open or order.captured_amount >= order.order_amount:
+            if (
+                not order.authorization_open
+                or order.captured_amount >= order.order_amount
+            ):
                 raise OrderActionNotAllowed(
                     "NOTHING_TO_RELEASE", "Nothing remains authorized on this order."
                 )
@@ -516,7 +597,10 @@ class Order(models.Model):
             order.status = order._status_after_change()
             order.save(update_fields=["released_at", "status"])
             OrderEvent.objects.create(
-                order=order, kind=OrderEvent.Kind.RELEASED, amount=released, created_by=by
+                order=order,
+                kind=OrderEvent.Kind.RELEASED,
+                amount=released,
+                created_by=by,
             )
             self._refresh_from(order)
             return released
@@ -534,16 +618,21 @@ class Order(models.Model):
             limit = order.created_at + timedelta(days=MAX_AUTHORIZATION_DAYS)
             if order.expires_at >= limit:
                 raise OrderActionNotAllowed(
-                    "MAX_EXTENSION", "The authorization cannot be extended past 180 days."
+                    "MAX_EXTENSION",
+                    "The authorization cannot be extended past 180 days.",
                 )
             order.expires_at = min(order.expires_at + timedelta(days=days), limit)
             order.save(update_fields=["expires_at"])
-            OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.EXTENDED, created_by=by)
+            OrderEvent.objects.create(
+                order=order, kind=OrderEvent.Kind.EXTENDED, created_by=by
+            )
             self._refresh_from(order)
 
     extend_authorization.alters_data = True
 
-    def update_merchant_references(self, reference1=None, reference2=None, *, by=None) -> None:
+    def update_merchant_references(
+        self, reference1=None, reference2=None, *, by=None
+    ) -> None:
         with transaction.atomic():
             order = self._locked()
             if reference1 is not None:
@@ -565,17 +654,32 @@ class Order(models.Model):
         """Refund everything captured and not yet refunded."""
         from refunds.engine import RefundKind, RefundRequest, execute_refund
 
-        return execute_refund(self, RefundRequest(kind=RefundKind.COMPLETE, **_request_fields(options)), by=by, **_exec_fields(options))
+        return execute_refund(
+            self,
+            RefundRequest(kind=RefundKind.COMPLETE, **_request_fields(options)),
+            by=by,
+            **_exec_fields(options),
+        )
 
     refund_complete.alters_data = True
 
-    def refund_lines(self, lines: Sequence[tuple[str, int]], *, return_fee: int = 0, by=None, **options):
+    def refund_lines(
+        self,
+        lines: Sequence[tuple[str, int]],
+        *,
+        return_fee: int = 0,
+        by=None,
+        **options,
+    ):
         """Refund selected captured lines ``[(reference, quantity), ...]``, optionally
         minus a return fee the customer pays."""
         from refunds.engine import RefundKind, RefundRequest, execute_refund
 
         request = RefundRequest(
-            kind=RefundKind.ITEMS, lines=tuple(lines), return_fee=return_fee, **_request_fields(options)
+            kind=RefundKind.ITEMS,
+            lines=tuple(lines),
+            return_fee=return_fee,
+            **_request_fields(options),
         )
         return execute_refund(self, request, by=by, **_exec_fields(options))
 
@@ -585,13 +689,21 @@ class Order(models.Model):
         """Refund a free amount, allocated to captures oldest first."""
         from refunds.engine import RefundKind, RefundRequest, execute_refund
 
-        request = RefundRequest(kind=RefundKind.AMOUNT, amount=amount, **_request_fields(options))
+        request = RefundRequest(
+            kind=RefundKind.AMOUNT, amount=amount, **_request_fields(options)
+        )
         return execute_refund(self, request, by=by, **_exec_fields(options))
 
     refund_amount.alters_data = True
 
 
-_REQUEST_FIELDS = ("description", "reference", "currency", "expected_amount", "return_fee")
+_REQUEST_FIELDS = (
+    "description",
+    "reference",
+    "currency",
+    "expected_amount",
+    "return_fee",
+)
 _EXEC_FIELDS = ("channel", "idempotency_key", "expected_fingerprint")
 
 
@@ -626,7 +738,9 @@ class OrderLine(models.Model):
     quantity = models.PositiveIntegerField()
     quantity_unit = models.CharField(max_length=10, default="pcs")
     unit_price = models.BigIntegerField(help_text="Including tax, excluding discount.")
-    tax_rate = models.PositiveIntegerField(default=0, help_text="Basis points: 2500 = 25%.")
+    tax_rate = models.PositiveIntegerField(
+        default=0, help_text="Basis points: 2500 = 25%."
+    )
     total_discount_amount = models.BigIntegerField(default=0)
     total_amount = models.BigIntegerField()
     total_tax_amount = models.BigIntegerField(default=0)
@@ -636,10 +750,17 @@ class OrderLine(models.Model):
     class Meta:
         ordering = ["order", "position", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["order", "reference"], name="order_line_reference_unique"),
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
+            models.UniqueConstraint(
+                fields=["order", "reference"], name="order_line_reference_unique"
+            ),
             models.CheckConstraint(
-                condition=Q(total_amount=F("quantity") * F("unit_price") - F("total_discount_amount")),
+                condition=Q(quantity__gt=0), name="order_line_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    total_amount=F("quantity") * F("unit_price")
+                    - F("total_discount_amount")
+                ),
                 name="order_line_total_consistent",
             ),
             models.CheckConstraint(
@@ -650,7 +771,9 @@ class OrderLine(models.Model):
                 condition=Q(refunded_quantity__lte=F("captured_quantity")),
                 name="order_line_refunded_le_captured",
             ),
-            models.CheckConstraint(condition=Q(tax_rate__lte=10000), name="order_line_tax_rate_range"),
+            models.CheckConstraint(
+                condition=Q(tax_rate__lte=10000), name="order_line_tax_rate_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -696,9 +819,15 @@ class Capture(models.Model):
     description = models.CharField(max_length=255, blank=True)
     reference = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
-    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.PORTAL)
+    channel = models.CharField(
+        max_length=10, choices=Channel.choices, default=Channel.PORTAL
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -709,7 +838,8 @@ class Capture(models.Model):
                 name="capture_amount_positive",
             ),
             models.CheckConstraint(
-                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("captured_amount")),
+                condition=Q(refunded_amount__gte=0)
+                & Q(refunded_amount__lte=F("captured_amount")),
                 name="capture_refunded_le_captured",
             ),
         ]
@@ -731,7 +861,9 @@ class CaptureLine(models.Model):
     """Units ``unit_start .. unit_start+quantity-1`` of an order line, captured."""
 
     capture = models.ForeignKey(Capture, on_delete=models.CASCADE, related_name="lines")
-    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="capture_lines")
+    order_line = models.ForeignKey(
+        OrderLine, on_delete=models.PROTECT, related_name="capture_lines"
+    )
     unit_start = models.PositiveIntegerField()
     quantity = models.PositiveIntegerField()
     amount = models.BigIntegerField()
@@ -740,8 +872,12 @@ class CaptureLine(models.Model):
     class Meta:
         ordering = ["capture", "order_line"]
         constraints = [
-            models.UniqueConstraint(fields=["capture", "order_line"], name="capture_line_unique"),
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="capture_line_quantity_positive"),
+            models.UniqueConstraint(
+                fields=["capture", "order_line"], name="capture_line_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="capture_line_quantity_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(refunded_quantity__lte=F("quantity")),
                 name="capture_line_refunded_le_quantity",
@@ -765,7 +901,11 @@ class OrderEvent(models.Model):
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount = models.BigIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -788,18 +928,34 @@ class LedgerEntry(models.Model):
         RETURN = "RETURN", "Return"
         FEE = "FEE", "Fee"
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="ledger_entries")
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="ledger_entries")
-    capture = models.ForeignKey(Capture, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    capture = models.ForeignKey(
+        Capture, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     refund = models.ForeignKey(
-        "refunds.Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+        "refunds.Refund",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
     )
     kind = models.CharField(max_length=6, choices=Kind.choices)
-    amount = models.BigIntegerField(help_text="Signed: sales positive, returns and fees negative.")
+    amount = models.BigIntegerField(
+        help_text="Signed: sales positive, returns and fees negative."
+    )
     currency = models.CharField(max_length=3)
     reference = models.CharField(max_length=255, blank=True)
     payout = models.ForeignKey(
-        "Payout", on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+        "Payout",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries",
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -807,12 +963,15 @@ class LedgerEntry(models.Model):
         ordering = ["created_at", "pk"]
         verbose_name_plural = "ledger entries"
         indexes = [
-            models.Index(fields=["merchant", "payout", "id"], name="ledger_merchant_payout"),
+            models.Index(
+                fields=["merchant", "payout", "id"], name="ledger_merchant_payout"
+            ),
             models.Index(fields=["order"], name="ledger_order"),
         ]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(kind="SALE") & Q(amount__gt=0)) | (~Q(kind="SALE") & Q(amount__lte=0)),
+                condition=(Q(kind="SALE") & Q(amount__gt=0))
+                | (~Q(kind="SALE") & Q(amount__lte=0)),
                 name="ledger_sign_by_kind",
             ),
         ]
@@ -824,23 +983,37 @@ class LedgerEntry(models.Model):
     def record_sale(cls, capture: Capture) -> None:
         order = capture.order
         merchant = order.merchant
-        common = {"merchant_id": order.merchant_id, "order": order, "capture": capture,
-                  "currency": order.purchase_currency}
+        common = {
+            "merchant_id": order.merchant_id,
+            "order": order,
+            "capture": capture,
+            "currency": order.purchase_currency,
+        }
         entries = [
-            cls(kind=cls.Kind.SALE, amount=capture.captured_amount,
-                reference=capture.reference or order.merchant_reference1, **common)
+            cls(
+                kind=cls.Kind.SALE,
+                amount=capture.captured_amount,
+                reference=capture.reference or order.merchant_reference1,
+                **common,
+            )
         ]
         fee = basis_points(capture.captured_amount, merchant.fee_rate_bp)
         if fee:
-            entries.append(cls(kind=cls.Kind.FEE, amount=-fee, reference=order.reference, **common))
+            entries.append(
+                cls(kind=cls.Kind.FEE, amount=-fee, reference=order.reference, **common)
+            )
         cls.objects.bulk_create(entries)
 
     @classmethod
     def record_return(cls, refund) -> None:
         order = refund.order
         cls.objects.create(
-            merchant_id=order.merchant_id, order=order, refund=refund, kind=cls.Kind.RETURN,
-            amount=-refund.refunded_amount, currency=order.purchase_currency,
+            merchant_id=order.merchant_id,
+            order=order,
+            refund=refund,
+            kind=cls.Kind.RETURN,
+            amount=-refund.refunded_amount,
+            currency=order.purchase_currency,
             reference=refund.reference,
         )
 
@@ -857,16 +1030,22 @@ class Payout(models.Model):
     negative one pays nothing and carries into the next payout as ``debt_out``.
     """
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payouts")
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="payouts"
+    )
     number = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     sales_amount = models.BigIntegerField(default=0)
     returns_amount = models.BigIntegerField(default=0)
     fees_amount = models.BigIntegerField(default=0)
-    debt_in = models.BigIntegerField(default=0, help_text="Debt carried from the previous payout (≤ 0).")
+    debt_in = models.BigIntegerField(
+        default=0, help_text="Debt carried from the previous payout (≤ 0)."
+    )
     total = models.BigIntegerField(default=0)
     paid_amount = models.BigIntegerField(default=0)
-    debt_out = models.BigIntegerField(default=0, help_text="Carried into the next payout (≤ 0).")
+    debt_out = models.BigIntegerField(
+        default=0, help_text="Carried into the next payout (≤ 0)."
+    )
     entry_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -875,15 +1054,28 @@ class Payout(models.Model):
     class Meta:
         ordering = ["merchant", "-number"]
         constraints = [
-            models.UniqueConstraint(fields=["merchant", "number"], name="payout_number_unique"),
-            models.CheckConstraint(condition=Q(debt_in__lte=0) & Q(debt_out__lte=0), name="payout_debt_non_positive"),
-            models.CheckConstraint(condition=Q(paid_amount__gte=0), name="payout_paid_non_negative"),
+            models.UniqueConstraint(
+                fields=["merchant", "number"], name="payout_number_unique"
+            ),
             models.CheckConstraint(
-                condition=Q(total=F("sales_amount") + F("returns_amount") + F("fees_amount") + F("debt_in")),
+                condition=Q(debt_in__lte=0) & Q(debt_out__lte=0),
+                name="payout_debt_non_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(paid_amount__gte=0), name="payout_paid_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    total=F("sales_amount")
+                    + F("returns_amount")
+                    + F("fees_amount")
+                    + F("debt_in")
+                ),
                 name="payout_total_consistent",
             ),
             models.CheckConstraint(
-                condition=Q(total=F("paid_amount") + F("debt_out")), name="payout_paid_plus_debt"
+                condition=Q(total=F("paid_amount") + F("debt_out")),
+                name="payout_paid_plus_debt",
             ),
         ]
 
@@ -908,12 +1100,19 @@ class Payout(models.Model):
         last = cls.objects.filter(merchant=merchant).order_by("-number").first()
         entries = LedgerEntry.objects.filter(merchant=merchant, payout__isnull=True)
         payout = cls(
-            merchant=merchant, number=(last.number + 1) if last else 1,
-            currency=merchant.currency, debt_in=last.debt_out if last else 0,
+            merchant=merchant,
+            number=(last.number + 1) if last else 1,
+            currency=merchant.currency,
+            debt_in=last.debt_out if last else 0,
             **cls.totals_of(entries),
         )
         payout.entry_count = entries.count()
-        payout.total = payout.sales_amount + payout.returns_amount + payout.fees_amount + payout.debt_in
+        payout.total = (
+            payout.sales_amount
+            + payout.returns_amount
+            + payout.fees_amount
+            + payout.debt_in
+        )
         payout.paid_amount = max(payout.total, 0)
         payout.debt_out = min(payout.total, 0)
         return payout
@@ -929,16 +1128,24 @@ class Payout(models.Model):
             Merchant.objects.select_for_update().get(pk=merchant.pk)
             last = cls.objects.filter(merchant=merchant).order_by("-number").first()
             payout = cls.objects.create(
-                merchant=merchant, number=(last.number + 1) if last else 1,
-                currency=merchant.currency, debt_in=last.debt_out if last else 0,
-                total=last.debt_out if last else 0, debt_out=last.debt_out if last else 0,
+                merchant=merchant,
+                number=(last.number + 1) if last else 1,
+                currency=merchant.currency,
+                debt_in=last.debt_out if last else 0,
+                total=last.debt_out if last else 0,
+                debt_out=last.debt_out if last else 0,
             )
             payout.entry_count = LedgerEntry.objects.filter(
                 merchant=merchant, payout__isnull=True
             ).update(payout=payout)
             for field, value in cls.totals_of(payout.entries.all()).items():
                 setattr(payout, field, value)
-            payout.total = payout.sales_amount + payout.returns_amount + payout.fees_amount + payout.debt_in
+            payout.total = (
+                payout.sales_amount
+                + payout.returns_amount
+                + payout.fees_amount
+                + payout.debt_in
+            )
             payout.paid_amount = max(payout.total, 0)
             payout.debt_out = min(payout.total, 0)
             payout.save()

@@ -48,7 +48,9 @@ def us_merchant(db):
 @pytest.fixture
 def merchant_user(merchant):
     return MerchantUserFactory(
-        merchant=merchant, user=UserFactory(username="anna"), role=MerchantUser.Role.ADMIN
+        merchant=merchant,
+        user=UserFactory(username="anna"),
+        role=MerchantUser.Role.ADMIN,
     )
 
 
@@ -59,7 +61,9 @@ def staff_user(merchant_user):
 
 @pytest.fixture
 def customer(db):
-    customer = CustomerFactory(name="Maja Berg", email="maja@example.com", locale="de_DE")
+    customer = CustomerFactory(
+        name="Maja Berg", email="maja@example.com", locale="de_DE"
+    )
     PaymentMethodFactory(customer=customer, label="Visa •••• 4242")
     return customer
 

@@ -40,8 +40,12 @@ class MerchantFactory(DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Store {n}")
     slug = factory.Sequence(lambda n: f"store-{n}")
     country = "DE"
-    currency = factory.LazyAttribute(lambda m: MARKETS.get(m.country, ("EUR", "en_US"))[0])
-    locale = factory.LazyAttribute(lambda m: MARKETS.get(m.country, ("EUR", "en_US"))[1])
+    currency = factory.LazyAttribute(
+        lambda m: MARKETS.get(m.country, ("EUR", "en_US"))[0]
+    )
+    locale = factory.LazyAttribute(
+        lambda m: MARKETS.get(m.country, ("EUR", "en_US"))[1]
+    )
 
 
 class MerchantUserFactory(DjangoModelFactory):
@@ -86,8 +90,12 @@ class OrderLineFactory(DjangoModelFactory):
     unit_price = 1000
     tax_rate = 2500
     total_discount_amount = 0
-    total_amount = factory.LazyAttribute(lambda o: o.quantity * o.unit_price - o.total_discount_amount)
-    total_tax_amount = factory.LazyAttribute(lambda o: OrderLine.tax_for(o.total_amount, o.tax_rate))
+    total_amount = factory.LazyAttribute(
+        lambda o: o.quantity * o.unit_price - o.total_discount_amount
+    )
+    total_tax_amount = factory.LazyAttribute(
+        lambda o: OrderLine.tax_for(o.total_amount, o.tax_rate)
+    )
 
 
 class OrderFactory(DjangoModelFactory):
@@ -101,7 +109,10 @@ class OrderFactory(DjangoModelFactory):
     merchant = factory.SubFactory(MerchantFactory)
     customer = factory.SubFactory(CustomerFactory)
     payment_method = factory.LazyAttribute(
-        lambda o: o.customer.default_payment_method() or PaymentMethodFactory(customer=o.customer)
+        lambda o: (
+            o.customer.default_payment_method()
+            or PaymentMethodFactory(customer=o.customer)
+        )
     )
     merchant_reference1 = factory.Sequence(lambda n: f"{100000 + n}")
     merchant_reference2 = ""
@@ -112,15 +123,28 @@ class OrderFactory(DjangoModelFactory):
     created_at = factory.LazyFunction(timezone.now)
     lines = factory.LazyFunction(
         lambda: [
-            {"reference": "TSHIRT-1", "name": "T-shirt", "quantity": 2, "unit_price": 10000},
-            {"reference": "JEANS-1", "name": "Jeans", "quantity": 1, "unit_price": 20000},
+            {
+                "reference": "TSHIRT-1",
+                "name": "T-shirt",
+                "quantity": 2,
+                "unit_price": 10000,
+            },
+            {
+                "reference": "JEANS-1",
+                "name": "Jeans",
+                "quantity": 1,
+                "unit_price": 20000,
+            },
         ]
     )
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
         line_specs = kwargs.pop("lines", None) or []
-        built = [OrderLineFactory.build(position=i, **spec) for i, spec in enumerate(line_specs)]
+        built = [
+            OrderLineFactory.build(position=i, **spec)
+            for i, spec in enumerate(line_specs)
+        ]
         amount = sum(line.total_amount for line in built)
         kwargs.setdefault("order_amount", amount)
         kwargs.setdefault("original_order_amount", kwargs["order_amount"])
@@ -141,5 +165,10 @@ class OrderFactory(DjangoModelFactory):
 
 def line(reference: str, unit_price: int, quantity: int = 1, **fields) -> dict:
     """A line spec for ``OrderFactory(lines=[...])``."""
-    return {"reference": reference, "name": fields.pop("name", reference.title()),
-            "unit_price": unit_price, "quantity": quantity, **fields}
+    return {
+        "reference": reference,
+        "name": fields.pop("name", reference.title()),
+        "unit_price": unit_price,
+        "quantity": quantity,
+        **fields,
+    }
