@@ -22,7 +22,7 @@ def member(merchant, role, username):
 
 
 @pytest.fixture
-def admin_client(client, merchant_user):
+def portal_client(client, merchant_user):
     client.force_login(merchant_user.user)
     return client
 

@@ -1,0 +1,197 @@
+"""The order list: search, filters, keyset pagination and HTMX live search."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.models import OrderStatus, PaymentProduct
+from tests.factories import CustomerFactory, OrderFactory, PaymentMethodFactory
+
+URL = reverse("portal:order_list")
+
+
+def refs(response) -> list[str]:
+    return [order.reference for order in response.context["page"].orders]
+
+
+def test_root_redirects_to_the_order_list(portal_client):
+    response = portal_client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == URL
+
+
+def test_anonymous_visitor_is_sent_to_the_login_page(client, db):
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("portal:login"))
+
+
+def test_list_shows_the_merchants_orders_newest_first_and_nobody_elses(
+    portal_client, make_order, other_order
+):
+    old = make_order(created_at=timezone.now() - timedelta(days=2))
+    new = make_order()
+    response = portal_client.get(URL)
+    assert response.status_code == 200
+    assert refs(response) == [new.reference, old.reference]
+    assert other_order.reference not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "order_id",
+        "reference",
+        "reference_lower",
+        "merchant_reference1",
+        "email",
+        "name",
+    ],
+)
+def test_search_finds_an_order_by_each_identifier(portal_client, make_order, query):
+    customer = CustomerFactory(name="Zelda Quist", email="Zelda.Quist@example.com")
+    PaymentMethodFactory(customer=customer)
+    target = make_order(customer=customer, merchant_reference1="SHOP-7731")
+    make_order()
+    text = {
+        "order_id": str(target.order_id),
+        "reference": target.reference,
+        "reference_lower": target.reference.lower(),
+        "merchant_reference1": "SHOP-7731",
+        "email": "zelda.quist@EXAMPLE.com",
+        "name": "zel",
+    }[query]
+    response = portal_client.get(URL, {"q": text})
+    assert refs(response) == [target.reference]
+
+
+def test_search_by_another_merchants_order_id_finds_nothing(portal_client, other_order):
+    response = portal_client.get(URL, {"q": str(other_order.order_id)})
+    assert refs(response) == []
+    assert "No orders match this search." in response.content.decode()
+
+
+def test_status_filter_includes_partially_and_fully_refunded(
+    portal_client, make_order, merchant_user
+):
+    untouched = make_order(capture=True)
+    partial = make_order(capture=True)
+    partial.refund_amount(100, by=merchant_user.user)
+    full = make_order(capture=True)
+    full.refund_complete(by=merchant_user.user)
+    authorized = make_order()
+
+    def status(value):
+        return refs(portal_client.get(URL, {"status": value}))
+
+    assert status("partially_refunded") == [partial.reference]
+    assert status("fully_refunded") == [full.reference]
+    assert status(OrderStatus.AUTHORIZED) == [authorized.reference]
+    assert untouched.reference in status(OrderStatus.CAPTURED)
+
+
+def test_product_and_date_filters_narrow_the_list(portal_client, make_order):
+    now = timezone.now()
+    old_pay_later = make_order(
+        product=PaymentProduct.PAY_LATER, created_at=now - timedelta(days=10)
+    )
+    new_pay_later = make_order(product=PaymentProduct.PAY_LATER)
+    make_order(product=PaymentProduct.PAY_IN_4)
+    response = portal_client.get(URL, {"product": PaymentProduct.PAY_LATER})
+    assert refs(response) == [new_pay_later.reference, old_pay_later.reference]
+    day = (now - timedelta(days=10)).date().isoformat()
+    response = portal_client.get(
+        URL, {"product": PaymentProduct.PAY_LATER, "date_from": day, "date_to": day}
+    )
+    assert refs(response) == [old_pay_later.reference]
+
+
+def test_an_end_date_before_the_start_date_is_explained(portal_client, db):
+    response = portal_client.get(
+        URL, {"date_from": "2026-05-02", "date_to": "2026-05-01"}
+    )
+    assert response.status_code == 200
+    assert "The end date is before the start date." in response.content.decode()
+
+
+def test_keyset_pagination_walks_every_order_once_in_both_directions(
+    portal_client, merchant, customer
+):
+    start = timezone.now()
+    orders = [
+        OrderFactory(
+            merchant=merchant,
+            customer=customer,
+            created_at=start - timedelta(minutes=i),
+        )
+        for i in range(60)
+    ]
+    # Two orders with the same timestamp: the id breaks the tie.
+    orders.append(
+        OrderFactory(
+            merchant=merchant, customer=customer, created_at=orders[30].created_at
+        )
+    )
+    seen, pages, params = [], [], {}
+    while True:
+        page = portal_client.get(URL, params).context["page"]
+        pages.append(page)
+        seen += [o.pk for o in page.orders]
+        if not page.next_cursor:
+            break
+        params = {"after": page.next_cursor}
+    assert len(seen) == len(set(seen)) == 61
+    assert [len(p.orders) for p in pages] == [25, 25, 11]
+    back = portal_client.get(URL, {"before": pages[2].previous_cursor}).context["page"]
+    assert [o.pk for o in back.orders] == [o.pk for o in pages[1].orders]
+
+
+def test_a_broken_cursor_shows_the_first_page(portal_client, make_order):
+    order = make_order()
+    response = portal_client.get(URL, {"after": "not-a-cursor!"})
+    assert refs(response) == [order.reference]
+
+
+def test_htmx_search_returns_only_the_results_partial(portal_client, make_order):
+    order = make_order()
+    response = portal_client.get(URL, {"q": order.reference}, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section id="order-results"')
+    assert "<html" not in body
+    assert order.reference in body
+    assert "HX-Request" in response["Vary"]
+
+
+def test_without_htmx_the_search_returns_the_whole_page(portal_client, make_order):
+    order = make_order()
+    body = portal_client.get(URL, {"q": order.reference}).content.decode()
+    assert "<html" in body and 'id="order-results"' in body
+    assert f'value="{order.reference}"' in body
+
+
+def test_htmx_history_restore_gets_the_whole_page(portal_client, make_order):
+    make_order()
+    response = portal_client.get(
+        URL, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
+    )
+    assert "<html" in response.content.decode()
+
+
+def test_the_search_form_keeps_the_url_in_sync_for_back_button_and_links(
+    portal_client, db
+):
+    body = portal_client.get(URL).content.decode()
+    assert 'hx-push-url="true"' in body
+    assert 'hx-target="#order-results"' in body
+
+
+def test_order_list_queries_do_not_grow_with_the_page(
+    portal_client, make_order, django_assert_max_num_queries
+):
+    for _ in range(30):
+        make_order()
+    with django_assert_max_num_queries(6):
+        response = portal_client.get(URL, {"q": "", "status": ""})
+    assert len(response.context["page"].orders) == 25
