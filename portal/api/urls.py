@@ -1,3 +1,46 @@
+"""The Order Management API (/ordermanagement/v1/), the checkout hook
+(/payments/v1/) and the portal's API settings pages (/settings/api/)."""
+
+from django.urls import path
+
+from . import views
+
 app_name = "api"
 
-urlpatterns: list = []
+ORDER = "ordermanagement/v1/orders/<str:order_id>"
+
+urlpatterns = [
+    path("ordermanagement/v1/openapi.json", views.openapi_json, name="openapi"),
+    path("ordermanagement/v1/docs/", views.api_docs, name="docs"),
+    path(ORDER, views.order_detail, name="order_detail"),
+    path(f"{ORDER}/captures", views.capture_create, name="capture_create"),
+    path(
+        f"{ORDER}/captures/<str:capture_id>",
+        views.capture_detail,
+        name="capture_detail",
+    ),
+    path(f"{ORDER}/refunds", views.refund_create, name="refund_create"),
+    path(f"{ORDER}/refunds/<str:refund_id>", views.refund_detail, name="refund_detail"),
+    path(f"{ORDER}/cancel", views.order_cancel, name="order_cancel"),
+    path(
+        f"{ORDER}/release-remaining-authorization",
+        views.order_release,
+        name="order_release",
+    ),
+    path(f"{ORDER}/extend-authorization-time", views.order_extend, name="order_extend"),
+    path(
+        f"{ORDER}/merchant-references", views.order_references, name="order_references"
+    ),
+    path(
+        "payments/v1/orders", views.checkout_order_create, name="checkout_order_create"
+    ),
+    path("ordermanagement/<path:rest>", views.not_found, name="not_found"),
+    path("payments/<path:rest>", views.not_found),
+    path("settings/api/credentials/", views.credential_list, name="credential_list"),
+    path(
+        "settings/api/credentials/<int:pk>/revoke/",
+        views.credential_revoke,
+        name="credential_revoke",
+    ),
+    path("settings/api/log/", views.request_log, name="request_log"),
+]

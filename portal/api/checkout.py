@@ -1,0 +1,68 @@
+"""The checkout hook: a shop's checkout places an authorized order with us.
+
+Rules of our own (Klarna's checkout is out of scope; this is the smallest
+stand-in that lets a shop, and the tests, create real orders through the API):
+- The customer is found by email, or created with the order's locale and
+  currency; a customer without a payment method gets a card on file, which is
+  where money back goes.
+- The order is authorized at once for ``order_amount`` (no credit decision).
+"""
+
+from django.db import transaction
+
+from customers.models import Customer, PaymentMethod
+from portal.models import Merchant, Order, OrderLine
+
+from .validation import CheckoutBody
+
+
+def place_order(merchant: Merchant, body: CheckoutBody) -> Order:
+    """Create the customer if new, then the authorized order and its lines."""
+    with transaction.atomic():
+        customer, _created = Customer.objects.get_or_create(
+            email=body.email,
+            defaults={
+                "name": body.customer_name or body.email.split("@")[0],
+                "locale": body.locale,
+                "balance_currency": body.purchase_currency,
+            },
+        )
+        payment_method = customer.default_payment_method()
+        if payment_method is None:
+            payment_method = PaymentMethod.objects.create(
+                customer=customer,
+                kind=PaymentMethod.Kind.CARD,
+                label="Card on file",
+                is_default=True,
+            )
+        order = Order.objects.create(
+            merchant=merchant,
+            customer=customer,
+            payment_method=payment_method,
+            merchant_reference1=body.merchant_reference1,
+            merchant_reference2=body.merchant_reference2,
+            purchase_country=body.purchase_country,
+            purchase_currency=body.purchase_currency,
+            locale=body.locale,
+            payment_product=body.payment_product,
+            order_amount=body.order_amount,
+            original_order_amount=body.order_amount,
+        )
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                position=position,
+                type=line.type,
+                reference=line.reference,
+                name=line.name,
+                quantity=line.quantity,
+                quantity_unit=line.quantity_unit,
+                unit_price=line.unit_price,
+                tax_rate=line.tax_rate,
+                total_discount_amount=line.total_discount_amount,
+                total_amount=line.total_amount,
+                total_tax_amount=line.total_tax_amount,
+            )
+            for position, line in enumerate(body.lines)
+        )
+        return order

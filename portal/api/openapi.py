@@ -1,0 +1,795 @@
+"""The OpenAPI 3 document of the API, and the reference page built from it.
+
+One document serves three readers: integrators (``/ordermanagement/v1/openapi.json``
+and the HTML reference at ``/ordermanagement/v1/docs/``), and the test suite,
+which runs schemathesis against it. Limits here are the ones ``validation.py``
+enforces, so a body the document calls invalid is refused.
+"""
+
+import json
+from functools import cache
+
+from portal.models import OrderLine, OrderStatus, PaymentProduct
+from portal.money import MAX_AMOUNT
+
+from .endpoint import CORRELATION_HEADER, IDEMPOTENCY_HEADER, MAX_BODY_BYTES
+from .validation import MAX_LINES, MAX_QUANTITY, MAX_TAX_RATE, MAX_TEXT
+
+#: Ids used in the document's examples (the test suite creates these rows).
+EXAMPLE_ORDER_ID = "0b1e5a4c-6f0d-4b8e-9a5e-2d7c3f1a9b10"
+EXAMPLE_CAPTURE_ID = "4c3b2a19-8d7e-4f60-a5b4-c3d2e1f0a9b8"
+EXAMPLE_REFUND_ID = "9e8d7c6b-5a49-4382-b1a0-f9e8d7c6b5a4"
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": _REF + name}
+
+
+def _amount(description: str, *, minimum: int = 0, maximum: int = MAX_AMOUNT) -> dict:
+    return {
+        "type": "integer",
+        "minimum": minimum,
+        "maximum": maximum,
+        "description": description,
+    }
+
+
+def _text(description: str, *, max_length: int = MAX_TEXT, min_length: int = 0) -> dict:
+    schema = {"type": "string", "maxLength": max_length, "description": description}
+    if min_length:
+        schema["minLength"] = min_length
+    return schema
+
+
+def _uuid(description: str) -> dict:
+    return {"type": "string", "format": "uuid", "description": description}
+
+
+_TIMESTAMP = {"type": "string", "format": "date-time"}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "required": ["error_code", "error_messages", "correlation_id"],
+        "additionalProperties": False,
+        "properties": {
+            "error_code": {
+                "type": "string",
+                "description": "Stable code, e.g. REFUND_NOT_ALLOWED, NO_SUCH_ORDER, "
+                "BAD_VALUE, CONFLICT.",
+            },
+            "error_messages": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "What went wrong, for people; names the field when "
+                "the body is at fault.",
+            },
+            "correlation_id": _uuid(
+                "Quote it to support; also in the "
+                f"{CORRELATION_HEADER} header and the portal's API log."
+            ),
+        },
+    },
+    "OrderLine": {
+        "type": "object",
+        "required": [
+            "type",
+            "reference",
+            "name",
+            "quantity",
+            "quantity_unit",
+            "unit_price",
+            "tax_rate",
+            "total_discount_amount",
+            "total_amount",
+            "total_tax_amount",
+            "captured_quantity",
+            "refunded_quantity",
+        ],
+        "properties": {
+            "type": {"type": "string", "enum": OrderLine.Type.values},
+            "reference": {"type": "string", "description": "SKU; unique in the order."},
+            "name": {"type": "string"},
+            "quantity": {"type": "integer", "minimum": 1},
+            "quantity_unit": {"type": "string"},
+            "unit_price": {
+                "type": "integer",
+                "description": "Incl. tax, excl. discount.",
+            },
+            "tax_rate": {"type": "integer", "description": "Basis points: 2500 = 25%."},
+            "total_discount_amount": {"type": "integer"},
+            "total_amount": {"type": "integer"},
+            "total_tax_amount": {"type": "integer"},
+            "captured_quantity": {"type": "integer", "minimum": 0},
+            "refunded_quantity": {"type": "integer", "minimum": 0},
+        },
+    },
+    "LineSummary": {
+        "type": "object",
+        "required": ["type", "reference", "name", "quantity", "total_amount"],
+        "properties": {
+            "type": {"type": "string"},
+            "reference": {"type": "string"},
+            "name": {"type": "string"},
+            "quantity": {"type": "integer", "minimum": 1},
+            "total_amount": {
+                "type": "integer",
+                "description": "Negative for a return fee.",
+            },
+        },
+    },
+    "Capture": {
+        "type": "object",
+        "required": [
+            "capture_id",
+            "reference",
+            "description",
+            "captured_amount",
+            "refunded_amount",
+            "captured_at",
+            "order_lines",
+        ],
+        "properties": {
+            "capture_id": {"type": "string", "format": "uuid"},
+            "reference": {"type": "string"},
+            "description": {"type": "string"},
+            "captured_amount": {"type": "integer", "minimum": 1},
+            "refunded_amount": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Refunded from this capture (customer invoice).",
+            },
+            "captured_at": _TIMESTAMP,
+            "order_lines": {"type": "array", "items": _ref("LineSummary")},
+        },
+    },
+    "Refund": {
+        "type": "object",
+        "required": [
+            "refund_id",
+            "reference",
+            "description",
+            "refunded_amount",
+            "refunded_at",
+            "order_lines",
+        ],
+        "properties": {
+            "refund_id": {"type": "string", "format": "uuid"},
+            "reference": {"type": "string"},
+            "description": {"type": "string"},
+            "refunded_amount": {"type": "integer", "minimum": 1},
+            "refunded_at": _TIMESTAMP,
+            "order_lines": {"type": "array", "items": _ref("LineSummary")},
+        },
+    },
+    "Order": {
+        "type": "object",
+        "required": [
+            "order_id",
+            "klarna_reference",
+            "status",
+            "payment_product",
+            "purchase_country",
+            "purchase_currency",
+            "locale",
+            "order_amount",
+            "original_order_amount",
+            "captured_amount",
+            "refunded_amount",
+            "remaining_authorized_amount",
+            "merchant_reference1",
+            "merchant_reference2",
+            "created_at",
+            "expires_at",
+            "order_lines",
+            "captures",
+            "refunds",
+        ],
+        "properties": {
+            "order_id": {"type": "string", "format": "uuid"},
+            "klarna_reference": {
+                "type": "string",
+                "description": "Customer-facing, e.g. K4MADNY.",
+            },
+            "status": {"type": "string", "enum": OrderStatus.values},
+            "payment_product": {"type": "string", "enum": PaymentProduct.values},
+            "purchase_country": {"type": "string"},
+            "purchase_currency": {"type": "string"},
+            "locale": {"type": "string"},
+            "order_amount": {"type": "integer"},
+            "original_order_amount": {"type": "integer"},
+            "captured_amount": {"type": "integer", "minimum": 0},
+            "refunded_amount": {"type": "integer", "minimum": 0},
+            "remaining_authorized_amount": {"type": "integer", "minimum": 0},
+            "merchant_reference1": {"type": "string"},
+            "merchant_reference2": {"type": "string"},
+            "created_at": _TIMESTAMP,
+            "expires_at": _TIMESTAMP,
+            "order_lines": {"type": "array", "items": _ref("OrderLine")},
+            "captures": {"type": "array", "items": _ref("Capture")},
+            "refunds": {"type": "array", "items": _ref("Refund")},
+        },
+    },
+    "SelectedLine": {
+        "type": "object",
+        "description": "An order line and how many of it. In a refund, one line of "
+        "type return_fee with a negative total_amount is the fee the customer pays.",
+        "properties": {
+            "type": {"type": "string", "enum": OrderLine.Type.values},
+            "reference": _text(
+                "The order line's reference (not needed for return_fee).", min_length=1
+            ),
+            "name": _text("Ignored; for your own records."),
+            "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
+            "total_amount": _amount(
+                "Optional check: what this quantity costs. Negative for return_fee.",
+                minimum=-MAX_AMOUNT,
+            ),
+        },
+    },
+    "CaptureRequest": {
+        "type": "object",
+        "required": ["captured_amount"],
+        "properties": {
+            "captured_amount": _amount(
+                "Minor units; with order_lines it must equal their total.", minimum=1
+            ),
+            "description": _text("Shown to the customer."),
+            "reference": _text("Yours; appears in settlement reports."),
+            "order_lines": {
+                "type": "array",
+                "maxItems": MAX_LINES,
+                "items": _ref("SelectedLine"),
+                "description": "Capture these lines. Without lines, a captured_amount "
+                "equal to the remaining authorization captures every line.",
+            },
+        },
+    },
+    "RefundRequest": {
+        "type": "object",
+        "required": ["refunded_amount"],
+        "properties": {
+            "refunded_amount": _amount(
+                "Minor units; with order_lines it must equal their sum (items minus "
+                "the return fee).",
+                minimum=1,
+            ),
+            "description": _text("Shown to the customer."),
+            "reference": _text("Yours; appears in settlement reports."),
+            "order_lines": {
+                "type": "array",
+                "maxItems": MAX_LINES,
+                "items": _ref("SelectedLine"),
+                "description": "Refund these captured lines. Without lines, "
+                "refunded_amount is refunded from the oldest captures first.",
+            },
+        },
+    },
+    "MerchantReferences": {
+        "type": "object",
+        "anyOf": [
+            {"required": ["merchant_reference1"]},
+            {"required": ["merchant_reference2"]},
+        ],
+        "properties": {
+            "merchant_reference1": _text("Your order number, shown to the customer."),
+            "merchant_reference2": _text("Internal reference."),
+        },
+    },
+    "CheckoutLine": {
+        "type": "object",
+        "required": ["reference", "name", "quantity", "unit_price", "total_amount"],
+        "properties": {
+            "type": {
+                "type": "string",
+                "enum": [t for t in OrderLine.Type.values if t != "return_fee"],
+                "default": "physical",
+            },
+            "reference": _text("SKU; unique in the order.", min_length=1),
+            "name": _text("Shown to the customer.", min_length=1),
+            "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
+            "quantity_unit": _text("e.g. pcs", max_length=10),
+            "unit_price": _amount("Incl. tax, excl. discount.", minimum=-MAX_AMOUNT),
+            "tax_rate": _amount("Basis points: 2500 = 25%.", maximum=MAX_TAX_RATE),
+            "total_discount_amount": _amount("Discount on the whole line."),
+            "total_amount": _amount(
+                "quantity * unit_price - total_discount_amount.", minimum=-MAX_AMOUNT
+            ),
+            "total_tax_amount": _amount(
+                "Computed from tax_rate when left out.", minimum=-MAX_AMOUNT
+            ),
+        },
+    },
+    "CheckoutRequest": {
+        "type": "object",
+        "required": [
+            "customer",
+            "payment_product",
+            "purchase_country",
+            "purchase_currency",
+            "locale",
+            "order_amount",
+            "order_lines",
+        ],
+        "properties": {
+            "customer": {
+                "type": "object",
+                "required": ["email"],
+                "properties": {
+                    "email": {"type": "string", "format": "email", "maxLength": 254},
+                    "name": _text("The customer's name.", max_length=200),
+                },
+            },
+            "payment_product": {"type": "string", "enum": PaymentProduct.values},
+            "purchase_country": {
+                "type": "string",
+                "pattern": "^[A-Z]{2}$",
+                "example": "DE",
+            },
+            "purchase_currency": {
+                "type": "string",
+                "pattern": "^[A-Z]{3}$",
+                "example": "EUR",
+                "description": "Must be the merchant's currency.",
+            },
+            "locale": {
+                "type": "string",
+                "pattern": "^[a-z]{2}[-_][A-Z]{2}$",
+                "example": "de-DE",
+            },
+            "order_amount": _amount("The sum of the lines' total_amount.", minimum=1),
+            "order_lines": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_LINES,
+                "items": _ref("CheckoutLine"),
+            },
+            "merchant_reference1": _text("Your order number, shown to the customer."),
+            "merchant_reference2": _text("Internal reference."),
+        },
+    },
+    "CheckoutResponse": {
+        "type": "object",
+        "required": ["order_id", "klarna_reference", "status"],
+        "properties": {
+            "order_id": {"type": "string", "format": "uuid"},
+            "klarna_reference": {"type": "string"},
+            "status": {"type": "string", "enum": OrderStatus.values},
+        },
+    },
+}
+
+ERROR_DESCRIPTIONS = {
+    "400": "Malformed: broken JSON, wrong types, missing fields, values out of range "
+    "(BAD_VALUE). The message names the field.",
+    "401": "Missing, wrong or revoked credentials (UNAUTHORIZED).",
+    "403": "The order does not allow it: REFUND_NOT_ALLOWED, CAPTURE_NOT_ALLOWED, "
+    "CANCEL_NOT_ALLOWED, NOT_ALLOWED.",
+    "404": "No such order for this merchant (NO_SUCH_ORDER), capture or refund.",
+    "409": f"The {IDEMPOTENCY_HEADER} was used for a different request (CONFLICT).",
+    "413": f"The body is larger than {MAX_BODY_BYTES} bytes (PAYLOAD_TOO_LARGE).",
+    "415": "The body is not application/json (UNSUPPORTED_MEDIA_TYPE).",
+    "422": "Well-formed but does not fit the order: unknown line references, amounts "
+    "that do not add up (UNPROCESSABLE_ENTITY).",
+    "429": "Too many requests for this merchant (TOO_MANY_REQUESTS); see Retry-After.",
+}
+
+_CORRELATION = {
+    CORRELATION_HEADER: {
+        "description": "This request's id, also in the portal's API log.",
+        "required": True,
+        "schema": {"type": "string", "format": "uuid"},
+    }
+}
+
+
+def _error(status: str) -> dict:
+    headers = dict(_CORRELATION)
+    if status == "401":
+        headers["WWW-Authenticate"] = {"required": True, "schema": {"type": "string"}}
+    if status == "429":
+        headers["Retry-After"] = {
+            "description": "Seconds until the next window.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    return {
+        "description": ERROR_DESCRIPTIONS[status],
+        "headers": headers,
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+
+
+def _json(description: str, schema: str) -> dict:
+    return {
+        "description": description,
+        "headers": dict(_CORRELATION),
+        "content": {"application/json": {"schema": _ref(schema)}},
+    }
+
+
+def _created(description: str, id_header: str) -> dict:
+    return {
+        "description": description,
+        "headers": {
+            **_CORRELATION,
+            "Location": {
+                "required": True,
+                "schema": {"type": "string", "format": "uri"},
+            },
+            id_header: {
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            },
+        },
+    }
+
+
+_NO_CONTENT = {"description": "Done.", "headers": dict(_CORRELATION)}
+
+_BODY_ERRORS = ("400", "401", "409", "413", "415", "429")
+
+
+def _responses(success: dict, *errors: str) -> dict:
+    return {**success, **{status: _error(status) for status in sorted(errors)}}
+
+
+def _path_param(name: str, description: str, example: str) -> dict:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "format": "uuid"},
+        "example": example,
+    }
+
+
+ORDER_ID = _path_param("order_id", "The order's id.", EXAMPLE_ORDER_ID)
+IDEMPOTENCY = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Repeat a request safely: within 24 hours the same key returns the "
+    "first response and changes nothing; with a different body it is a 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
+def _body(schema: str, example: dict) -> dict:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": _ref(schema), "example": example}},
+    }
+
+
+def _action(summary: str, description: str, operation_id: str, *errors: str) -> dict:
+    return {
+        "post": {
+            "tags": ["Orders"],
+            "operationId": operation_id,
+            "summary": summary,
+            "description": description,
+            "parameters": [ORDER_ID, IDEMPOTENCY],
+            "responses": _responses(
+                {"204": _NO_CONTENT}, "404", *_BODY_ERRORS, *errors
+            ),
+        }
+    }
+
+
+@cache
+def openapi_document() -> dict:
+    om = "/ordermanagement/v1/orders/{order_id}"
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Order Management API",
+            "version": "1.0.0",
+            "description": (
+                "Capture, refund, cancel and inspect orders from your own systems, "
+                "the way the merchant portal does by hand. Shaped like Klarna's Order "
+                "Management API: an integration written for it needs only this base "
+                "URL and your credentials.\n\n"
+                "Authenticate with HTTP Basic: the username and secret of an API "
+                "credential (Settings → API credentials in the portal). Amounts are "
+                "integers in minor units of the order's currency (10000 = 100.00 EUR). "
+                f"Bodies are JSON, at most {MAX_BODY_BYTES} bytes, at most {MAX_LINES} "
+                f"order lines, strings at most {MAX_TEXT} characters, amounts at most "
+                f"{MAX_AMOUNT}. Send a {IDEMPOTENCY_HEADER} with every POST and PATCH "
+                "to retry safely. Every response carries a "
+                f"{CORRELATION_HEADER}; the portal's API log lists them."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"basicAuth": []}],
+        "tags": [
+            {
+                "name": "Orders",
+                "description": "Read an order; cancel, release, extend.",
+            },
+            {"name": "Captures", "description": "Capture what was shipped."},
+            {"name": "Refunds", "description": "Refund captured items or amounts."},
+            {
+                "name": "Checkout",
+                "description": "Place an authorized order (test hook).",
+            },
+        ],
+        "paths": {
+            om: {
+                "get": {
+                    "tags": ["Orders"],
+                    "operationId": "getOrder",
+                    "summary": "Get an order",
+                    "description": "The order with its lines, captures (each with its "
+                    "own refunded_amount) and refunds.",
+                    "parameters": [ORDER_ID],
+                    "responses": _responses(
+                        {"200": _json("The order.", "Order")}, "401", "404", "429"
+                    ),
+                }
+            },
+            f"{om}/captures": {
+                "post": {
+                    "tags": ["Captures"],
+                    "operationId": "createCapture",
+                    "summary": "Capture",
+                    "description": "Capture by order lines or by amount; never more "
+                    "than the remaining authorization.",
+                    "parameters": [ORDER_ID, IDEMPOTENCY],
+                    "requestBody": _body(
+                        "CaptureRequest",
+                        {
+                            "captured_amount": 20000,
+                            "description": "Shipped with DHL",
+                            "order_lines": [{"reference": "JEANS-1", "quantity": 1}],
+                        },
+                    ),
+                    "responses": _responses(
+                        {"201": _created("Captured.", "Capture-Id")},
+                        "403",
+                        "404",
+                        "422",
+                        *_BODY_ERRORS,
+                    ),
+                }
+            },
+            f"{om}/captures/{{capture_id}}": {
+                "get": {
+                    "tags": ["Captures"],
+                    "operationId": "getCapture",
+                    "summary": "Get a capture",
+                    "parameters": [
+                        ORDER_ID,
+                        _path_param(
+                            "capture_id", "The capture's id.", EXAMPLE_CAPTURE_ID
+                        ),
+                    ],
+                    "responses": _responses(
+                        {"200": _json("The capture.", "Capture")}, "401", "404", "429"
+                    ),
+                }
+            },
+            f"{om}/refunds": {
+                "post": {
+                    "tags": ["Refunds"],
+                    "operationId": "createRefund",
+                    "summary": "Refund",
+                    "description": "Refund captured order lines (optionally minus a "
+                    "return fee line) or an amount. Over-refunds are refused with "
+                    "REFUND_NOT_ALLOWED. The refund is deducted from your next payout.",
+                    "parameters": [ORDER_ID, IDEMPOTENCY],
+                    "requestBody": _body(
+                        "RefundRequest",
+                        {
+                            "refunded_amount": 9500,
+                            "description": "Returned T-shirt",
+                            "order_lines": [
+                                {
+                                    "reference": "TSHIRT-1",
+                                    "quantity": 1,
+                                    "total_amount": 10000,
+                                },
+                                {
+                                    "type": "return_fee",
+                                    "name": "Return fee",
+                                    "quantity": 1,
+                                    "total_amount": -500,
+                                },
+                            ],
+                        },
+                    ),
+                    "responses": _responses(
+                        {"201": _created("Refunded.", "Refund-Id")},
+                        "403",
+                        "404",
+                        "422",
+                        *_BODY_ERRORS,
+                    ),
+                }
+            },
+            f"{om}/refunds/{{refund_id}}": {
+                "get": {
+                    "tags": ["Refunds"],
+                    "operationId": "getRefund",
+                    "summary": "Get a refund",
+                    "parameters": [
+                        ORDER_ID,
+                        _path_param("refund_id", "The refund's id.", EXAMPLE_REFUND_ID),
+                    ],
+                    "responses": _responses(
+                        {"200": _json("The refund.", "Refund")}, "401", "404", "429"
+                    ),
+                }
+            },
+            f"{om}/cancel": _action(
+                "Cancel an order",
+                "Only an order without captures: otherwise CANCEL_NOT_ALLOWED "
+                "(“Order has previous captures. Cancel not possible.”).",
+                "cancelOrder",
+                "403",
+            ),
+            f"{om}/release-remaining-authorization": _action(
+                "Release the remaining authorization",
+                "Give up what is authorized and not captured; only for an order "
+                "with captures that is not fully captured.",
+                "releaseRemainingAuthorization",
+                "403",
+            ),
+            f"{om}/extend-authorization-time": _action(
+                "Extend the authorization time",
+                "Push the expiry out by 7 days, never past 180 days after the order.",
+                "extendAuthorizationTime",
+                "403",
+            ),
+            f"{om}/merchant-references": {
+                "patch": {
+                    "tags": ["Orders"],
+                    "operationId": "updateMerchantReferences",
+                    "summary": "Update merchant references",
+                    "parameters": [ORDER_ID, IDEMPOTENCY],
+                    "requestBody": _body(
+                        "MerchantReferences", {"merchant_reference1": "100231"}
+                    ),
+                    "responses": _responses({"204": _NO_CONTENT}, "404", *_BODY_ERRORS),
+                }
+            },
+            "/payments/v1/orders": {
+                "post": {
+                    "tags": ["Checkout"],
+                    "operationId": "placeOrder",
+                    "summary": "Place an authorized order",
+                    "description": "The checkout hook: creates the customer if new and "
+                    "an order authorized for order_amount.",
+                    "parameters": [IDEMPOTENCY],
+                    "requestBody": _body(
+                        "CheckoutRequest",
+                        {
+                            "customer": {
+                                "email": "maja@example.com",
+                                "name": "Maja Berg",
+                            },
+                            "payment_product": "pay_in_4",
+                            "purchase_country": "DE",
+                            "purchase_currency": "EUR",
+                            "locale": "de-DE",
+                            "order_amount": 10000,
+                            "order_lines": [
+                                {
+                                    "reference": "TSHIRT-1",
+                                    "name": "T-shirt",
+                                    "quantity": 1,
+                                    "unit_price": 10000,
+                                    "tax_rate": 1900,
+                                    "total_amount": 10000,
+                                },
+                            ],
+                            "merchant_reference1": "100231",
+                        },
+                    ),
+                    "responses": _responses(
+                        {
+                            "201": {
+                                **_json("The order was placed.", "CheckoutResponse"),
+                                "headers": {
+                                    **_CORRELATION,
+                                    "Location": {
+                                        "required": True,
+                                        "schema": {"type": "string", "format": "uri"},
+                                    },
+                                },
+                            }
+                        },
+                        "422",
+                        *_BODY_ERRORS,
+                    ),
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+            "schemas": SCHEMAS,
+        },
+    }
+
+
+# The HTML reference page -------------------------------------------------------------
+
+
+def _resolve(document: dict, schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].removeprefix(_REF)]
+    return schema
+
+
+def _constraints(schema: dict) -> str:
+    parts = []
+    if "enum" in schema:
+        parts.append("one of " + ", ".join(str(v) for v in schema["enum"]))
+    if "minimum" in schema or "maximum" in schema:
+        parts.append(f"{schema.get('minimum', '…')} to {schema.get('maximum', '…')}")
+    if "maxLength" in schema:
+        parts.append(f"at most {schema['maxLength']} characters")
+    if "maxItems" in schema:
+        parts.append(f"at most {schema['maxItems']} items")
+    if "pattern" in schema:
+        parts.append(f"like {schema.get('example', schema['pattern'])}")
+    if "format" in schema:
+        parts.append(schema["format"])
+    return "; ".join(parts)
+
+
+def schema_fields(document: dict, schema: dict, prefix: str = "") -> list[dict]:
+    """Flatten a schema into rows: ``order_lines[].reference``, type, required…"""
+    schema = _resolve(document, schema)
+    rows = []
+    required = set(schema.get("required", []))
+    for name, prop in schema.get("properties", {}).items():
+        prop = _resolve(document, prop)
+        kind = prop.get("type", "object")
+        items = _resolve(document, prop.get("items", {})) if kind == "array" else None
+        rows.append(
+            {
+                "name": f"{prefix}{name}",
+                "type": f"array of {items.get('type', 'object')}" if items else kind,
+                "required": name in required,
+                "description": prop.get("description", ""),
+                "constraints": _constraints(prop),
+            }
+        )
+        if kind == "object" and "properties" in prop:
+            rows += schema_fields(document, prop, f"{prefix}{name}.")
+        elif items and "properties" in items:
+            rows += schema_fields(document, items, f"{prefix}{name}[].")
+    return rows
+
+
+def reference_sections(document: dict) -> list[dict]:
+    """The document as tag sections of operations, ready for a template."""
+    sections = {tag["name"]: {**tag, "operations": []} for tag in document["tags"]}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            body = (
+                operation.get("requestBody", {})
+                .get("content", {})
+                .get("application/json")
+            )
+            sections[operation["tags"][0]]["operations"].append(
+                {
+                    "id": operation["operationId"],
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": operation["summary"],
+                    "description": operation.get("description", ""),
+                    "parameters": operation.get("parameters", []),
+                    "fields": schema_fields(document, body["schema"]) if body else [],
+                    "example": json.dumps(body["example"], indent=2) if body else "",
+                    "responses": [
+                        {"status": status, "description": response["description"]}
+                        for status, response in operation["responses"].items()
+                    ],
+                }
+            )
+    return list(sections.values())

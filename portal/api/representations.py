@@ -1,0 +1,121 @@
+"""Orders, captures and refunds as the API shows them (Klarna's field names).
+
+Each function takes rows loaded with ``order_for_api`` / ``capture_for_api`` /
+``refund_for_api`` so that a whole order is a fixed number of queries.
+"""
+
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+
+from portal.models import Capture, CaptureLine, Order, OrderLine
+from refunds.models import Refund, RefundLine
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def orders_for_api(orders: QuerySet) -> QuerySet:
+    return orders.prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.order_by("position", "pk")),
+        Prefetch("captures", queryset=captures_for_api(Capture.objects.all())),
+        Prefetch("refunds", queryset=refunds_for_api(Refund.objects.all())),
+    )
+
+
+def captures_for_api(captures: QuerySet) -> QuerySet:
+    return captures.order_by("created_at", "pk").prefetch_related(
+        Prefetch(
+            "lines",
+            queryset=CaptureLine.objects.select_related("order_line").order_by("pk"),
+        )
+    )
+
+
+def refunds_for_api(refunds: QuerySet) -> QuerySet:
+    return refunds.order_by("created_at", "pk").prefetch_related(
+        Prefetch("lines", queryset=RefundLine.objects.order_by("pk"))
+    )
+
+
+def order_line_json(line: OrderLine) -> dict:
+    return {
+        "type": line.type,
+        "reference": line.reference,
+        "name": line.name,
+        "quantity": line.quantity,
+        "quantity_unit": line.quantity_unit,
+        "unit_price": line.unit_price,
+        "tax_rate": line.tax_rate,
+        "total_discount_amount": line.total_discount_amount,
+        "total_amount": line.total_amount,
+        "total_tax_amount": line.total_tax_amount,
+        "captured_quantity": line.captured_quantity,
+        "refunded_quantity": line.refunded_quantity,
+    }
+
+
+def capture_json(capture: Capture) -> dict:
+    return {
+        "capture_id": str(capture.capture_id),
+        "reference": capture.reference,
+        "description": capture.description,
+        "captured_amount": capture.captured_amount,
+        "refunded_amount": capture.refunded_amount,
+        "captured_at": timestamp(capture.created_at),
+        "order_lines": [
+            {
+                "type": cl.order_line.type,
+                "reference": cl.order_line.reference,
+                "name": cl.order_line.name,
+                "quantity": cl.quantity,
+                "total_amount": cl.amount,
+            }
+            for cl in capture.lines.all()
+        ],
+    }
+
+
+def refund_json(refund: Refund) -> dict:
+    return {
+        "refund_id": str(refund.refund_id),
+        "reference": refund.reference,
+        "description": refund.description,
+        "refunded_amount": refund.refunded_amount,
+        "refunded_at": timestamp(refund.created_at),
+        "order_lines": [
+            {
+                "type": rl.type,
+                "reference": rl.reference,
+                "name": rl.name,
+                "quantity": rl.quantity,
+                "total_amount": rl.total_amount,
+            }
+            for rl in refund.lines.all()
+        ],
+    }
+
+
+def order_json(order: Order) -> dict:
+    return {
+        "order_id": str(order.order_id),
+        "klarna_reference": order.reference,
+        "status": order.status,
+        "payment_product": order.payment_product,
+        "purchase_country": order.purchase_country,
+        "purchase_currency": order.purchase_currency,
+        "locale": order.locale.replace("_", "-"),
+        "order_amount": order.order_amount,
+        "original_order_amount": order.original_order_amount,
+        "captured_amount": order.captured_amount,
+        "refunded_amount": order.refunded_amount,
+        "remaining_authorized_amount": order.remaining_authorized_amount,
+        "merchant_reference1": order.merchant_reference1,
+        "merchant_reference2": order.merchant_reference2,
+        "created_at": timestamp(order.created_at),
+        "expires_at": timestamp(order.expires_at),
+        "order_lines": [order_line_json(line) for line in order.lines.all()],
+        "captures": [capture_json(c) for c in order.captures.all()],
+        "refunds": [refund_json(r) for r in order.refunds.all()],
+    }

@@ -1,0 +1,44 @@
+"""Fixtures for the Order Management API: credentials and an authenticated client."""
+
+import pytest
+from django.core.cache import cache
+
+from portal.api.models import ApiCredential
+from tests.api.helpers import ApiClient, basic
+from tests.factories import MerchantFactory, MerchantUserFactory
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """The rate limit counts in the cache, which outlives each test's database."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def credential(merchant, merchant_user):
+    """``(credential, secret)`` for the ``merchant`` fixture's store."""
+    return ApiCredential.issue(merchant, "Shop backend", by=merchant_user.user)
+
+
+@pytest.fixture
+def api(credential) -> ApiClient:
+    cred, secret = credential
+    return ApiClient(basic(cred.username, secret))
+
+
+@pytest.fixture
+def other_api(db) -> ApiClient:
+    """A client authenticated as a different merchant."""
+    other = MerchantFactory(name="Other Store", slug="other-store", country="SE")
+    admin = MerchantUserFactory(merchant=other)
+    cred, secret = ApiCredential.issue(other, "Other backend", by=admin.user)
+    client = ApiClient(basic(cred.username, secret))
+    client.merchant = other
+    return client
+
+
+@pytest.fixture
+def anonymous() -> ApiClient:
+    return ApiClient()

@@ -1,0 +1,107 @@
+"""The OpenAPI document, the reference page, and schemathesis run against both
+the document and the running API (through the WSGI app, with valid credentials)."""
+
+import copy
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from schemathesis.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from portal.api.openapi import (
+    EXAMPLE_CAPTURE_ID,
+    EXAMPLE_ORDER_ID,
+    EXAMPLE_REFUND_ID,
+    openapi_document,
+)
+from portal.models import Capture
+from refunds.models import Refund
+from tests.api.helpers import basic
+from tests.factories import OrderFactory
+
+WSGI_APP = get_wsgi_application()
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+
+
+@pytest.mark.django_db
+def test_the_openapi_document_is_served_without_authentication(client):
+    response = client.get("/ordermanagement/v1/openapi.json")
+
+    assert response.status_code == 200
+    document = response.json()
+    assert document == openapi_document()
+    assert document["openapi"].startswith("3.")
+    paths = document["paths"]
+    assert set(paths) >= {
+        "/ordermanagement/v1/orders/{order_id}",
+        "/ordermanagement/v1/orders/{order_id}/captures",
+        "/ordermanagement/v1/orders/{order_id}/refunds",
+        "/ordermanagement/v1/orders/{order_id}/refunds/{refund_id}",
+        "/ordermanagement/v1/orders/{order_id}/cancel",
+        "/ordermanagement/v1/orders/{order_id}/merchant-references",
+        "/payments/v1/orders",
+    }
+
+
+@pytest.mark.django_db
+def test_the_reference_page_lists_every_operation(client):
+    response = client.get("/ordermanagement/v1/docs/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    for operation in ("createRefund", "createCapture", "cancelOrder", "placeOrder"):
+        assert f'id="{operation}"' in html
+    assert "order_lines[].total_amount" in html
+    assert "<script" not in html.split("</head>")[1]  # no inline scripts (CSP)
+
+
+@pytest.fixture
+def example_order(db, merchant, customer, settings):
+    """The order the document's examples point at: T-shirts captured, one refunded."""
+    settings.API_RATE_LIMIT = (100_000, 60)
+    order = OrderFactory(
+        merchant=merchant, customer=customer, order_id=EXAMPLE_ORDER_ID
+    )
+    capture = order.capture(lines=[("TSHIRT-1", 2)])
+    Capture.objects.filter(pk=capture.pk).update(capture_id=EXAMPLE_CAPTURE_ID)
+    refund = order.refund_lines([("TSHIRT-1", 1)])
+    Refund.objects.filter(pk=refund.pk).update(refund_id=EXAMPLE_REFUND_ID)
+    return order
+
+
+# Loaded from the same function that serves /ordermanagement/v1/openapi.json (the
+# served copy is compared with it above); calls go through the WSGI app.
+schema = schemathesis.openapi.from_dict(copy.deepcopy(openapi_document()))
+
+
+@schema.parametrize()
+@hypothesis_settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_the_api_keeps_to_its_openapi_document(case, credential, example_order):
+    cred, secret = credential
+
+    case.call_and_validate(
+        app=WSGI_APP,
+        headers={"Authorization": basic(cred.username, secret)},
+        checks=CHECKS,
+    )
