@@ -1,0 +1,257 @@
+"""Money helpers: exact largest-remainder splitting, display in the order's locale,
+and parsing what people type."""
+
+from itertools import pairwise
+from types import SimpleNamespace
+
+import pytest
+from django.template import Context, Template
+from hypothesis import given
+from hypothesis import strategies as st
+
+from portal.money import (
+    MAX_AMOUNT,
+    allocate,
+    format_money,
+    parse_amount,
+    split_evenly,
+    to_major_string,
+    unit_range_amount,
+)
+
+amounts = st.integers(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT)
+non_negative_amounts = st.integers(min_value=0, max_value=MAX_AMOUNT)
+part_counts = st.integers(min_value=1, max_value=60)
+
+
+def spaces(text: str) -> str:
+    """babel separates with no-break spaces; compare them as plain spaces."""
+    return text.replace("\xa0", " ").replace("\u202f", " ")
+
+
+# split_evenly --------------------------------------------------------------------
+
+
+@given(total=amounts, parts=part_counts)
+def test_split_evenly_parts_always_sum_to_the_whole(total, parts):
+    split = split_evenly(total, parts)
+    assert len(split) == parts
+    assert sum(split) == total
+
+
+@given(total=amounts, parts=part_counts)
+def test_split_evenly_parts_differ_by_at_most_one_minor_unit(total, parts):
+    split = split_evenly(total, parts)
+    assert max(split) - min(split) <= 1
+
+
+@given(total=non_negative_amounts, parts=part_counts)
+def test_split_evenly_gives_the_leftover_units_to_the_earliest_parts(total, parts):
+    split = split_evenly(total, parts)
+    assert split == sorted(split, reverse=True)
+    assert split.count(total // parts + 1) == total % parts
+
+
+@given(total=non_negative_amounts, parts=part_counts)
+def test_split_evenly_of_a_negative_total_mirrors_the_positive_one(total, parts):
+    assert split_evenly(-total, parts) == [-p for p in split_evenly(total, parts)]
+
+
+def test_split_evenly_examples_from_the_domain_rules():
+    assert split_evenly(1000, 3) == [334, 333, 333]
+    assert split_evenly(40000, 4) == [10000, 10000, 10000, 10000]
+    assert split_evenly(2, 4) == [1, 1, 0, 0]
+
+
+def test_split_evenly_refuses_zero_parts():
+    with pytest.raises(ValueError, match="parts must be positive"):
+        split_evenly(100, 0)
+
+
+# allocate ------------------------------------------------------------------------
+
+weight_lists = st.lists(
+    st.integers(min_value=0, max_value=10**6), min_size=1, max_size=20
+)
+
+
+@given(total=amounts, weights=weight_lists)
+def test_allocate_parts_always_sum_to_the_whole(total, weights):
+    parts = allocate(total, weights)
+    assert len(parts) == len(weights)
+    assert sum(parts) == total
+
+
+@given(total=non_negative_amounts, weights=weight_lists)
+def test_allocate_parts_are_within_one_minor_unit_of_their_exact_share(total, weights):
+    weight_sum = sum(weights)
+    parts = allocate(total, weights)
+    for part, weight in zip(parts, weights, strict=True):
+        exact_times_sum = total * weight if weight_sum else total
+        denominator = weight_sum or len(weights)
+        # |part − exact| < 1, in integers: |part·W − total·w| < W.
+        assert abs(part * denominator - exact_times_sum) < denominator
+
+
+@given(total=non_negative_amounts, parts=part_counts)
+def test_allocate_with_equal_weights_is_an_even_split(total, parts):
+    assert allocate(total, [7] * parts) == split_evenly(total, parts)
+
+
+def test_allocate_gives_ties_to_the_earliest_parts():
+    assert allocate(100, [1, 1, 1]) == [34, 33, 33]
+    assert allocate(1, [1, 1]) == [1, 0]
+    assert allocate(10, [0, 0]) == [5, 5]
+    assert allocate(10, [3, 0, 1]) == [8, 0, 2]
+
+
+def test_allocate_refuses_empty_or_negative_weights():
+    with pytest.raises(ValueError, match="must not be empty"):
+        allocate(100, [])
+    with pytest.raises(ValueError, match="must not be negative"):
+        allocate(100, [1, -1])
+
+
+# unit_range_amount ---------------------------------------------------------------
+
+
+@st.composite
+def line_cuts(draw):
+    """A line (total, quantity) and its units cut into consecutive ranges, as
+    captures and refunds take them."""
+    quantity = draw(st.integers(min_value=1, max_value=50))
+    total = draw(st.integers(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT))
+    cuts = (
+        sorted(draw(st.sets(st.integers(min_value=1, max_value=quantity - 1))))
+        if quantity > 1
+        else []
+    )
+    bounds = [0, *cuts, quantity]
+    ranges = [(a, b - a) for a, b in pairwise(bounds)]
+    return total, quantity, ranges
+
+
+@given(cut=line_cuts())
+def test_unit_ranges_of_a_line_always_sum_to_the_line_total(cut):
+    total, quantity, ranges = cut
+    assert sum(unit_range_amount(total, quantity, s, n) for s, n in ranges) == total
+
+
+@given(total=amounts, quantity=st.integers(min_value=1, max_value=50))
+def test_units_of_a_line_differ_by_at_most_one_minor_unit(total, quantity):
+    units = [unit_range_amount(total, quantity, i, 1) for i in range(quantity)]
+    assert max(units) - min(units) <= 1
+    assert units == split_evenly(total, quantity)
+
+
+def test_the_leftover_units_of_a_line_go_to_its_earliest_units():
+    # 100.00 for three units: 33.34, 33.33, 33.33.
+    assert unit_range_amount(10000, 3, 0, 1) == 3334
+    assert unit_range_amount(10000, 3, 1, 2) == 6666
+    assert unit_range_amount(10000, 3, 0, 0) == 0
+
+
+# Display -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("currency", "locale", "expected"),
+    [
+        ("EUR", "de_DE", "1.234,50 €"),
+        ("USD", "en_US", "$1,234.50"),
+        ("SEK", "sv_SE", "1 234,50 kr"),
+    ],
+)
+def test_money_is_shown_in_the_orders_currency_and_locale(currency, locale, expected):
+    assert spaces(format_money(123450, currency, locale)) == expected
+
+
+@pytest.mark.parametrize(
+    ("currency", "locale", "expected"),
+    [
+        ("EUR", "de_DE", "1.234,50 €"),
+        ("USD", "en_US", "$1,234.50"),
+        ("SEK", "sv_SE", "1 234,50 kr"),
+    ],
+)
+def test_the_money_template_filter_formats_like_format_money(
+    currency, locale, expected
+):
+    order = SimpleNamespace(purchase_currency=currency, locale=locale)
+    rendered = Template("{{ amount|money:order }}").render(
+        Context({"amount": 123450, "order": order})
+    )
+    assert spaces(rendered) == expected
+
+
+def test_the_major_template_filter_gives_an_editable_amount():
+    order = SimpleNamespace(purchase_currency="SEK", locale="sv_SE")
+    rendered = Template("{{ amount|major:order }}").render(
+        Context({"amount": 123450, "order": order})
+    )
+    assert rendered == "1234.50"
+
+
+def test_money_filter_renders_nothing_for_a_missing_amount():
+    order = SimpleNamespace(purchase_currency="EUR", locale="de_DE")
+    assert Template("{{ None|money:order }}").render(Context({"order": order})) == ""
+
+
+def test_money_without_minor_units_has_no_decimals():
+    assert format_money(1234, "JPY", "en_US") == "¥1,234"
+
+
+def test_negative_amounts_and_unknown_locales_are_still_shown():
+    assert spaces(format_money(-500, "EUR", "de_DE")) == "-5,00 €"
+    assert format_money(5, "EUR", "xx_YY") == "€0.05"
+    assert format_money(None, "EUR", "de_DE") == ""
+
+
+# Parsing what people type --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor_units"),
+    [
+        ("12.50", "EUR", 1250),
+        ("12,50", "EUR", 1250),
+        ("12", "USD", 1200),
+        (" 12.5 ", "USD", 1250),
+        (".05", "USD", 5),
+        ("1 234,50", "SEK", 123450),
+        ("1\xa0234,50", "SEK", 123450),
+        ("0", "EUR", 0),
+        ("1234", "JPY", 1234),
+    ],
+)
+def test_parse_amount_reads_what_people_type(text, currency, minor_units):
+    assert parse_amount(text, currency) == minor_units
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "message"),
+    [
+        ("", "EUR", "Enter an amount."),
+        ("   ", "EUR", "Enter an amount."),
+        ("abc", "EUR", "Enter a number, like 12.50."),
+        ("-5", "EUR", "Enter a number, like 12.50."),
+        ("1.2.3", "EUR", "Enter a number, like 12.50."),
+        ("12.345", "EUR", "Use at most 2 decimals."),
+        ("12.5", "JPY", "Use at most 0 decimals."),
+        (".", "EUR", "Enter a number, like 12.50."),
+    ],
+)
+def test_parse_amount_refuses_anything_else_with_a_readable_message(
+    text, currency, message
+):
+    with pytest.raises(ValueError) as refused:
+        parse_amount(text, currency)
+    assert str(refused.value) == message
+
+
+@given(
+    amount=non_negative_amounts,
+    currency=st.sampled_from(["EUR", "USD", "SEK", "JPY"]),
+)
+def test_parse_amount_reads_back_every_amount_shown_for_editing(amount, currency):
+    assert parse_amount(to_major_string(amount, currency), currency) == amount
