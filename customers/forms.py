@@ -28,14 +28,13 @@ class EmailForm(forms.Form):
 class CodeForm(DomainErrorForm):
     code = forms.CharField(
         label="6-digit code",
-        min_length=6,
-        max_length=6,
         validators=[RegexValidator(r"^\d{6}$", "Enter the 6 digits from the email.")],
         widget=forms.TextInput(
             attrs={
                 "autocomplete": "one-time-code",
                 "inputmode": "numeric",
                 "pattern": r"\d{6}",
+                "maxlength": 6,
                 "autofocus": True,
             }
         ),
@@ -108,11 +107,11 @@ class RepaymentDetailsForm(DomainErrorForm):
     )
     last4 = forms.CharField(
         label="Last 4 digits",
-        min_length=4,
-        max_length=4,
         validators=[RegexValidator(r"^\d{4}$", "Enter the last 4 digits.")],
         help_text="Never the full number.",
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "off", "maxlength": 4}
+        ),
     )
 
     def __init__(self, repayment: Repayment, *args, **kwargs):

@@ -240,7 +240,7 @@ def _timeline(
 ) -> RefundTimeline:
     store = order.merchant.name
     items = [
-        f"{line.quantity} × {line.name}"  # noqa: RUF001
+        f"{line.quantity} × {line.name}"
         for line in refund.lines.all()
         if line.total_amount > 0
     ]

@@ -30,7 +30,13 @@ from .auth import (
 )
 from .forms import CodeForm, EmailForm, RepaymentDetailsForm, ReturnReportForm
 from .models import LoginThrottled, Notification, Repayment
-from .status import OrderPage, balance_page, balance_totals, order_list_page
+from .status import (
+    MoneyContext,
+    OrderPage,
+    balance_page,
+    balance_totals,
+    order_list_page,
+)
 
 PAGE_SIZE = 20
 
@@ -170,6 +176,7 @@ def repayment_details(request: HttpRequest, repayment_id: UUID) -> HttpResponse:
         "customer": request.customer,
         "repayment": repayment,
         "order": repayment.plan.order,
+        "money": MoneyContext.for_order(repayment.plan.order, request.customer),
         "form": form,
         "nav": "orders",
     }

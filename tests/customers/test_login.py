@@ -31,7 +31,9 @@ def code_from_outbox() -> str:
 def test_the_right_code_logs_the_customer_in_with_a_new_session_key(
     client, customer, django_capture_on_commit_callbacks
 ):
-    response = ask_for_code(client, "Maja@Example.com ", django_capture_on_commit_callbacks)
+    response = ask_for_code(
+        client, "Maja@Example.com ", django_capture_on_commit_callbacks
+    )
     assert response.status_code == 302 and response.url == CODE
     assert mail.outbox[-1].to == ["maja@example.com"]
     assert mail.outbox[-1].alternatives  # HTML and text
@@ -45,7 +47,9 @@ def test_the_right_code_logs_the_customer_in_with_a_new_session_key(
     assert client.get(ORDERS).status_code == 200
 
 
-def test_only_a_hash_of_the_code_is_stored(client, customer, django_capture_on_commit_callbacks):
+def test_only_a_hash_of_the_code_is_stored(
+    client, customer, django_capture_on_commit_callbacks
+):
     ask_for_code(client, customer.email, django_capture_on_commit_callbacks)
     code = code_from_outbox()
     row = LoginCode.objects.get()
@@ -67,7 +71,9 @@ def test_a_wrong_code_is_refused_and_counts_as_a_try(
     assert LoginCode.objects.get().attempts == 1
 
 
-def test_an_expired_code_is_refused(client, customer, django_capture_on_commit_callbacks):
+def test_an_expired_code_is_refused(
+    client, customer, django_capture_on_commit_callbacks
+):
     ask_for_code(client, customer.email, django_capture_on_commit_callbacks)
     LoginCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
@@ -92,7 +98,9 @@ def test_after_five_wrong_tries_even_the_right_code_is_refused(
     assert SESSION_KEY not in client.session
 
 
-def test_a_new_code_replaces_the_old_one(client, customer, django_capture_on_commit_callbacks):
+def test_a_new_code_replaces_the_old_one(
+    client, customer, django_capture_on_commit_callbacks
+):
     ask_for_code(client, customer.email, django_capture_on_commit_callbacks)
     first = code_from_outbox()
     with django_capture_on_commit_callbacks(execute=True):
@@ -113,14 +121,21 @@ def test_an_unknown_email_gets_the_same_page_and_no_email(
     mail.outbox.clear()
     client.cookies.clear()
 
-    unknown = ask_for_code(client, "nobody@example.com", django_capture_on_commit_callbacks)
-    unknown_page = client.get(CODE).content.decode().replace("nobody@example.com", "EMAIL")
+    unknown = ask_for_code(
+        client, "nobody@example.com", django_capture_on_commit_callbacks
+    )
+    unknown_page = (
+        client.get(CODE).content.decode().replace("nobody@example.com", "EMAIL")
+    )
 
     assert (unknown.status_code, unknown.url) == (known.status_code, known.url)
     assert _without_tokens(unknown_page) == _without_tokens(known_page)
     assert mail.outbox == []
     # Any code is "not right" for an unknown address, exactly as for a known one.
-    assert "That code is not right" in client.post(CODE, {"code": "123456"}).content.decode()
+    assert (
+        "That code is not right"
+        in client.post(CODE, {"code": "123456"}).content.decode()
+    )
 
 
 def _without_tokens(html: str) -> str:
@@ -138,13 +153,21 @@ def test_codes_per_email_are_limited_whether_or_not_the_email_exists(
         assert "Too many codes were requested" in response.content.decode()
 
 
-def test_codes_per_ip_address_are_limited(client, db, django_capture_on_commit_callbacks):
+def test_codes_per_ip_address_are_limited(
+    client, db, django_capture_on_commit_callbacks
+):
     for n in range(10):
-        ask_for_code(client, f"person{n}@example.com", django_capture_on_commit_callbacks)
-    response = ask_for_code(client, "person99@example.com", django_capture_on_commit_callbacks)
+        ask_for_code(
+            client, f"person{n}@example.com", django_capture_on_commit_callbacks
+        )
+    response = ask_for_code(
+        client, "person99@example.com", django_capture_on_commit_callbacks
+    )
     assert "Too many codes were requested" in response.content.decode()
     other_address = ask_for_code(
-        client, "person99@example.com", django_capture_on_commit_callbacks,
+        client,
+        "person99@example.com",
+        django_capture_on_commit_callbacks,
         REMOTE_ADDR="10.0.0.2",
     )
     assert other_address.status_code == 302
@@ -180,7 +203,9 @@ def test_customer_pages_ask_for_a_login_and_come_back_after_it(
     assert response.url.startswith(LOGIN) and "next=" in response.url
 
     ask_for_code(client, customer.email, django_capture_on_commit_callbacks)
-    response = client.post(f"{CODE}?next={page}", {"code": code_from_outbox(), "next": page})
+    response = client.post(
+        f"{CODE}?next={page}", {"code": code_from_outbox(), "next": page}
+    )
     assert response.url == page
 
 
@@ -188,7 +213,9 @@ def test_login_ignores_a_next_url_on_another_site(
     client, customer, django_capture_on_commit_callbacks
 ):
     ask_for_code(client, customer.email, django_capture_on_commit_callbacks)
-    response = client.post(CODE, {"code": code_from_outbox(), "next": "https://evil.example/"})
+    response = client.post(
+        CODE, {"code": code_from_outbox(), "next": "https://evil.example/"}
+    )
     assert response.url == ORDERS
 
 

@@ -41,7 +41,9 @@ def customers_things(captured_order, django_capture_on_commit_callbacks):
 def test_every_customer_url_is_known_to_this_test():
     names = {p.name for p in customer_patterns()}
     params = {key for p in customer_patterns() for key in p.pattern.converters}
-    assert params <= {"order_id", "repayment_id", "pk"}, "a new URL parameter needs a case"
+    assert params <= {"order_id", "repayment_id", "pk"}, (
+        "a new URL parameter needs a case"
+    )
     assert names - PUBLIC, "customer pages exist"
 
 
@@ -53,25 +55,29 @@ def test_another_customers_ids_give_404_on_every_customer_url(
         keys = set(pattern.pattern.converters)
         if not keys:
             continue
-        url = reverse(f"customers:{pattern.name}", kwargs={k: customers_things[k] for k in keys})
+        url = reverse(
+            f"customers:{pattern.name}", kwargs={k: customers_things[k] for k in keys}
+        )
         for method in ("get", "post"):
             response = getattr(other_client, method)(url)
             if response.status_code != 405:
                 assert response.status_code == 404, f"{pattern.name} {method}"
                 checked.add(pattern.name)
-    assert checked == {
-        p.name for p in customer_patterns() if p.pattern.converters
-    }
+    assert checked == {p.name for p in customer_patterns() if p.pattern.converters}
 
 
 def test_the_owner_reaches_every_customer_url(customer_client, customers_things):
     for pattern in customer_patterns():
         keys = set(pattern.pattern.converters)
-        url = reverse(f"customers:{pattern.name}", kwargs={k: customers_things[k] for k in keys})
+        url = reverse(
+            f"customers:{pattern.name}", kwargs={k: customers_things[k] for k in keys}
+        )
         response = customer_client.get(url)
         if response.status_code == 405:
             response = customer_client.post(url)
-        assert response.status_code in (200, 302), f"{pattern.name}: {response.status_code}"
+        assert response.status_code in (200, 302), (
+            f"{pattern.name}: {response.status_code}"
+        )
 
 
 def test_every_account_page_needs_a_login(client, customers_things):
@@ -79,7 +85,9 @@ def test_every_account_page_needs_a_login(client, customers_things):
         if pattern.name in PUBLIC:
             continue
         keys = set(pattern.pattern.converters)
-        url = reverse(f"customers:{pattern.name}", kwargs={k: customers_things[k] for k in keys})
+        url = reverse(
+            f"customers:{pattern.name}", kwargs={k: customers_things[k] for k in keys}
+        )
         for method in ("get", "post"):
             response = getattr(client, method)(url)
             if response.status_code == 405:
@@ -91,7 +99,9 @@ def test_every_account_page_needs_a_login(client, customers_things):
 def test_the_order_list_shows_only_the_customers_own_orders(
     other_client, captured_order, make_order, other_customer
 ):
-    mine = make_order(customer=other_customer, capture=True, merchant_reference1="OLLE-1")
+    mine = make_order(
+        customer=other_customer, capture=True, merchant_reference1="OLLE-1"
+    )
     page = other_client.get(reverse("customers:order_list")).content.decode()
     assert "OLLE-1" in page
     assert captured_order.merchant_reference1 not in page
@@ -102,8 +112,11 @@ def test_notifications_and_balance_show_only_the_customers_own(
     other_client, customers_things, other_customer
 ):
     Notification.objects.create(
-        customer=other_customer, kind=Notification.Kind.RETURN_REPORTED,
-        title="Olle's own note", body="Yours.", created_at=timezone.now() - timedelta(minutes=1),
+        customer=other_customer,
+        kind=Notification.Kind.RETURN_REPORTED,
+        title="Olle's own note",
+        body="Yours.",
+        created_at=timezone.now() - timedelta(minutes=1),
     )
     inbox = other_client.get(reverse("customers:notification_list")).content.decode()
     assert "Olle&#x27;s own note" in inbox
