@@ -20,3 +20,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+# The API's per-merchant rate limit (300 a minute) would turn a throughput measurement
+# into a measurement of 429 responses.
+API_RATE_LIMIT = (1_000_000, 60)

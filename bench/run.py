@@ -1,0 +1,1174 @@
+"""``make bench`` / ``make bench-small``: load, serve, measure, report.
+
+1. Creates the database ``refund_bench_<orders>`` (dropped first if it exists) on
+   the server of ``DATABASE_URL`` (default: postgres@127.0.0.1), migrates it and
+   loads the data set with ``bench.loader`` (COPY).
+2. Loads in steps (10,000, 100,000, 1,000,000 orders: whichever are at most
+   ``--orders``) and measures the order list at each step: the same stream of
+   orders, so list latency from 10,000 to 1,000,000 orders comes from one run.
+3. Serves the project with gunicorn (``bench.settings``: production settings, a
+   query-count header and a ceiling view) on 127.0.0.1 and measures every page
+   from this process with an asyncio + httpx client.
+4. Profiles the slowest page in-process with pyinstrument.
+5. Writes ``docs/PERFORMANCE.md`` and the raw numbers to /tmp/bench/.
+
+Benchmarks measure and report; they assert no times.
+"""
+
+import argparse
+import base64
+import json
+import os
+import pickle
+import platform
+import re
+import secrets
+import string
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.client import Result, measure, wait_for_server  # noqa: E402
+from bench.database import create_merchants, database_url, recreate  # noqa: E402
+
+WORK = Path(os.environ.get("BENCH_WORK", "/tmp/bench"))
+PORT = int(os.environ.get("BENCH_PORT", "8201"))
+BASE = f"http://127.0.0.1:{PORT}"
+CHECKPOINTS = (10_000, 100_000, 1_000_000)
+FINGERPRINT = re.compile(r'name="expected_fingerprint" value="([0-9a-f]+)"')
+
+
+def server_environment(db_url: str) -> dict[str, str]:
+    """Production settings, relaxed only for plain HTTP on loopback."""
+    alphabet = string.ascii_letters + string.digits
+    return {
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(64)),
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": db_url,
+        "BENCH_STATIC_ROOT": str(WORK / "static"),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+class Server:
+    """gunicorn with sync workers on 127.0.0.1:PORT."""
+
+    def __init__(self, env: dict[str, str], workers: int) -> None:
+        self.env = {**os.environ, **env}
+        self.workers = workers
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(WORK / "gunicorn.log", "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "portal.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{PORT}",
+                "--workers",
+                str(self.workers),
+                "--worker-class",
+                "sync",
+                "--timeout",
+                "120",
+                "--log-level",
+                "warning",
+                "--env",
+                "DJANGO_SETTINGS_MODULE=bench.settings",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+        )
+        wait_for_server(f"{BASE}/bench/ceiling/?size=10")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def machine() -> dict[str, str]:
+    def read(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(
+                cmd, capture_output=True, text=True, check=False
+            ).stdout
+        except OSError:
+            return ""
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg = cursor.fetchone()[0]
+        cursor.execute("SHOW shared_buffers")
+        buffers = cursor.fetchone()[0]
+    import django
+    import gunicorn
+
+    return {
+        "CPU": cpu,
+        "cores (nproc)": read(["nproc"]).strip(),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "PostgreSQL": f"{pg} (shared_buffers {buffers}, same machine)",
+        "Python": platform.python_version(),
+        "Django": django.get_version(),
+        "gunicorn": gunicorn.__version__,
+        "OS": platform.platform(),
+    }
+
+
+# Sessions and fixtures --------------------------------------------------------
+
+
+def session_cookie(data: dict) -> str:
+    from importlib import import_module
+
+    from django.conf import settings
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    for key, value in data.items():
+        store[key] = value
+    store.create()
+    return store.session_key
+
+
+def merchant_headers(user) -> dict[str, str]:
+    """A logged-in merchant user's browser: session cookie and CSRF token."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    key = session_cookie(
+        {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+        }
+    )
+    csrf = secrets.token_hex(16)
+    return {
+        "Cookie": f"{settings.SESSION_COOKIE_NAME}={key}; {settings.CSRF_COOKIE_NAME}={csrf}",
+        "X-CSRFToken": csrf,
+    }
+
+
+def customer_headers(customer_pk: int) -> dict[str, str]:
+    from django.conf import settings
+
+    return {
+        "Cookie": f"{settings.SESSION_COOKIE_NAME}="
+        f"{session_cookie({'customer_id': customer_pk})}"
+    }
+
+
+def make_order(merchant, customer, lines: int, quantity: int, *, by):
+    """An order created and captured through the model methods."""
+    from portal.models import Order, OrderLine, PaymentProduct
+
+    order = Order.objects.create(
+        merchant=merchant,
+        customer=customer,
+        payment_method=customer.default_payment_method(),
+        merchant_reference1=f"BENCH-{lines}-{uuid.uuid4().hex[:6]}",
+        purchase_country=merchant.country,
+        purchase_currency=merchant.currency,
+        locale=merchant.locale,
+        payment_product=PaymentProduct.PAY_IN_4,
+        order_amount=0,
+        original_order_amount=0,
+    )
+    rows = [
+        OrderLine(
+            order=order,
+            position=i,
+            reference=f"SKU-{i + 1:03d}",
+            name=f"Article {i + 1}",
+            quantity=quantity,
+            unit_price=1999 + i,
+            tax_rate=1900,
+            total_amount=quantity * (1999 + i),
+            total_tax_amount=OrderLine.tax_for(quantity * (1999 + i), 1900),
+        )
+        for i in range(lines)
+    ]
+    OrderLine.objects.bulk_create(rows)
+    order.order_amount = order.original_order_amount = sum(r.total_amount for r in rows)
+    order.save(update_fields=["order_amount", "original_order_amount"])
+    order.capture(by=by)
+    return order
+
+
+@dataclass
+class Fixtures:
+    merchant: object
+    user: object
+    headers: list[dict]  # one merchant browser session per client
+    growth: dict[int, object] = field(default_factory=dict)  # lines -> order
+    contention: object = None
+    pool: list[dict] = field(default_factory=list)
+    api_auth: str = ""
+    customer_pages: list[tuple[str, dict]] = field(default_factory=list)
+    list_targets: dict = field(default_factory=dict)
+
+
+def prepare_list_targets(merchant, samples: int = 200) -> dict:
+    """Order ids and emails to search for, and a cursor deep in the list."""
+    import random
+
+    from portal.forms import Cursor
+    from portal.models import Order
+
+    rng = random.Random(3)
+    orders = Order.objects.for_merchant(merchant)
+    last = Order.objects.order_by("-pk").values_list("pk", flat=True).first() or 1
+    candidates = rng.sample(range(1, last + 1), min(last, samples * 4))
+    picked = list(orders.filter(pk__in=candidates).select_related("customer")[:samples])
+    count = orders.count()
+    deep = orders.order_by("-created_at", "-id")[int(count * 0.9)]
+    return {
+        "ids": [str(o.order_id) for o in picked],
+        "emails": [o.customer.email for o in picked],
+        "deep_cursor": Cursor.of(deep).encode(),
+        "deep_position": int(count * 0.9),
+        "merchant_orders": count,
+    }
+
+
+def prepare(merchant_index: int, loader, clients: int) -> Fixtures:
+    from django.contrib.auth import get_user_model
+
+    from customers.models import Customer
+    from portal.api.models import ApiCredential
+    from portal.models import Merchant, Order, OrderLine
+
+    spec = loader.merchants[merchant_index]
+    merchant = Merchant.objects.get(pk=spec.pk)
+    user = get_user_model().objects.get(pk=spec.admin_user_id)
+    fx = Fixtures(
+        merchant, user, [merchant_headers(user) for _ in range(max(clients, 8))]
+    )
+    customer = Customer.objects.get(pk=merchant_index + 1)
+
+    # Order detail growth: 1, 10, 100, 500 lines, each with 20 refunds.
+    for lines in (1, 10, 100, 500):
+        per_refund = min(5, lines)
+        quantity = -(-20 * per_refund // lines) + 1
+        order = make_order(merchant, customer, lines, quantity, by=user)
+        for k in range(20):
+            picks = [(k * per_refund + j) % lines for j in range(per_refund)]
+            order.refund_lines(
+                [(f"SKU-{i + 1:03d}", 1) for i in picks],
+                by=user,
+                reference=f"RMA-{k}",
+                description="Returned",
+            )
+        fx.growth[lines] = order
+    fx.contention = make_order(merchant, customer, 5, 40, by=user)
+
+    # Refund pool: captured, unrefunded orders with 5+ lines of this merchant.
+    pool = [p for p in loader.pool if p.merchant == spec.pk]
+    ids = {p.order_id: p for p in pool}
+    lines_by_order: dict[str, list] = {}
+    for line in OrderLine.objects.filter(order__order_id__in=list(ids)).select_related(
+        "order"
+    ):
+        lines_by_order.setdefault(str(line.order.order_id), []).append(line)
+    for order_id, p in ids.items():
+        by_ref = {ln.reference: ln for ln in lines_by_order.get(order_id, [])}
+        chosen = [by_ref[r] for r in p.line_references if r in by_ref]
+        if len(chosen) == 5 and all(ln.refundable_quantity for ln in chosen):
+            fx.pool.append(
+                {
+                    "order_id": order_id,
+                    "lines": [
+                        (
+                            ln.pk,
+                            ln.reference,
+                            ln.type,
+                            ln.name,
+                            ln.amount_for_units(ln.refunded_quantity, 1),
+                        )
+                        for ln in chosen
+                    ],
+                }
+            )
+
+    credential, secret = ApiCredential.issue(merchant, "Benchmark")
+    fx.api_auth = (
+        "Basic " + base64.b64encode(f"{credential.username}:{secret}".encode()).decode()
+    )
+
+    refunded = (
+        Order.objects.for_merchant(merchant)
+        .filter(refunded_amount__gt=0)
+        .order_by("-pk")
+        .values_list("order_id", "customer_id")[:30]
+    )
+    fx.customer_pages = [(str(oid), customer_headers(cid)) for oid, cid in refunded]
+    fx.list_targets = prepare_list_targets(merchant)
+    return fx
+
+
+# Measurements ----------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    group: str
+    name: str
+    sequential: Result | None = None
+    concurrent: Result | None = None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def get(url, headers_for):
+    def make(index: int, number: int, client=None):
+        return ("GET", url(number) if callable(url) else url, headers_for(index), None)
+
+    return make
+
+
+class Bench:
+    def __init__(
+        self,
+        fx: Fixtures,
+        seconds: float,
+        max_requests: int,
+        clients: int,
+        workers: int = 3,
+    ):
+        self.fx = fx
+        self.workers = workers
+        self.seconds = seconds
+        self.max_requests = max_requests
+        self.clients = clients
+        self.rows: list[Row] = []
+        self.pool_next = 0
+
+    def headers(self, index: int) -> dict:
+        return self.fx.headers[index % len(self.fx.headers)]
+
+    def page(
+        self,
+        group: str,
+        name: str,
+        make,
+        *,
+        concurrent: bool = True,
+        note: str = "",
+        warmup: int | None = None,
+    ) -> Row:
+        row = Row(group, name, note=note)
+        warmup = self.workers * 2 if warmup is None else warmup
+        row.sequential = measure(
+            BASE,
+            name,
+            make,
+            concurrency=1,
+            warmup=warmup,
+            warmup_concurrency=self.workers,
+            max_requests=self.max_requests,
+            max_seconds=self.seconds,
+        )
+        if concurrent:
+            row.concurrent = measure(
+                BASE,
+                name,
+                make,
+                concurrency=self.clients,
+                warmup=0,
+                max_requests=self.max_requests * 2,
+                max_seconds=self.seconds,
+            )
+        self.rows.append(row)
+        print(
+            f"  {name:<46} q={row.sequential.queries!s:>4} "
+            f"median={row.sequential.median:7.1f} ms p95={row.sequential.p95:7.1f} ms"
+            + (f"  {row.concurrent.rps:6.1f} req/s" if row.concurrent else ""),
+            flush=True,
+        )
+        return row
+
+    # Order list ---------------------------------------------------------------
+
+    def list_pages(
+        self, *, concurrent: bool = True, group: str = "Order list"
+    ) -> list[Row]:
+        t = self.fx.list_targets
+        ids, emails = t["ids"], t["emails"]
+        pages = [
+            ("first page", "/orders/"),
+            (
+                f"deep page (cursor at order {t['deep_position']:,})",
+                f"/orders/?after={t['deep_cursor']}",
+            ),
+            ("exact order id search", lambda n: f"/orders/?q={ids[n % len(ids)]}"),
+            ("email search", lambda n: f"/orders/?q={emails[n % len(emails)]}"),
+            ("status filter (Cancelled)", "/orders/?status=CANCELLED"),
+            (
+                "status filter (Partially refunded)",
+                "/orders/?status=partially_refunded",
+            ),
+        ]
+        return [
+            self.page(group, name, get(url, self.headers), concurrent=concurrent)
+            for name, url in pages
+        ]
+
+    def ceiling(self, size: int) -> Row:
+        return self.page(
+            "Ceiling",
+            f"bare Django view, {size:,} bytes",
+            get(f"/bench/ceiling/?size={size}", self.headers),
+        )
+
+    def order_details(self) -> list[Row]:
+        rows = []
+        for lines, order in self.fx.growth.items():
+            rows.append(
+                self.page(
+                    "Order detail",
+                    f"{lines} line{'s' if lines > 1 else ''}, 20 refunds",
+                    get(f"/orders/{order.order_id}/", self.headers),
+                )
+            )
+        return rows
+
+    # Refunds -------------------------------------------------------------------
+
+    def next_pool_order(self) -> dict | None:
+        if self.pool_next >= len(self.fx.pool):
+            return None
+        self.pool_next += 1
+        return self.fx.pool[self.pool_next - 1]
+
+    @staticmethod
+    def refund_form(order: dict, action: str, **extra) -> dict:
+        data = {
+            "kind": "items",
+            "description": "Returned (bench)",
+            "reference": f"BENCH-{uuid.uuid4().hex[:8]}",
+            "idempotency_key": uuid.uuid4().hex,
+            "action": action,
+            **extra,
+        }
+        for pk, *_ in order["lines"]:
+            data[f"line-{pk}-selected"] = "on"
+            data[f"line-{pk}-quantity"] = "1"
+        return data
+
+    async def previewed(self, client, index: int, order: dict) -> dict | None:
+        """Preview first (untimed, as the person does); the confirm form for that plan."""
+        data = self.refund_form(order, "preview")
+        page = await client.post(
+            f"/orders/{order['order_id']}/refund/",
+            data=data,
+            headers=self.headers(index),
+        )
+        match = FINGERPRINT.search(page.text)
+        if not match:
+            return None
+        data.update(action="confirm", expected_fingerprint=match.group(1))
+        return data
+
+    def refund_flow(self) -> list[Row]:
+        rows = []
+        previews = self.fx.pool[-50:]
+        if not previews:
+            return rows
+
+        def preview(index: int, number: int, client=None):
+            order = previews[number % len(previews)]
+            headers = {**self.headers(index), "HX-Request": "true"}
+            return (
+                "POST",
+                f"/orders/{order['order_id']}/refund/preview/",
+                headers,
+                self.refund_form(order, "preview"),
+            )
+
+        rows.append(
+            self.page("Refund", "refund preview (live, HTMX), 5 lines", preview)
+        )
+        self.fx.pool = self.fx.pool[:-50]
+
+        form_order = previews[0]
+        rows.append(
+            self.page(
+                "Refund",
+                "refund form page (GET)",
+                get(f"/orders/{form_order['order_id']}/refund/", self.headers),
+            )
+        )
+
+        async def confirm(index: int, number: int, client):
+            order = self.next_pool_order()
+            if order is None:
+                return None
+            data = await self.previewed(client, index, order)
+            if data is None:
+                return None
+            return (
+                "POST",
+                f"/orders/{order['order_id']}/refund/",
+                self.headers(index),
+                data,
+            )
+
+        for concurrency, label in (
+            (1, "sequential"),
+            (8, "8 clients, different orders"),
+        ):
+            row = Row("Refund", f"refund confirm, 5 lines ({label})")
+            row.sequential = measure(
+                BASE,
+                row.name,
+                confirm,
+                concurrency=concurrency,
+                max_requests=self.max_requests,
+                max_seconds=self.seconds * 2,
+                classify=classify_confirm,
+            )
+            rows.append(row)
+            self.rows.append(row)
+            self.report(row)
+        rows.append(self.contention())
+        return rows
+
+    def contention(self) -> Row:
+        """Eight people refund 1 of each of the same order's 5 lines (40 units each)."""
+        from portal.models import Order
+
+        order = self.fx.contention
+        lines = [
+            (ln.pk, ln.reference, ln.type, ln.name, 0)
+            for ln in order.lines.order_by("pk")
+        ]
+        target = {"order_id": str(order.order_id), "lines": lines}
+
+        async def confirm(index: int, number: int, client):
+            # A preview that shows nothing left to refund ends this client.
+            data = await self.previewed(client, index, target)
+            if data is None:
+                return None
+            return (
+                "POST",
+                f"/orders/{target['order_id']}/refund/",
+                self.headers(index),
+                data,
+            )
+
+        row = Row("Refund", "refund confirm, 8 clients on the same order")
+        row.sequential = measure(
+            BASE,
+            row.name,
+            confirm,
+            concurrency=8,
+            max_requests=64,
+            max_seconds=max(self.seconds * 4, 10),
+            classify=classify_confirm,
+        )
+        order = Order.objects.get(pk=order.pk)
+        refunded_units = sorted({ln.refunded_quantity for ln in order.lines.all()})
+        row.extra = {
+            "verify_totals": order.verify_totals(),
+            "refunded_units_per_line": refunded_units,
+            "refunds": order.refunds.count(),
+        }
+        row.note = (
+            f"{order.refunds.count()} refunds written; every line refunded "
+            f"{refunded_units} units; verify_totals: "
+            f"{'consistent' if not row.extra['verify_totals'] else row.extra['verify_totals']}"
+        )
+        self.rows.append(row)
+        self.report(row)
+        return row
+
+    def api_refunds(self) -> Row | None:
+        def make(index: int, number: int, client=None):
+            order = self.next_pool_order()
+            if order is None:
+                return None
+            body = {
+                "refunded_amount": sum(line[4] for line in order["lines"]),
+                "description": "Returned (bench)",
+                "reference": f"API-{number}",
+                "order_lines": [
+                    {
+                        "reference": ref,
+                        "type": kind,
+                        "name": name,
+                        "quantity": 1,
+                        "total_amount": amount,
+                    }
+                    for _pk, ref, kind, name, amount in order["lines"]
+                ],
+            }
+            headers = {
+                "Authorization": self.fx.api_auth,
+                "Content-Type": "application/json",
+                "Klarna-Idempotency-Key": uuid.uuid4().hex,
+            }
+            return (
+                "POST",
+                f"/ordermanagement/v1/orders/{order['order_id']}/refunds",
+                headers,
+                json.dumps(body).encode(),
+            )
+
+        return self.page(
+            "API",
+            "POST /ordermanagement/v1/orders/{id}/refunds, 5 lines",
+            make,
+            warmup=0,
+        )
+
+    def customer_pages(self) -> list[Row]:
+        pages = self.fx.customer_pages
+        if not pages:
+            return []
+
+        def detail(index: int, number: int, client=None):
+            order_id, headers = pages[number % len(pages)]
+            return ("GET", f"/my/orders/{order_id}/", headers, None)
+
+        def listing(index: int, number: int, client=None):
+            _order_id, headers = pages[number % len(pages)]
+            return ("GET", "/my/", headers, None)
+
+        return [
+            self.page(
+                "Customer", "order page /my/orders/{id}/ (refunded order)", detail
+            ),
+            self.page("Customer", "order list /my/", listing),
+        ]
+
+    def report(self, row: Row) -> None:
+        r = row.sequential
+        print(
+            f"  {row.name:<46} q={r.queries!s:>4} median={r.median:7.1f} ms "
+            f"p95={r.p95:7.1f} ms {dict(r.outcomes)}",
+            flush=True,
+        )
+
+
+def classify_confirm(response) -> str:
+    if response.status_code in (302, 303):
+        return "refunded"
+    text = response.text
+    if "The order changed since your preview" in text:
+        return "refused: changed since preview"
+    if "Over refund is not allowed" in text:
+        return "refused: over refund"
+    if "already made" in text:
+        return "replayed"
+    return f"other ({response.status_code})"
+
+
+# Profile ---------------------------------------------------------------------
+
+
+def profile(url: str, headers: dict, repeat: int = 20) -> tuple[str, float]:
+    """pyinstrument over ``repeat`` in-process GETs of ``url`` (same settings, same
+    database, same session); returns the text profile and the mean time in ms."""
+    from django.conf import settings
+    from django.test import Client
+    from pyinstrument import Profiler
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    session = headers["Cookie"].split(";")[0].split("=", 1)[1]
+    client.cookies[settings.SESSION_COOKIE_NAME] = session
+    client.get(url)  # templates and caches warm
+    profiler = Profiler(interval=0.0005)
+    started = time.perf_counter()
+    profiler.start()
+    for _ in range(repeat):
+        response = client.get(url)
+    profiler.stop()
+    mean = (time.perf_counter() - started) * 1000 / repeat
+    assert response.status_code == 200, response.status_code
+    return profiler.output_text(unicode=True, color=False, show_all=False), mean
+
+
+# Report ----------------------------------------------------------------------
+
+
+def fmt_ms(value: float) -> str:
+    return "–" if value != value else f"{value:,.1f}"
+
+
+def write_report(
+    path: Path,
+    *,
+    args,
+    machine_info: dict,
+    load: dict,
+    rows: list[Row],
+    growth: dict[int, list[Row]],
+    ceiling: Row,
+    profile_info: dict,
+    elapsed: float,
+    command: str,
+) -> None:
+    ceiling_rps = ceiling.concurrent.rps if ceiling.concurrent else 0
+    out = ["# Performance", ""]
+    out += [
+        f"Measured by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+        f"({args.orders:,} orders; the whole run took {elapsed / 60:.1f} minutes). "
+        "Written by `bench/run.py`; numbers are from that run only. Benchmarks measure "
+        "and report; they assert no times (the tests assert query-count bounds).",
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in machine_info.items()],
+        f"- Server: gunicorn, {args.workers} sync workers, 127.0.0.1, production settings "
+        "(DEBUG=0, whitenoise, CSP, sessions in the database, psycopg pool), plus a "
+        "query-count middleware (`bench/settings.py`).",
+        f"- Load: asyncio + httpx from a separate process on the same 2 cores; each "
+        f"measurement runs at most {args.max_requests} requests or {args.seconds:g} s "
+        f"(throughput: {args.clients} clients). Latency is from sending the request to "
+        "having read the whole response.",
+        "",
+        "## Data set",
+        "",
+        f"Loaded with PostgreSQL COPY in {load['seconds']:.0f} s "
+        f"({args.orders / max(load['seconds'], 0.001):,.0f} orders/s, migrate and ANALYZE "
+        "included), then special orders through the model methods. Three merchants "
+        "(US/USD, DE/EUR, SE/SEK); every page is measured as the DE merchant "
+        f"({load['merchant_orders']:,} orders).",
+        "",
+        "| table | rows |",
+        "|---|--:|",
+        *[f"| {table} | {count:,} |" for table, count in load["rows"].items()],
+        "",
+    ]
+
+    def table(title: str, selected: list[Row], intro: str = "") -> None:
+        out.extend([f"## {title}", ""])
+        if intro:
+            out.extend([intro, ""])
+        out.append(
+            "| page | SQL queries | bytes | median ms | p95 ms | req/s "
+            f"({args.clients} clients) | p95 ms ({args.clients} clients) "
+            "| of ceiling |"
+        )
+        out.append("|---|--:|--:|--:|--:|--:|--:|--:|")
+        for row in selected:
+            s, c = row.sequential, row.concurrent
+            ratio = f"{c.rps / ceiling_rps:.0%}" if c and ceiling_rps else "–"
+            out.append(
+                f"| {row.name} | {s.queries if s.queries is not None else '–'} | "
+                f"{s.size:,} | {fmt_ms(s.median)} | {fmt_ms(s.p95)} | "
+                f"{f'{c.rps:,.1f}' if c else '–'} | {fmt_ms(c.p95) if c else '–'} | {ratio} |"
+            )
+        out.append("")
+
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row.group, []).append(row)
+    table(
+        "Ceiling",
+        [ceiling],
+        "A bare Django view (`bench/urls.py`) returning a fixed "
+        "response of the order list's size, through the same middleware, server and "
+        "settings: what the stack costs before any page does any work.",
+    )
+    table(f"Order list at {args.orders:,} orders", groups.get("Order list", []))
+    table(
+        "Order detail",
+        groups.get("Order detail", []),
+        "Orders made through `Order.capture` and `Order.refund_lines`: one capture, "
+        "20 refunds of up to 5 lines each.",
+    )
+    refund_rows = [r for r in groups.get("Refund", []) if r.concurrent is not None]
+    table("Refund flow", refund_rows)
+    confirm_rows = [r for r in groups.get("Refund", []) if r.concurrent is None]
+    if confirm_rows:
+        out += [
+            "### Refund confirm",
+            "",
+            "Each confirm is preceded by its preview (untimed, as a person "
+            "previews, then confirms); the confirm executes the previewed plan.",
+            "",
+            "| scenario | SQL queries | requests | median ms | p95 ms | req/s | outcomes |",
+            "|---|--:|--:|--:|--:|--:|---|",
+        ]
+        for row in confirm_rows:
+            r = row.sequential
+            outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(r.outcomes.items()))
+            out.append(
+                f"| {row.name} | {r.max_queries if r.max_queries is not None else '–'} "
+                f"| {r.count} | {fmt_ms(r.median)} | {fmt_ms(r.p95)} | "
+                f"{r.rps:,.1f} | {outcomes} |"
+            )
+        notes = [r.note for r in confirm_rows if r.note]
+        out += ["", *[f"Same order: {n}." for n in notes], ""]
+    table(
+        "API",
+        groups.get("API", []),
+        "Every request is a new refund (5 lines) with "
+        "its own idempotency key, authenticated with HTTP Basic.",
+    )
+    table("Customer pages", groups.get("Customer", []))
+
+    out += [
+        "## Growth",
+        "",
+        "### Order detail: 1 to 500 lines",
+        "",
+        "| lines | SQL queries | bytes | median ms | p95 ms |",
+        "|--:|--:|--:|--:|--:|",
+    ]
+    for row in groups.get("Order detail", []):
+        s = row.sequential
+        out.append(
+            f"| {row.name.split(' ')[0]} | {s.queries} | {s.size:,} | "
+            f"{fmt_ms(s.median)} | {fmt_ms(s.p95)} |"
+        )
+    out += [
+        "",
+        "### Order list: the same pages as the data set grows",
+        "",
+        "Loaded in steps within this run (one stream of orders, ids growing with "
+        "time); after each step ANALYZE, then one client measures each page.",
+        "",
+    ]
+    sizes = sorted(growth)
+    names = [r.name.split(" (cursor")[0] for r in growth[sizes[0]]] if sizes else []
+    out.append(
+        "| page | " + " | ".join(f"{s:,} orders: median / p95 ms" for s in sizes) + " |"
+    )
+    out.append("|---|" + "--:|" * len(sizes))
+    for i, name in enumerate(names):
+        cells = [
+            f"{fmt_ms(growth[s][i].sequential.median)} / "
+            f"{fmt_ms(growth[s][i].sequential.p95)}"
+            for s in sizes
+        ]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out.append("")
+
+    out += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
+    for target, measured, ok in targets(rows, ceiling, args):
+        out.append(f"| {target} | {measured} | {'met' if ok else '**missed**'} |")
+    out.append("")
+
+    if profile_info:
+        out += [
+            "## Profile of the slowest page",
+            "",
+            f"{profile_info['name']} (`{profile_info['url']}`), "
+            f"{profile_info['repeat']} requests in-process under pyinstrument, "
+            f"{profile_info['mean']:.1f} ms each. Full profile: "
+            f"`{profile_info['path']}`. The top of it:",
+            "",
+            "```",
+            *profile_info["text"].splitlines()[:60],
+            "```",
+            "",
+        ]
+    notes = ROOT / "bench" / "NOTES.md"
+    if notes.exists():
+        out += [notes.read_text().strip(), ""]
+    path.write_text("\n".join(out))
+
+
+def targets(rows: list[Row], ceiling: Row, args) -> list[tuple[str, str, bool]]:
+    by_name = {r.name: r for r in rows}
+    found = []
+    lists = [r for r in rows if r.group == "Order list"]
+    for row in lists:
+        if row.name.startswith(
+            (
+                "first page",
+                "deep page",
+                "exact order id",
+                "email search",
+                "status filter",
+            )
+        ):
+            p95 = row.sequential.p95
+            found.append(
+                (
+                    f"order list {row.name.split(' (cursor')[0]}: p95 < 50 ms",
+                    f"{p95:.1f} ms",
+                    p95 < 50,
+                )
+            )
+    detail = next((r for r in rows if r.name.startswith("500 lines")), None)
+    if detail:
+        one = next((r for r in rows if r.name.startswith("1 line")), None)
+        found.append(
+            (
+                "order detail, 500 lines: median < 200 ms",
+                f"{detail.sequential.median:.1f} ms",
+                detail.sequential.median < 200,
+            )
+        )
+        if one:
+            grows = detail.sequential.queries != one.sequential.queries
+            found.append(
+                (
+                    "order detail: queries do not grow with lines",
+                    f"{one.sequential.queries} (1 line) → "
+                    f"{detail.sequential.queries} (500 lines)",
+                    not grows,
+                )
+            )
+    confirm = by_name.get("refund confirm, 5 lines (sequential)")
+    if confirm and confirm.sequential.count:
+        found.append(
+            (
+                "refund confirm: median < 100 ms",
+                f"{confirm.sequential.median:.1f} ms",
+                confirm.sequential.median < 100,
+            )
+        )
+    if ceiling.concurrent:
+        light = max(
+            (r for r in rows if r.concurrent),
+            key=lambda r: r.concurrent.rps,
+            default=None,
+        )
+        if light:
+            ratio = light.concurrent.rps / ceiling.concurrent.rps
+            found.append(
+                (
+                    "lightest page ≥ 50% of the ceiling's throughput",
+                    f"{light.name}: {light.concurrent.rps:.0f} of "
+                    f"{ceiling.concurrent.rps:.0f} req/s ({ratio:.0%})",
+                    ratio >= 0.5,
+                )
+            )
+    return found
+
+
+# Main --------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=4, help="for throughput")
+    parser.add_argument(
+        "--seconds", type=float, help="per measurement (default by size)"
+    )
+    parser.add_argument("--max-requests", type=int, default=400)
+    parser.add_argument("--merchant", type=int, default=1, help="0 US, 1 DE, 2 SE")
+    parser.add_argument("--report", default=str(ROOT / "docs" / "PERFORMANCE.md"))
+    parser.add_argument(
+        "--rewrite-report",
+        action="store_true",
+        help="rewrite the report from the last run's numbers "
+        "(e.g. after editing bench/NOTES.md)",
+    )
+    args = parser.parse_args()
+    if args.rewrite_report:
+        inputs = pickle.loads((WORK / f"report-{args.orders}.pickle").read_bytes())
+        write_report(Path(args.report), **inputs)
+        return
+    args.seconds = args.seconds or (1.0 if args.orders <= 10_000 else 3.0)
+    command = (
+        "make bench"
+        if args.orders == 1_000_000
+        else "make bench-small"
+        if args.orders == 10_000
+        else f"python bench/run.py --orders {args.orders}"
+    )
+    started = time.perf_counter()
+    WORK.mkdir(parents=True, exist_ok=True)
+
+    url = database_url(f"refund_bench_{args.orders}")
+    env = server_environment(url)
+    os.environ.update(env)
+    print(f"Database {url}", flush=True)
+    recreate(url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from bench.loader import MERCHANTS, Loader
+
+    load_started = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", "--noinput", verbosity=0)
+    loader = Loader(url, create_merchants(MERCHANTS), args.orders, pool_size=3000)
+    server = Server(env, args.workers)
+    growth: dict[int, list[Row]] = {}
+    steps = [c for c in CHECKPOINTS if c < args.orders] + [args.orders]
+    load_seconds = 0.0
+    try:
+        for step in steps:
+            t0 = time.perf_counter()
+            loader.load(
+                step,
+                progress=lambda n: (
+                    print(
+                        f"  loaded {n:,} orders ({time.perf_counter() - load_started:.0f} s)",
+                        flush=True,
+                    )
+                    if n % 100_000 == 0
+                    else None
+                ),
+            )
+            load_seconds += time.perf_counter() - t0
+            print(
+                f"Loaded {step:,} orders in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
+            if server.process is None:
+                server.start()
+            if step != args.orders:
+                from django.contrib.auth import get_user_model
+
+                spec = loader.merchants[args.merchant]
+                user = get_user_model().objects.get(pk=spec.admin_user_id)
+                from portal.models import Merchant
+
+                fx = Fixtures(
+                    Merchant.objects.get(pk=spec.pk), user, [merchant_headers(user)]
+                )
+                fx.list_targets = prepare_list_targets(fx.merchant)
+                step_bench = Bench(
+                    fx, min(args.seconds, 1.5), 200, args.clients, args.workers
+                )
+                growth[step] = step_bench.list_pages(concurrent=False)
+        load_total = time.perf_counter() - load_started
+
+        print("Preparing special orders, sessions and credentials", flush=True)
+        t0 = time.perf_counter()
+        fx = prepare(args.merchant, loader, args.clients)
+        print(f"Prepared in {time.perf_counter() - t0:.1f} s", flush=True)
+        bench = Bench(fx, args.seconds, args.max_requests, args.clients, args.workers)
+        print(f"Measuring at {args.orders:,} orders", flush=True)
+        lists = bench.list_pages()
+        growth[args.orders] = lists
+        ceiling = bench.ceiling(lists[0].sequential.size)
+        bench.rows.remove(ceiling)
+        bench.order_details()
+        bench.refund_flow()
+        bench.api_refunds()
+        bench.customer_pages()
+
+        gets = [
+            r
+            for r in bench.rows
+            if r.concurrent is not None
+            and r.group != "API"
+            and not r.name.startswith("refund preview")
+        ]
+        slowest = max(gets, key=lambda r: r.sequential.median)
+        profile_info = {}
+        target_url = profile_target(slowest, fx)
+        if target_url:
+            text, mean = profile(target_url, fx.headers[0])
+            path = WORK / f"profile-{args.orders}.txt"
+            path.write_text(text)
+            profile_info = {
+                "name": slowest.name,
+                "url": target_url,
+                "repeat": 20,
+                "mean": mean,
+                "text": text,
+                "path": str(path),
+            }
+    finally:
+        server.stop()
+
+    elapsed = time.perf_counter() - started
+    load = {
+        "seconds": load_total,
+        "rows": {"portal_order": loader.stats.orders, **loader.stats.rows},
+        "merchant_orders": fx.list_targets["merchant_orders"],
+    }
+    write_report(
+        Path(args.report),
+        args=args,
+        machine_info=machine(),
+        load=load,
+        rows=bench.rows,
+        growth=growth,
+        ceiling=ceiling,
+        profile_info=profile_info,
+        elapsed=elapsed,
+        command=command,
+    )
+    raw = {
+        row.name: {
+            "group": row.group,
+            "note": row.note,
+            **{
+                phase: {
+                    "count": r.count,
+                    "median": r.median,
+                    "p95": r.p95,
+                    "rps": r.rps,
+                    "queries": r.queries,
+                    "bytes": r.size,
+                    "outcomes": dict(r.outcomes),
+                }
+                for phase, r in (
+                    ("sequential", row.sequential),
+                    ("concurrent", row.concurrent),
+                )
+                if r
+            },
+        }
+        for row in [*bench.rows, ceiling]
+    }
+    (WORK / f"results-{args.orders}.json").write_text(json.dumps(raw, indent=1))
+    print(f"Wrote {args.report} in {elapsed / 60:.1f} minutes", flush=True)
+
+
+def profile_target(row: Row, fx: Fixtures) -> str | None:
+    for lines, order in fx.growth.items():
+        if row.name.startswith(f"{lines} line"):
+            return f"/orders/{order.order_id}/"
+    t = fx.list_targets
+    return {
+        "first page": "/orders/",
+        "email search": f"/orders/?q={t['emails'][0]}",
+        "exact order id search": f"/orders/?q={t['ids'][0]}",
+        "status filter (Cancelled)": "/orders/?status=CANCELLED",
+        "status filter (Partially refunded)": "/orders/?status=partially_refunded",
+    }.get(
+        row.name,
+        f"/orders/?after={t['deep_cursor']}" if row.name.startswith("deep") else None,
+    )
+
+
+if __name__ == "__main__":
+    main()
