@@ -93,7 +93,7 @@ class OrderSearchForm(forms.Form):
         widget=forms.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": "Order ID, reference, store order number, email or name",
+                "placeholder": "Order ID, reference, email or name",
                 "autocomplete": "off",
             }
         ),
