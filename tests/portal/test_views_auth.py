@@ -88,3 +88,15 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(client, merchant_u
     assert response["Location"] == reverse("portal:password_reset_complete")
     merchant_user.user.refresh_from_db()
     assert merchant_user.user.check_password("brand new secret 1234")
+
+
+def test_settings_menu_links_users_and_api_pages_for_admins_only(
+    portal_client, client_as
+):
+    body = portal_client.get(reverse("portal:order_list")).content.decode()
+    for name in ("portal:user_list", "api:credential_list", "api:request_log"):
+        assert f'href="{reverse(name)}"' in body
+    viewer_page = client_as("viewer").get(reverse("portal:order_list")).content.decode()
+    assert f'href="{reverse("api:credential_list")}"' not in viewer_page
+    assert f'href="{reverse("portal:user_list")}"' not in viewer_page
+    assert f'href="{reverse("api:request_log")}"' in viewer_page
