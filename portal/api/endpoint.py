@@ -90,7 +90,7 @@ def _dispatch(view, methods, has_body, request, args, kwargs) -> HttpResponse:
         raise ApiError(
             405,
             "METHOD_NOT_ALLOWED",
-            f"{request.method[:10]} is not allowed here; use {' or '.join(methods)}.",
+            f"{storable(request.method, 10)} is not allowed here; use {' or '.join(methods)}.",
             headers={"Allow": ", ".join(methods)},
         )
     credential = authenticate(request)
@@ -106,7 +106,7 @@ def _dispatch(view, methods, has_body, request, args, kwargs) -> HttpResponse:
     if key is None:
         return _call(view, request, args, kwargs)
     key = key.strip()
-    if not 1 <= len(key) <= 255:
+    if not 1 <= len(key) <= 255 or "\x00" in key:
         raise ApiError(
             400,
             "BAD_VALUE",
@@ -193,7 +193,7 @@ def _body_hash(request: HttpRequest) -> str:
 
 
 def _idempotent(request: HttpRequest, key: str, call: Callable) -> HttpResponse:
-    identity = {"method": request.method, "path": request.path[:255]}
+    identity = {"method": request.method, "path": storable(request.path)}
     body_hash = _body_hash(request)
     with transaction.atomic():
         record = _claim(request.merchant, key, identity, body_hash)
@@ -260,16 +260,21 @@ def _error_code(response: HttpResponse) -> str:
         return ""
 
 
+def storable(value: str, length: int = 255) -> str:
+    """``value`` cut to ``length``, without the NUL characters PostgreSQL rejects."""
+    return value.replace("\x00", "\ufffd")[:length]
+
+
 def _log(request: HttpRequest, response: HttpResponse, started: float) -> None:
     ApiRequestLog.objects.create(
         merchant=request.merchant,
         credential=request.api_credential,
-        method=request.method[:10],
-        path=request.path[:255],
+        method=storable(request.method, 10),
+        path=storable(request.path),
         status=response.status_code,
         error_code=_error_code(response),
         correlation_id=request.correlation_id,
-        idempotency_key=request.idempotency_key[:255],
+        idempotency_key=storable(request.idempotency_key),
         replayed=request.api_replayed,
         duration_ms=round((time.monotonic() - started) * 1000),
     )

@@ -91,6 +91,8 @@ class ApiCredential(models.Model):
     @classmethod
     def authenticate(cls, username: str, secret: str) -> "ApiCredential | None":
         """The active credential with this username and secret, or None."""
+        if "\x00" in username:
+            return None
         credential = (
             cls.objects.active()
             .select_related("merchant")
@@ -126,6 +128,11 @@ class ApiCredential(models.Model):
 class ApiRequestLogQuerySet(models.QuerySet):
     def for_merchant(self, merchant: Merchant) -> "ApiRequestLogQuerySet":
         return self.filter(merchant=merchant)
+
+    def older_than(self, days: int, now=None) -> "ApiRequestLogQuerySet":
+        return self.filter(
+            created_at__lt=(now or timezone.now()) - timedelta(days=days)
+        )
 
 
 class ApiRequestLog(models.Model):
@@ -174,6 +181,11 @@ class ApiRequestLog(models.Model):
         return self.status >= 400
 
 
+class ApiIdempotencyRecordQuerySet(models.QuerySet):
+    def expired(self, now=None) -> "ApiIdempotencyRecordQuerySet":
+        return self.filter(created_at__lt=(now or timezone.now()) - IDEMPOTENCY_WINDOW)
+
+
 class ApiIdempotencyRecord(models.Model):
     """The first response to a ``Klarna-Idempotency-Key``; replayed for repeats.
 
@@ -190,6 +202,8 @@ class ApiIdempotencyRecord(models.Model):
     response_headers = models.JSONField(default=dict, blank=True)
     response_body = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ApiIdempotencyRecordQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -2,6 +2,7 @@
 (/payments/v1/) and the portal's API settings pages (/settings/api/)."""
 
 from django.urls import path
+from django.views.generic import RedirectView
 
 from . import views
 
@@ -12,6 +13,10 @@ ORDER = "ordermanagement/v1/orders/<str:order_id>"
 urlpatterns = [
     path("ordermanagement/v1/openapi.json", views.openapi_json, name="openapi"),
     path("ordermanagement/v1/docs/", views.api_docs, name="docs"),
+    path(
+        "ordermanagement/v1/docs",
+        RedirectView.as_view(pattern_name="api:docs", permanent=True),
+    ),
     path(ORDER, views.order_detail, name="order_detail"),
     path(f"{ORDER}/captures", views.capture_create, name="capture_create"),
     path(

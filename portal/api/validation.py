@@ -89,6 +89,8 @@ def text(
         return None
     if not isinstance(value, str):
         raise bad_value(field, "must be a string.")
+    if "\x00" in value:
+        raise bad_value(field, "must not contain NUL characters.")
     if len(value) < min_length:
         raise bad_value(field, "must not be empty.")
     if len(value) > max_length:

@@ -247,3 +247,16 @@ def test_the_api_needs_no_csrf_token(credential, order):
     client = ApiClient(basic(cred.username, secret), enforce_csrf_checks=True)
 
     assert client.post(om(order, "cancel")).status_code == 204
+
+
+def test_nul_characters_are_refused_not_stored(api, captured_order):
+    """PostgreSQL text cannot hold NUL; such input is a 4xx, never a 500."""
+    response = api.post_json(
+        om(captured_order, "refunds"), {"refunded_amount": 100, "description": "a\x00b"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error_messages"][0].startswith("description:")
+    assert api.get("/ordermanagement/v1/orders/%00").status_code == 404
+    nul_user = ApiClient("Basic " + base64.b64encode(b"om_\x00:secret").decode())
+    assert nul_user.get(om(captured_order)).status_code == 401

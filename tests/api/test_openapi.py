@@ -5,7 +5,9 @@ import copy
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import (
@@ -85,6 +87,18 @@ def example_order(db, merchant, customer, settings):
     return order
 
 
+@pytest.fixture
+def wsgi_keeps_the_test_connection():
+    """The WSGI app closes the database connection after each request, which would
+    drop the test's transaction on PostgreSQL; Django's own test client
+    disconnects the same signal handlers."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 # Loaded from the same function that serves /ordermanagement/v1/openapi.json (the
 # served copy is compared with it above); calls go through the WSGI app.
 schema = schemathesis.openapi.from_dict(copy.deepcopy(openapi_document()))
@@ -97,7 +111,9 @@ schema = schemathesis.openapi.from_dict(copy.deepcopy(openapi_document()))
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_the_api_keeps_to_its_openapi_document(case, credential, example_order):
+def test_the_api_keeps_to_its_openapi_document(
+    case, credential, example_order, wsgi_keeps_the_test_connection
+):
     cred, secret = credential
 
     case.call_and_validate(
@@ -105,3 +121,10 @@ def test_the_api_keeps_to_its_openapi_document(case, credential, example_order):
         headers={"Authorization": basic(cred.username, secret)},
         checks=CHECKS,
     )
+
+
+@pytest.mark.django_db
+def test_the_reference_page_without_a_slash_redirects(client):
+    response = client.get("/ordermanagement/v1/docs")
+
+    assert response["Location"] == "/ordermanagement/v1/docs/"

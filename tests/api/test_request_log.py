@@ -1,10 +1,14 @@
 """Every API request is logged with its correlation id."""
 
 import uuid
+from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
+from django.utils import timezone
 
-from portal.api.models import ApiRequestLog
+from portal.api.models import ApiIdempotencyRecord, ApiRequestLog
 from tests.api.helpers import om
 
 pytestmark = pytest.mark.django_db
@@ -37,3 +41,15 @@ def test_unauthenticated_requests_are_logged_without_a_merchant(anonymous, order
         None,
         "UNAUTHORIZED",
     )
+
+
+def test_pruning_deletes_expired_keys_and_old_log_rows(api, order):
+    api.post(om(order, "cancel"), headers={"Klarna-Idempotency-Key": "k1"})
+    ApiIdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    ApiRequestLog.objects.update(created_at=timezone.now() - timedelta(days=91))
+    api.get(om(order))
+
+    call_command("prune_api_records", stdout=StringIO())
+
+    assert not ApiIdempotencyRecord.objects.exists()
+    assert ApiRequestLog.objects.count() == 1
