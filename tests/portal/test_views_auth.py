@@ -100,3 +100,15 @@ def test_settings_menu_links_users_and_api_pages_for_admins_only(
     assert f'href="{reverse("api:credential_list")}"' not in viewer_page
     assert f'href="{reverse("portal:user_list")}"' not in viewer_page
     assert f'href="{reverse("api:request_log")}"' in viewer_page
+
+
+def test_the_lockout_page_explains_what_to_do(client, merchant_user):
+    for _ in range(5):
+        client.post(reverse("portal:login"), {"username": "anna", "password": "wrong"})
+    response = client.post(
+        reverse("portal:login"), {"username": "anna", "password": "wrong"}
+    )
+    body = response.content.decode()
+    assert response.status_code == 429
+    assert "Too many failed logins" in body
+    assert reverse("portal:password_reset") in body
