@@ -38,13 +38,21 @@ $(DEV_STAMP): $(VENV)/bin/python pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@ $(STAMP)
 
+# The demo runs the task worker and the periodic jobs beside the server, so emails
+# (the customer's login code, refund notifications) reach the console.
 demo: $(STAMP)
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 	$(DEMO_ENV) $(PY) manage.py seed_demo
-	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+	@$(DEMO_ENV) bash -c 'trap "kill \$$(jobs -p) 2>/dev/null" EXIT; \
+	  $(PY) manage.py db_worker --no-startup-delay & \
+	  $(PY) manage.py run_periodic_jobs --every 60 & \
+	  $(PY) manage.py runserver 127.0.0.1:8000'
 
+# Locally (no SECRET_KEY in the environment) the worker uses the demo settings.
 worker: $(STAMP)
-	$(DEMO_ENV) $(PY) manage.py db_worker
+	@$(if $(SECRET_KEY),,$(DEMO_ENV)) bash -c 'trap "kill \$$(jobs -p) 2>/dev/null" EXIT; \
+	  $(PY) manage.py run_periodic_jobs --every 60 & \
+	  $(PY) manage.py db_worker'
 
 test: $(DEV_STAMP)
 	$(PY) -m ruff check .
