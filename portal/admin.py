@@ -1,0 +1,710 @@
+"""The staff admin for merchants, their users, orders and settlement.
+
+Money rows (captures, capture lines, ledger entries, payouts) are append-only and
+written by the model verbs (``order.capture``, ``Payout.close_next``...), so the
+admin shows them read-only; an order's amounts and status are read-only for the same
+reason. Amounts are formatted like the portal: in the order's currency and locale.
+
+The order changelist is built to stay fast at 100,000+ orders: one query for the
+page (``list_select_related``), no full ``COUNT(*)`` (``show_full_result_count``
+off, and the unfiltered count is PostgreSQL's planner estimate).
+"""
+
+import uuid
+
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db import connection
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+from refunds.models import Refund
+
+from .models import (
+    Capture,
+    CaptureLine,
+    LedgerEntry,
+    Merchant,
+    MerchantUser,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Payout,
+    RefundState,
+)
+from .money import format_money
+
+admin.site.site_header = "Refund portal staff admin"
+admin.site.site_title = "Refund portal staff admin"
+admin.site.index_title = "Merchants, orders, refunds and customers"
+
+#: Below this many rows a real COUNT(*) is cheap and exact.
+ESTIMATE_COUNT_ABOVE = 10_000
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator that does not COUNT(*) a whole large table.
+
+    Unfiltered, on PostgreSQL, the count is the planner's estimate of the table's
+    rows (``pg_class.reltuples``, kept current by autovacuum/ANALYZE); a filtered
+    list, a small table, a never-analyzed table or SQLite get the real count.
+    """
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if connection.vendor == "postgresql" and not queryset.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [queryset.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            if row and row[0] >= ESTIMATE_COUNT_ABOVE:
+                return row[0]
+        return queryset.count()
+
+
+def money(amount: int | None, order: Order) -> str:
+    """An amount of ``order`` as the portal shows it (``1.234,50 €``)."""
+    return format_money(amount, order.purchase_currency, order.locale)
+
+
+def admin_link(obj, text=None) -> str:
+    if obj is None:
+        return "-"
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, text if text is not None else obj)
+
+
+class ReadOnlyAdminMixin:
+    """Rows written only by model verbs: staff may look, never add, edit or delete."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+# Merchants and their users -----------------------------------------------------
+
+
+class MerchantUserInline(admin.TabularInline):
+    model = MerchantUser
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Merchant)
+class MerchantAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "slug",
+        "country",
+        "currency",
+        "locale",
+        "shipping_fees_refundable",
+        "store_credit_only",
+        "fee_rate_bp",
+        "created_at",
+    ]
+    list_filter = [
+        "country",
+        "currency",
+        "shipping_fees_refundable",
+        "store_credit_only",
+    ]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MerchantUserInline]
+    actions = ["close_next_payout"]
+
+    @admin.action(description="Close the next payout")
+    def close_next_payout(self, request, queryset) -> None:
+        for merchant in queryset:
+            payout = Payout.close_next(merchant)
+            self.message_user(
+                request,
+                f"{merchant}: payout #{payout.number} closed with "
+                f"{payout.entry_count} transactions, total "
+                f"{format_money(payout.total, payout.currency, merchant.locale)}.",
+                messages.SUCCESS,
+            )
+
+
+@admin.register(MerchantUser)
+class MerchantUserAdmin(admin.ModelAdmin):
+    list_display = ["user", "email", "merchant", "role"]
+    list_filter = ["role", "merchant"]
+    search_fields = ["user__username", "user__email", "merchant__name"]
+    list_select_related = ["user", "merchant"]
+    autocomplete_fields = ["user", "merchant"]
+
+    @admin.display(description="Email", ordering="user__email")
+    def email(self, obj: MerchantUser) -> str:
+        return obj.user.email
+
+
+# Orders ------------------------------------------------------------------------
+
+
+class RefundStateFilter(admin.SimpleListFilter):
+    title = "refund state"
+    parameter_name = "refund_state"
+
+    def lookups(self, request, model_admin):
+        return RefundState.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in RefundState.values:
+            return queryset.with_refund_state(self.value())
+        return queryset
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    show_change_link = False
+    fields = [
+        "reference",
+        "name",
+        "type",
+        "quantity",
+        "unit_price_display",
+        "tax_rate",
+        "discount_display",
+        "total_display",
+        "captured_quantity",
+        "refunded_quantity",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order")
+
+    @admin.display(description="Unit price")
+    def unit_price_display(self, obj: OrderLine) -> str:
+        return money(obj.unit_price, obj.order)
+
+    @admin.display(description="Discount")
+    def discount_display(self, obj: OrderLine) -> str:
+        return money(obj.total_discount_amount, obj.order)
+
+    @admin.display(description="Total")
+    def total_display(self, obj: OrderLine) -> str:
+        return money(obj.total_amount, obj.order)
+
+
+class CaptureInline(ReadOnlyInline):
+    model = Capture
+    fields = [
+        "capture_id",
+        "captured_display",
+        "refunded_display",
+        "reference",
+        "channel",
+        "created_by",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order", "created_by")
+
+    @admin.display(description="Captured")
+    def captured_display(self, obj: Capture) -> str:
+        return money(obj.captured_amount, obj.order)
+
+    @admin.display(description="Refunded")
+    def refunded_display(self, obj: Capture) -> str:
+        return money(obj.refunded_amount, obj.order)
+
+
+class OrderRefundInline(ReadOnlyInline):
+    """The order's refunds, read-only (they are append-only)."""
+
+    fields = [
+        "refund_id",
+        "kind",
+        "items_display",
+        "fee_display",
+        "refunded_display",
+        "store_credit",
+        "reference",
+        "created_by",
+        "created_at",
+    ]
+    readonly_fields = fields
+    model = Refund
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order", "created_by")
+
+    @admin.display(description="Items")
+    def items_display(self, obj) -> str:
+        return money(obj.items_amount, obj.order)
+
+    @admin.display(description="Return fee")
+    def fee_display(self, obj) -> str:
+        return money(obj.fee_amount, obj.order)
+
+    @admin.display(description="Refunded")
+    def refunded_display(self, obj) -> str:
+        return money(obj.refunded_amount, obj.order)
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    show_change_link = False
+    fields = ["kind", "amount_display", "created_by", "created_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order", "created_by")
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj: OrderEvent) -> str:
+        return money(obj.amount, obj.order)
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "reference",
+        "merchant",
+        "customer_email",
+        "merchant_reference1",
+        "payment_product",
+        "status",
+        "refund_state_display",
+        "order_amount_display",
+        "captured_display",
+        "refunded_display",
+        "purchase_country",
+        "created_at",
+    ]
+    list_filter = [
+        "status",
+        RefundStateFilter,
+        "payment_product",
+        "purchase_country",
+        "created_at",
+        "merchant",
+    ]
+    # An order id (UUID) is looked up exactly; see get_search_results.
+    search_fields = [
+        "=reference",
+        "=merchant_reference1",
+        "=merchant_reference2",
+        "customer__email",
+    ]
+    search_help_text = (
+        "Order id, reference (K4MADNY), merchant reference or customer email."
+    )
+    list_select_related = ["merchant", "customer"]
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "order_id",
+                    "reference",
+                    "merchant",
+                    "customer",
+                    "payment_method",
+                    "merchant_reference1",
+                    "merchant_reference2",
+                ]
+            },
+        ),
+        (
+            "Purchase",
+            {
+                "fields": [
+                    "purchase_country",
+                    "purchase_currency",
+                    "locale",
+                    "payment_product",
+                    "created_at",
+                    "expires_at",
+                    "released_at",
+                ]
+            },
+        ),
+        (
+            "Amounts (changed only by captures and refunds)",
+            {
+                "fields": [
+                    "status",
+                    "refund_state_display",
+                    "order_amount_display",
+                    "original_order_amount_display",
+                    "captured_display",
+                    "refunded_display",
+                    "remaining_authorized_display",
+                    "refundable_display",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = [
+        "order_id",
+        "reference",
+        "merchant",
+        "customer",
+        "payment_method",
+        "purchase_country",
+        "purchase_currency",
+        "locale",
+        "payment_product",
+        "created_at",
+        "expires_at",
+        "released_at",
+        "status",
+        "refund_state_display",
+        "order_amount_display",
+        "original_order_amount_display",
+        "captured_display",
+        "refunded_display",
+        "remaining_authorized_display",
+        "refundable_display",
+    ]
+    inlines = [OrderLineInline, CaptureInline, OrderRefundInline, OrderEventInline]
+    actions = ["verify_totals"]
+
+    def has_add_permission(self, request) -> bool:
+        # Orders come from checkout (the API); an order's lines and amounts are
+        # fixed at authorization.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        try:
+            order_id = uuid.UUID(term)
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(order_id=order_id), False
+
+    def save_model(self, request, obj: Order, form, change) -> None:
+        # Only the merchant references are editable; the verb records the change
+        # on the order's timeline.
+        if change and {"merchant_reference1", "merchant_reference2"} & set(
+            form.changed_data
+        ):
+            obj.update_merchant_references(
+                obj.merchant_reference1, obj.merchant_reference2, by=request.user
+            )
+
+    @admin.action(description="Verify totals")
+    def verify_totals(self, request, queryset) -> None:
+        checked, problems = 0, []
+        for order in queryset:
+            checked += 1
+            problems += [f"{order.reference}: {p}" for p in order.verify_totals()]
+        if problems:
+            self.message_user(
+                request,
+                f"{len(problems)} disagreement(s) in {checked} order(s): "
+                + "; ".join(problems),
+                messages.ERROR,
+            )
+        else:
+            self.message_user(
+                request,
+                f"{checked} order(s) verified: cached totals agree with their "
+                "captures and refunds.",
+                messages.SUCCESS,
+            )
+
+    @admin.display(description="Customer", ordering="customer__email")
+    def customer_email(self, obj: Order) -> str:
+        return obj.customer.email
+
+    @admin.display(description="Refund state")
+    def refund_state_display(self, obj: Order) -> str:
+        return obj.get_refund_state_display()
+
+    @admin.display(description="Amount", ordering="order_amount")
+    def order_amount_display(self, obj: Order) -> str:
+        return money(obj.order_amount, obj)
+
+    @admin.display(description="Original amount")
+    def original_order_amount_display(self, obj: Order) -> str:
+        return money(obj.original_order_amount, obj)
+
+    @admin.display(description="Captured", ordering="captured_amount")
+    def captured_display(self, obj: Order) -> str:
+        return money(obj.captured_amount, obj)
+
+    @admin.display(description="Refunded", ordering="refunded_amount")
+    def refunded_display(self, obj: Order) -> str:
+        return money(obj.refunded_amount, obj)
+
+    @admin.display(description="Remaining authorized")
+    def remaining_authorized_display(self, obj: Order) -> str:
+        return money(obj.remaining_authorized_amount, obj)
+
+    @admin.display(description="Refundable")
+    def refundable_display(self, obj: Order) -> str:
+        return money(obj.refundable_amount, obj)
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "reference",
+        "name",
+        "order",
+        "type",
+        "quantity",
+        "total_display",
+        "captured_quantity",
+        "refunded_quantity",
+    ]
+    list_filter = ["type"]
+    search_fields = ["=order__reference", "reference", "name"]
+    list_select_related = ["order"]
+    show_full_result_count = False
+
+    @admin.display(description="Total", ordering="total_amount")
+    def total_display(self, obj: OrderLine) -> str:
+        return money(obj.total_amount, obj.order)
+
+
+class CaptureLineInline(ReadOnlyInline):
+    model = CaptureLine
+    show_change_link = False
+    fields = [
+        "order_line",
+        "unit_start",
+        "quantity",
+        "amount_display",
+        "refunded_quantity",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line__order")
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj: CaptureLine) -> str:
+        return money(obj.amount, obj.order_line.order)
+
+
+@admin.register(Capture)
+class CaptureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "capture_id",
+        "order_link",
+        "captured_display",
+        "refunded_display",
+        "reference",
+        "channel",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["channel", "created_at"]
+    search_fields = ["=order__reference", "=reference", "=order__customer__email"]
+    list_select_related = ["order", "created_by"]
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "capture_id",
+        "order_link",
+        "captured_display",
+        "refunded_display",
+        "description",
+        "reference",
+        "channel",
+        "created_by",
+        "created_at",
+    ]
+    fields = readonly_fields
+    inlines = [CaptureLineInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        try:
+            capture_id = uuid.UUID(search_term.strip())
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(capture_id=capture_id), False
+
+    @admin.display(description="Order", ordering="order__reference")
+    def order_link(self, obj: Capture) -> str:
+        return admin_link(obj.order)
+
+    @admin.display(description="Captured", ordering="captured_amount")
+    def captured_display(self, obj: Capture) -> str:
+        return money(obj.captured_amount, obj.order)
+
+    @admin.display(description="Refunded", ordering="refunded_amount")
+    def refunded_display(self, obj: Capture) -> str:
+        return money(obj.refunded_amount, obj.order)
+
+
+@admin.register(CaptureLine)
+class CaptureLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "capture",
+        "order_line",
+        "quantity",
+        "amount_display",
+        "refunded_quantity",
+    ]
+    search_fields = ["=capture__order__reference", "order_line__reference"]
+    list_select_related = ["capture__order", "order_line__order"]
+    show_full_result_count = False
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: CaptureLine) -> str:
+        return money(obj.amount, obj.order_line.order)
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["order", "kind", "amount_display", "created_by", "created_at"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["=order__reference"]
+    list_select_related = ["order", "created_by"]
+    show_full_result_count = False
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: OrderEvent) -> str:
+        return money(obj.amount, obj.order)
+
+
+# Settlement --------------------------------------------------------------------
+
+
+class InNextPayoutFilter(admin.SimpleListFilter):
+    title = "payout"
+    parameter_name = "settled"
+
+    def lookups(self, request, model_admin):
+        return [("no", "In the next payout"), ("yes", "Paid out")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(payout__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(payout__isnull=False)
+        return queryset
+
+
+def ledger_money(amount: int, entry) -> str:
+    return format_money(amount, entry.currency, entry.merchant.locale)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "merchant",
+        "kind",
+        "amount_display",
+        "order",
+        "reference",
+        "payout",
+    ]
+    list_filter = ["kind", InNextPayoutFilter, "merchant", "created_at"]
+    search_fields = ["=order__reference", "=reference"]
+    list_select_related = ["merchant", "order", "payout__merchant"]
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: LedgerEntry) -> str:
+        return ledger_money(obj.amount, obj)
+
+
+@admin.register(Payout)
+class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "number",
+        "merchant",
+        "sales_display",
+        "returns_display",
+        "fees_display",
+        "debt_in_display",
+        "total_display",
+        "paid_display",
+        "debt_out_display",
+        "entry_count",
+        "created_at",
+    ]
+    list_filter = ["merchant", "created_at"]
+    search_fields = ["merchant__name"]
+    list_select_related = ["merchant"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "merchant",
+        "number",
+        "currency",
+        "sales_display",
+        "returns_display",
+        "fees_display",
+        "debt_in_display",
+        "total_display",
+        "paid_display",
+        "debt_out_display",
+        "entry_count",
+        "entries_link",
+        "created_at",
+    ]
+    fields = readonly_fields
+
+    def _money(self, amount: int, obj: Payout) -> str:
+        return format_money(amount, obj.currency, obj.merchant.locale)
+
+    @admin.display(description="Sales", ordering="sales_amount")
+    def sales_display(self, obj: Payout) -> str:
+        return self._money(obj.sales_amount, obj)
+
+    @admin.display(description="Returns", ordering="returns_amount")
+    def returns_display(self, obj: Payout) -> str:
+        return self._money(obj.returns_amount, obj)
+
+    @admin.display(description="Fees", ordering="fees_amount")
+    def fees_display(self, obj: Payout) -> str:
+        return self._money(obj.fees_amount, obj)
+
+    @admin.display(description="Debt carried in", ordering="debt_in")
+    def debt_in_display(self, obj: Payout) -> str:
+        return self._money(obj.debt_in, obj)
+
+    @admin.display(description="Total", ordering="total")
+    def total_display(self, obj: Payout) -> str:
+        return self._money(obj.total, obj)
+
+    @admin.display(description="Paid", ordering="paid_amount")
+    def paid_display(self, obj: Payout) -> str:
+        return self._money(obj.paid_amount, obj)
+
+    @admin.display(description="Debt carried out", ordering="debt_out")
+    def debt_out_display(self, obj: Payout) -> str:
+        return self._money(obj.debt_out, obj)
+
+    @admin.display(description="Transactions")
+    def entries_link(self, obj: Payout) -> str:
+        url = (
+            reverse("admin:portal_ledgerentry_changelist")
+            + f"?payout__id__exact={obj.pk}"
+        )
+        return format_html('<a href="{}">{} transactions</a>', url, obj.entry_count)
