@@ -1,0 +1,217 @@
+"""``manage.py seed_demo``: the demo stores, logins and a history of orders in every
+product and state, consistent to the last minor unit, and loaded only once."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import transaction
+from django.db.models import Count, F, Sum
+from django.utils import timezone
+
+from customers.models import (
+    Customer,
+    Installment,
+    InstallmentStatus,
+    PaymentMethod,
+    Repayment,
+    RepaymentStatus,
+)
+from portal.models import (
+    Capture,
+    LedgerEntry,
+    Merchant,
+    MerchantUser,
+    Order,
+    OrderLine,
+    OrderStatus,
+    PaymentProduct,
+    Payout,
+    RefundState,
+)
+from refunds.models import Refund, RefundKind
+
+ORDERS = 150
+
+
+@pytest.fixture(scope="module")
+def seed_output(django_db_setup, django_db_blocker):
+    """The demo loaded once for this module, rolled back afterwards."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        output = StringIO()
+        call_command("seed_demo", orders=ORDERS, stdout=output)
+        yield output.getvalue()
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def demo(seed_output, db):
+    return seed_output
+
+
+def test_three_stores_in_three_markets(demo):
+    stores = {m.country: (m.currency, m.locale) for m in Merchant.objects.all()}
+    assert stores == {
+        "US": ("USD", "en_US"),
+        "DE": ("EUR", "de_DE"),
+        "SE": ("SEK", "sv_SE"),
+    }
+    assert Merchant.objects.get(country="DE").supports_return_fees
+
+
+def test_the_demo_logins_work_and_are_printed(demo):
+    users = get_user_model().objects
+    admin = users.get(username="admin")
+    assert admin.is_superuser and admin.is_staff and admin.check_password("admin")
+    merchant = users.get(username="merchant")
+    assert merchant.check_password("merchant")
+    assert merchant.merchant_user.role == MerchantUser.Role.OWNER
+    assert merchant.merchant_user.merchant.country == "DE"
+    for line in ("admin / admin", "merchant / merchant", "maja@example.com", "/my/"):
+        assert line in demo
+
+
+def test_every_role_has_a_user(demo):
+    roles = set(MerchantUser.objects.values_list("role", flat=True))
+    assert roles == set(MerchantUser.Role.values)
+    for username in (
+        "merchant-viewer",
+        "merchant-refunds",
+        "merchant-us",
+        "merchant-se",
+    ):
+        assert get_user_model().objects.get(username=username).check_password(username)
+
+
+def test_the_orders_cover_every_product_and_state(demo):
+    orders = Order.objects.all()
+    assert orders.count() == ORDERS
+    assert set(orders.values_list("payment_product", flat=True)) == set(
+        PaymentProduct.values
+    )
+    assert {
+        OrderStatus.AUTHORIZED,
+        OrderStatus.PART_CAPTURED,
+        OrderStatus.CAPTURED,
+        OrderStatus.CANCELLED,
+        OrderStatus.EXPIRED,
+        OrderStatus.CLOSED,
+    } <= set(orders.values_list("status", flat=True))
+    captures = set(orders.annotate(n=Count("captures")).values_list("n", flat=True))
+    assert {0, 1, 2, 3} <= captures
+    for state in RefundState.values:
+        assert orders.with_refund_state(state).exists(), state
+    assert set(Refund.objects.values_list("kind", flat=True)) == set(RefundKind.values)
+    assert orders.filter(released_at__isnull=False).exists()
+
+
+def test_orders_have_realistic_lines(demo):
+    types = set(OrderLine.objects.values_list("type", flat=True))
+    assert {"physical", "shipping_fee", "discount", "sales_tax"} <= types
+    assert OrderLine.objects.filter(name="Leinenhemd, naturweiß").exists()
+
+
+def test_the_history_spreads_over_the_past_90_days_in_order(demo):
+    now = timezone.now()
+    first, last = sorted(Order.objects.values_list("created_at", flat=True))[
+        :: ORDERS - 1
+    ]
+    assert now - timedelta(days=91) < first < now - timedelta(days=60)
+    assert now - timedelta(days=3) < last <= now
+    assert not Capture.objects.filter(created_at__lt=F("order__created_at")).exists()
+    assert not Refund.objects.filter(created_at__gt=now).exists()
+    for refund in Refund.objects.select_related("order"):
+        assert all(
+            c.created_at < refund.created_at for c in refund.order.captures.all()
+        )
+
+
+def test_every_total_agrees_with_its_captures_and_refunds(demo):
+    for order in Order.objects.all():
+        assert order.verify_totals() == [], order.reference
+
+
+def test_each_stores_ledger_is_captures_minus_refunds_minus_fees(demo):
+    for merchant in Merchant.objects.all():
+        ledger = LedgerEntry.objects.filter(merchant=merchant)
+        captured = Capture.objects.filter(order__merchant=merchant).aggregate(
+            s=Sum("captured_amount")
+        )["s"]
+        refunded = Refund.objects.filter(
+            merchant=merchant, store_credit=False
+        ).aggregate(s=Sum("refunded_amount"))["s"]
+        fees = ledger.filter(kind=LedgerEntry.Kind.FEE).aggregate(s=Sum("amount"))["s"]
+        assert ledger.aggregate(s=Sum("amount"))["s"] == captured - refunded + fees
+        payouts = Payout.objects.filter(merchant=merchant)
+        assert payouts.count() >= 8  # weekly
+        paid_out = payouts.aggregate(s=Sum("paid_amount"))["s"]
+        upcoming = Payout.preview_next(merchant)
+        assert paid_out + upcoming.total == captured - refunded + fees
+
+
+def test_older_plans_have_installments_already_paid(demo):
+    today = timezone.localdate()
+    later_paid = Installment.objects.filter(
+        status=InstallmentStatus.PAID, sequence__gt=1
+    )
+    assert later_paid.exists()
+    assert not later_paid.filter(due_date__gt=today).exists()
+    assert not Installment.objects.filter(
+        status=InstallmentStatus.SCHEDULED, due_date__lt=today, plan__status="active"
+    ).exists()
+
+
+def test_customers_have_several_orders(demo):
+    most = Customer.objects.annotate(n=Count("orders")).order_by("-n").first()
+    assert most.n >= 3
+
+
+def test_the_demo_customer_has_refunded_orders_and_notifications(demo):
+    maja = Customer.objects.get(email="maja@example.com")
+    assert maja.locale == "de_DE"
+    orders = Order.objects.for_customer(maja)
+    assert orders.count() >= 6
+    assert orders.filter(refunded_amount__gt=0).count() >= 4
+    assert (
+        maja.notifications.count()
+        == Refund.objects.filter(order__customer=maja).count()
+    )
+    assert Refund.objects.filter(order__customer=maja, fee_amount__gt=0).exists()
+
+
+def test_one_customer_has_a_closed_card_and_money_back_that_will_bounce(demo):
+    closed = PaymentMethod.objects.get(status=PaymentMethod.Status.CLOSED)
+    repayment = Repayment.objects.get(payment_method=closed)
+    assert repayment.status == RepaymentStatus.SCHEDULED
+    assert repayment.process_after <= timezone.now()
+    assert closed.customer.email == "jordan.reyes@example.com"
+
+
+def test_money_back_that_is_due_has_been_delivered(demo):
+    old = Repayment.objects.filter(
+        created_at__lt=timezone.now() - timedelta(days=5)
+    ).exclude(payment_method__status=PaymentMethod.Status.CLOSED)
+    assert old.exists()
+    assert set(old.values_list("status", flat=True)) == {RepaymentStatus.COMPLETED}
+    assert (
+        not Repayment.objects.overdue()
+        .exclude(payment_method__status=PaymentMethod.Status.CLOSED)
+        .exists()
+    )
+
+
+def test_running_it_again_changes_nothing(demo):
+    counts = [
+        model.objects.count()
+        for model in (Order, Refund, Customer, get_user_model(), Merchant, Payout)
+    ]
+    output = StringIO()
+    call_command("seed_demo", stdout=output)
+    assert "already loaded" in output.getvalue()
+    assert "merchant / merchant" in output.getvalue()
+    assert counts == [
+        model.objects.count()
+        for model in (Order, Refund, Customer, get_user_model(), Merchant, Payout)
+    ]
