@@ -17,8 +17,9 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from customers.models import PaymentPlan
 from refunds.models import Refund
 
 from .models import (
@@ -69,6 +70,12 @@ class EstimatedCountPaginator(Paginator):
 def money(amount: int | None, order: Order) -> str:
     """An amount of ``order`` as the portal shows it (``1.234,50 €``)."""
     return format_money(amount, order.purchase_currency, order.locale)
+
+
+def basis_points_as_percent(rate_bp: int) -> str:
+    """2500 -> "25%", 888 -> "8.88%" (integer arithmetic, no floats)."""
+    whole, hundredths = divmod(rate_bp, 100)
+    return f"{whole}.{hundredths:02d}".rstrip("0").rstrip(".") + "%"
 
 
 def admin_link(obj, text=None) -> str:
@@ -182,7 +189,7 @@ class OrderLineInline(ReadOnlyInline):
         "type",
         "quantity",
         "unit_price_display",
-        "tax_rate",
+        "tax_rate_display",
         "discount_display",
         "total_display",
         "captured_quantity",
@@ -196,6 +203,10 @@ class OrderLineInline(ReadOnlyInline):
     @admin.display(description="Unit price")
     def unit_price_display(self, obj: OrderLine) -> str:
         return money(obj.unit_price, obj.order)
+
+    @admin.display(description="Tax rate")
+    def tax_rate_display(self, obj: OrderLine) -> str:
+        return basis_points_as_percent(obj.tax_rate)
 
     @admin.display(description="Discount")
     def discount_display(self, obj: OrderLine) -> str:
@@ -282,17 +293,15 @@ class OrderEventInline(ReadOnlyInline):
 class OrderAdmin(admin.ModelAdmin):
     list_display = [
         "reference",
+        "created_at",
         "merchant",
         "customer_email",
-        "merchant_reference1",
+        "store_reference",
         "payment_product",
-        "status",
-        "refund_state_display",
+        "status_display",
         "order_amount_display",
         "captured_display",
         "refunded_display",
-        "purchase_country",
-        "created_at",
     ]
     list_filter = [
         "status",
@@ -321,13 +330,9 @@ class OrderAdmin(admin.ModelAdmin):
             None,
             {
                 "fields": [
-                    "order_id",
-                    "reference",
-                    "merchant",
-                    "customer",
-                    "payment_method",
-                    "merchant_reference1",
-                    "merchant_reference2",
+                    ("reference", "order_id"),
+                    ("merchant", "customer", "payment_method"),
+                    ("merchant_reference1", "merchant_reference2"),
                 ]
             },
         ),
@@ -335,13 +340,13 @@ class OrderAdmin(admin.ModelAdmin):
             "Purchase",
             {
                 "fields": [
-                    "purchase_country",
-                    "purchase_currency",
-                    "locale",
-                    "payment_product",
-                    "created_at",
-                    "expires_at",
-                    "released_at",
+                    (
+                        "payment_product",
+                        "purchase_country",
+                        "purchase_currency",
+                        "locale",
+                    ),
+                    ("created_at", "expires_at", "released_at"),
                 ]
             },
         ),
@@ -349,14 +354,10 @@ class OrderAdmin(admin.ModelAdmin):
             "Amounts (changed only by captures and refunds)",
             {
                 "fields": [
-                    "status",
-                    "refund_state_display",
-                    "order_amount_display",
-                    "original_order_amount_display",
-                    "captured_display",
-                    "refunded_display",
-                    "remaining_authorized_display",
-                    "refundable_display",
+                    ("status", "refund_state_display"),
+                    ("order_amount_display", "original_order_amount_display"),
+                    ("captured_display", "refunded_display"),
+                    ("remaining_authorized_display", "refundable_display"),
                 ]
             },
         ),
@@ -436,6 +437,16 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="Customer", ordering="customer__email")
     def customer_email(self, obj: Order) -> str:
         return obj.customer.email
+
+    @admin.display(description="Store order", ordering="merchant_reference1")
+    def store_reference(self, obj: Order) -> str:
+        return obj.merchant_reference1
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj: Order) -> str:
+        if obj.refund_state == RefundState.NONE:
+            return obj.get_status_display()
+        return f"{obj.get_status_display()}, {obj.get_refund_state_display().lower()}"
 
     @admin.display(description="Refund state")
     def refund_state_display(self, obj: Order) -> str:
@@ -535,8 +546,15 @@ class CaptureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "channel",
         "created_by",
         "created_at",
+        "payment_plan",
     ]
-    fields = readonly_fields
+    fields = [
+        ("capture_id", "order_link"),
+        ("captured_display", "refunded_display"),
+        ("description", "reference"),
+        ("channel", "created_by", "created_at"),
+        "payment_plan",
+    ]
     inlines = [CaptureLineInline]
 
     def get_search_results(self, request, queryset, search_term):
@@ -549,6 +567,29 @@ class CaptureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Order", ordering="order__reference")
     def order_link(self, obj: Capture) -> str:
         return admin_link(obj.order)
+
+    @admin.display(description="Customer's payment plan")
+    def payment_plan(self, obj: Capture) -> str:
+        """The plan this capture opened and its installments, as they stand."""
+        plan = PaymentPlan.objects.filter(capture=obj).first()
+        if plan is None:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<li>{}. {} due {}: {}</li>",
+            (
+                (
+                    i.sequence,
+                    money(i.amount, obj.order),
+                    i.due_date,
+                    i.get_status_display(),
+                )
+                for i in plan.installments.all()
+            ),
+        )
+        return format_html(
+            "{} ({})<ul>{}</ul>", admin_link(plan), plan.get_status_display(), rows
+        )
 
     @admin.display(description="Captured", ordering="captured_amount")
     def captured_display(self, obj: Capture) -> str:
@@ -668,7 +709,13 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "entries_link",
         "created_at",
     ]
-    fields = readonly_fields
+    fields = [
+        ("merchant", "number", "currency", "created_at"),
+        ("sales_display", "returns_display", "fees_display"),
+        ("debt_in_display", "total_display"),
+        ("paid_display", "debt_out_display"),
+        ("entry_count", "entries_link"),
+    ]
 
     def _money(self, amount: int, obj: Payout) -> str:
         return format_money(amount, obj.currency, obj.merchant.locale)

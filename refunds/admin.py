@@ -77,6 +77,7 @@ class RepaymentInline(ReadOnlyInline):
 class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "short_id",
+        "created_at",
         "order_link",
         "merchant",
         "customer_email",
@@ -84,11 +85,8 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "items_display",
         "fee_display",
         "refunded_display",
-        "store_credit",
         "reference",
-        "channel",
         "created_by",
-        "created_at",
     ]
     list_filter = ["kind", "channel", "store_credit", "merchant", "created_at"]
     search_fields = [
@@ -104,22 +102,14 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["order__customer", "merchant", "created_by"]
     show_full_result_count = False
     date_hierarchy = "created_at"
+    ordering = ["-created_at", "-pk"]
     fields = [
-        "refund_id",
-        "order_link",
-        "merchant",
-        "kind",
-        "items_display",
-        "fee_display",
-        "refunded_display",
-        "store_credit",
-        "description",
-        "reference",
-        "channel",
-        "created_by",
-        "created_at",
+        ("refund_id", "order_link", "merchant"),
+        ("kind", "items_display", "fee_display", "refunded_display"),
+        ("store_credit", "channel", "created_by", "created_at"),
+        ("description", "reference"),
     ]
-    readonly_fields = fields
+    readonly_fields = [name for row in fields for name in row]
     inlines = [RefundLineInline, RefundAllocationInline, RepaymentInline]
 
     def get_search_results(self, request, queryset, search_term):

@@ -8,7 +8,7 @@ from django.db import connection
 from django.urls import reverse
 
 from portal import admin as portal_admin
-from portal.models import Order, OrderEvent, PaymentProduct, Payout
+from portal.models import Capture, Order, OrderEvent, PaymentProduct, Payout
 from refunds.models import Refund
 from tests.factories import CustomerFactory, OrderFactory, UserFactory, line
 
@@ -306,3 +306,19 @@ def test_an_unfiltered_large_order_list_uses_the_planner_estimate(
         assert paginator.count == 3
     assert "pg_class" in captured.captured_queries[0]["sql"]
     assert "COUNT" not in captured.captured_queries[0]["sql"].upper()
+
+
+@pytest.mark.parametrize(
+    ("rate_bp", "shown"),
+    [(2500, "25%"), (1900, "19%"), (888, "8.88%"), (750, "7.5%"), (0, "0%")],
+)
+def test_tax_rates_show_as_percentages(rate_bp, shown):
+    assert portal_admin.basis_points_as_percent(rate_bp) == shown
+
+
+def test_a_capture_shows_the_customers_payment_plan(admin_client, captured_order):
+    capture = captured_order.captures.get()
+    page = admin_client.get(admin_url(Capture, "change", capture.pk))
+    assert "Pay in 4 plan for" in page.text
+    assert "1. 100,00\xa0€ due" in page.text  # paid at capture
+    assert "4. 100,00\xa0€ due" in page.text

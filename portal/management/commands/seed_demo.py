@@ -19,6 +19,7 @@ Running it again when the demo stores exist changes nothing.
 import random
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -139,7 +140,7 @@ class DemoBuilder:
         self.plans: list[OrderPlan] = []
         self.stores: dict[str, Store] = {}
         self.emails: set[str] = set()
-        self.refused = 0
+        self.refused: Counter[str] = Counter()
         self.payment_methods: dict[int, PaymentMethod] = {}
         self.extended: set[int] = set()
 
@@ -179,7 +180,12 @@ class DemoBuilder:
     def customer(self, store: Store, name=None, email=None, card=None) -> Customer:
         locale = store.merchant.locale
         if name is None:
-            name = CustomerFactory.build(name=factory.Faker("name", locale=locale)).name
+            # First and last name only: Faker's full names carry titles ("Dr.").
+            first, last = (
+                CustomerFactory.build(name=factory.Faker(part, locale=locale)).name
+                for part in ("first_name", "last_name")
+            )
+            name = f"{first} {last}"
         if email is None:
             base = ".".join(ascii_slug(part) for part in name.split()[-2:])
             email = f"{base}@{self.rng.choice(EMAIL_DOMAINS)}"
@@ -509,9 +515,9 @@ class DemoBuilder:
                 refund = order.refund_amount(
                     amount, description=rng.choice(texts[1:3]), **options
                 )
-        except DomainError:
+        except DomainError as error:
             # e.g. a discounted order whose items are worth more than was paid.
-            self.refused += 1
+            self.refused[error.code] += 1
             return
         self.backdate_refund(refund, when)
 
@@ -792,7 +798,7 @@ class Command(BaseCommand):
             "--orders", type=int, default=2000, help="How many orders (default 2000)."
         )
 
-    def handle(self, *args, orders: int, **options) -> None:
+    def handle(self, *args, orders: int, verbosity: int = 1, **options) -> None:
         slugs = [spec.slug for spec in STORES]
         if Merchant.objects.filter(slug__in=slugs).exists():
             self.stdout.write("The demo data is already loaded; nothing was changed.")
@@ -826,6 +832,9 @@ class Command(BaseCommand):
                 f"{OrderStatus(s).label} {n}" for s, n in sorted(by_status.items())
             )
         )
+        if verbosity > 1:
+            refused = ", ".join(f"{code} {n}" for code, n in builder.refused.items())
+            self.stdout.write(f"Planned refunds the rules refused: {refused or 'none'}")
         self.print_logins()
 
     def print_logins(self) -> None:
