@@ -41,8 +41,30 @@ def no_such_order(order_id: str) -> ApiError:
     )
 
 
+#: The model's field names for what the API body calls differently.
+_API_FIELDS = {
+    "lines": "order_lines",
+    "return_fee": "order_lines",
+    "amount": "refunded_amount",
+}
+
+
+def api_field(field: str) -> str:
+    if field.startswith("line-"):
+        return "order_lines"
+    return _API_FIELDS.get(field, field)
+
+
 def from_domain_error(error: DomainError) -> ApiError:
-    return ApiError(error.http_status, error.error_code, error.message)
+    """The model's refusal as the API answers it. A 422 names the body's field
+    (unless the message already does); refusals (403, 409) keep the model's words,
+    which begin with the reason (“Over refund is not allowed…”)."""
+    message = error.message
+    if error.http_status == 422 and error.field:
+        field = api_field(error.field)
+        if field not in message:
+            message = f"{field}: {message}"
+    return ApiError(error.http_status, error.error_code, message)
 
 
 def error_response(error: ApiError, correlation_id: str) -> JsonResponse:

@@ -154,7 +154,9 @@ def test_an_unknown_line_reference_is_refused(api, captured_order):
     )
 
     assert response.status_code == 422
-    assert "NOPE" in response.json()["error_messages"][0]
+    assert response.json()["error_messages"] == [
+        "order_lines: This order has no line with reference “NOPE”."
+    ]
 
 
 def test_only_one_return_fee_line_is_allowed(api, captured_order):
