@@ -206,11 +206,17 @@ class OrderPage:
             )
             .order_by("-created_at", "-pk")
         )
+        # With several shipments (captures), say which one a refund changed.
+        shipments = (
+            {plan.capture_id: n for n, plan in enumerate(plans, start=1)}
+            if len(plans) > 1
+            else {}
+        )
         entries: dict[int, list[BalanceEntry]] = {}
         for entry in BalanceEntry.objects.filter(refund__in=refunds).order_by("pk"):
             entries.setdefault(entry.refund_id, []).append(entry)
         timelines = [
-            _timeline(order, refund, money, entries.get(refund.pk, []))
+            _timeline(order, refund, money, entries.get(refund.pk, []), shipments)
             for refund in refunds
         ]
         has_scheduled = any(
@@ -236,7 +242,11 @@ class OrderPage:
 
 
 def _timeline(
-    order: Order, refund: Refund, money: MoneyContext, entries: list[BalanceEntry]
+    order: Order,
+    refund: Refund,
+    money: MoneyContext,
+    entries: list[BalanceEntry],
+    shipments: dict[int, int],
 ) -> RefundTimeline:
     store = order.merchant.name
     items = [
@@ -265,7 +275,15 @@ def _timeline(
             "continue as planned."
         ]
     else:
-        applied = [_sentence(a.effect_summary) for a in refund.allocations.all()]
+        applied = [
+            (
+                f"Shipment {shipments[a.capture_id]}: "
+                if a.capture_id in shipments
+                else ""
+            )
+            + _sentence(a.effect_summary)
+            for a in refund.allocations.all()
+        ]
     applied += [
         f"{money.fmt(e.amount)} credited to your account balance." for e in entries
     ]

@@ -187,3 +187,18 @@ def test_the_order_page_runs_a_fixed_number_of_queries(
             reverse("customers:order_detail", args=[order.order_id])
         )
     assert response.content.decode().count("Refund issued") == 6
+
+
+def test_with_two_shipments_the_timeline_says_which_one_a_refund_changed(
+    customer_client, make_order, django_capture_on_commit_callbacks
+):
+    order = make_order(lines=LINES)
+    order.capture(lines=[("JEANS-1", 1)])
+    order.capture(lines=[("TSHIRT-1", 2)])
+    with django_capture_on_commit_callbacks(execute=True):
+        order.refund_lines([("TSHIRT-1", 1)])
+    html = customer_client.get(
+        reverse("customers:order_detail", args=[order.order_id])
+    ).content.decode()
+    assert "Shipment 2: Remaining 3 payments become" in html
+    assert "Shipment 1 · 200,00\xa0€" in html and "Shipment 2 · 200,00\xa0€" in html
