@@ -461,10 +461,13 @@ class Order(models.Model):
                     raise InvalidRequest(
                         "UNKNOWN_LINE",
                         f"This order has no line with reference “{ref}”.",
+                        field="lines",
                     )
                 if ref in seen:
                     raise InvalidRequest(
-                        "DUPLICATE_LINE", f"Line “{ref}” is listed twice."
+                        "DUPLICATE_LINE",
+                        f"Line “{ref}” is listed twice.",
+                        field="lines",
                     )
                 seen.add(ref)
                 if (
@@ -475,6 +478,7 @@ class Order(models.Model):
                     raise InvalidRequest(
                         "INVALID_QUANTITY",
                         "Quantities must be whole numbers of at least 1.",
+                        field="lines",
                     )
                 if quantity > line.quantity - line.captured_quantity:
                     raise CaptureNotAllowed(
