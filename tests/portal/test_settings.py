@@ -30,6 +30,8 @@ def run(code_or_args: str | list[str], **env_vars: str) -> subprocess.CompletedP
             "CSRF_COOKIE_SECURE",
             "SECURE_HSTS_SECONDS",
             "EMAIL_URL",
+            # The browser tests' conftest sets it; check --deploy rightly refuses it.
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
         }
     }
     env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
