@@ -257,6 +257,8 @@ class Order(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            # Staff's unfiltered admin list across merchants: newest first.
+            models.Index(fields=["-created_at", "-id"], name="order_recent"),
             # The order list: newest first per merchant, keyset-paginated.
             models.Index(
                 fields=["merchant", "-created_at", "-id"], name="order_merchant_recent"
