@@ -744,9 +744,9 @@ class ReturnReport(models.Model):
     pause_until = models.DateField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=20, blank=True)  # "registered" | "expired"
+    created_at = models.DateTimeField(default=timezone.now)
 
     objects = ReturnReportQuerySet.as_manager()
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
