@@ -114,12 +114,12 @@ async def _run(
             nonlocal sent
             number = 0
             while sent < max_requests and time.perf_counter() < deadline:
+                sent += 1  # counted before any await, so the bound holds
                 spec = make(index, number, client)
                 if inspect.isawaitable(spec):
                     spec = await spec
                 if spec is None:
                     return
-                sent += 1
                 number += 1
                 method, url, headers, body = spec
                 if isinstance(body, bytes):
