@@ -194,16 +194,18 @@ class RefundEffect:
     def describe(self, fmt) -> str:
         """One line for people, with ``fmt(amount) -> str`` formatting money."""
         parts = []
+        amounts = ", ".join(fmt(a) for a in self.after)
+        remaining = (
+            f"the remaining payment becomes {amounts}"
+            if len(self.after) == 1
+            else f"remaining {len(self.after)} payments become {amounts}"
+        )
         if EffectKind.FINANCING in self.kinds and not self.cancels_remaining:
             parts.append(
-                f"{fmt(self.amount)} deducted from the financing balance; remaining "
-                f"{len(self.after)} payments become {', '.join(fmt(a) for a in self.after)}"
+                f"{fmt(self.amount)} deducted from the financing balance; {remaining}"
             )
         elif self.before and not self.cancels_remaining:
-            parts.append(
-                f"remaining {len(self.after)} payment{'s' if len(self.after) != 1 else ''} "
-                f"become {', '.join(fmt(a) for a in self.after)}"
-            )
+            parts.append(remaining)
         elif self.cancels_remaining:
             parts.append("any remaining payments will be canceled")
         total_back = self.money_back + self.service_fee_returned

@@ -16,6 +16,9 @@ from tests.factories import (
 )
 
 
+pytest_plugins = ["tests.browser_fixtures"]
+
+
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 

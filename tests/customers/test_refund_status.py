@@ -32,7 +32,7 @@ APPLIED = {
     (PaymentProduct.PAY_IN_4, "partial"): "Remaining 3 payments become",
     (PaymentProduct.PAY_IN_3, "partial"): "Remaining 2 payments become",
     (PaymentProduct.ONE_TIME_CARD, "partial"): "Remaining 3 payments become",
-    (PaymentProduct.PAY_LATER, "partial"): "Remaining 1 payment become",
+    (PaymentProduct.PAY_LATER, "partial"): "The remaining payment becomes",
     (PaymentProduct.FINANCING, "partial"): "deducted from the financing balance",
     (PaymentProduct.PAY_NOW, "partial"): "back to Visa •••• 4242",
     (PaymentProduct.PAY_IN_4, "complete"): "Any remaining payments will be canceled",

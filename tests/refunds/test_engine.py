@@ -395,3 +395,13 @@ def test_refunding_100_lines_takes_as_many_queries_as_one(
     big.refresh_from_db()
     assert big.refunded_amount == sum(1000 + i for i in range(100))
     assert big.verify_totals() == []
+
+
+def test_effect_summary_reads_right_for_one_remaining_payment(make_order):
+    order = make_order(
+        product=PaymentProduct.PAY_LATER, lines=[line("LAMP", 8000)], capture=True
+    )
+    refund = order.refund_amount(3000)
+    assert refund.allocations.get().effect_summary == (
+        "the remaining payment becomes 50,00\xa0€"
+    )
