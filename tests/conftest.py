@@ -15,7 +15,6 @@ from tests.factories import (
     line,
 )
 
-
 pytest_plugins = ["tests.browser_fixtures"]
 
 
