@@ -145,6 +145,9 @@ def machine() -> dict[str, str]:
         "Django": django.get_version(),
         "gunicorn": gunicorn.__version__,
         "OS": platform.platform(),
+        "load average at the end of the run (1 / 5 / 15 min)": " / ".join(
+            f"{x:.2f}" for x in os.getloadavg()
+        ),
     }
 
 
