@@ -27,6 +27,7 @@ from datetime import date, timedelta
 
 from django.db import models, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -52,9 +53,19 @@ class Customer(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(account_balance__gte=0), name="customer_balance_non_negative")
+            models.CheckConstraint(
+                condition=Q(account_balance__gte=0),
+                name="customer_balance_non_negative",
+            )
         ]
-        indexes = [models.Index(fields=["name"], name="customer_name")]
+        indexes = [
+            models.Index(fields=["name"], name="customer_name"),
+            # Case-insensitive lookups in the portal's order search: exact email
+            # (UPPER(email) = UPPER(%s)) and name prefix (UPPER(name) LIKE 'X%').
+            models.Index(Upper("email"), name="customer_email_upper"),
+            # On PostgreSQL, migration 0004 adds UPPER(name) text_pattern_ops for
+            # the name prefix search (an operator class SQLite does not know).
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
@@ -89,10 +100,16 @@ class PaymentMethod(models.Model):
         FROZEN = "frozen", "Frozen"
         BLOCKED = "blocked", "Blocked"
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="payment_methods")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="payment_methods"
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    label = models.CharField(max_length=100, help_text="e.g. “Visa •••• 4242” or “Bank •••• 1234”.")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    label = models.CharField(
+        max_length=100, help_text="e.g. “Visa •••• 4242” or “Bank •••• 1234”."
+    )
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.ACTIVE
+    )
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -211,7 +228,8 @@ class RefundEffect:
         total_back = self.money_back + self.service_fee_returned
         if total_back:
             where = (
-                "to the account balance" if self.destination == "account_balance"
+                "to the account balance"
+                if self.destination == "account_balance"
                 else f"back to {self.destination_label}"
             )
             parts.append(f"{fmt(total_back)} {where}")
@@ -228,17 +246,29 @@ class PaymentPlanQuerySet(models.QuerySet):
 class PaymentPlan(models.Model):
     """The customer's obligation for one capture, paid in installments."""
 
-    capture = models.OneToOneField("portal.Capture", on_delete=models.PROTECT, related_name="plan")
-    order = models.ForeignKey("portal.Order", on_delete=models.PROTECT, related_name="plans")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="plans")
+    capture = models.OneToOneField(
+        "portal.Capture", on_delete=models.PROTECT, related_name="plan"
+    )
+    order = models.ForeignKey(
+        "portal.Order", on_delete=models.PROTECT, related_name="plans"
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="plans"
+    )
     payment_method = models.ForeignKey(
-        PaymentMethod, on_delete=models.PROTECT, null=True, blank=True, related_name="plans"
+        PaymentMethod,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="plans",
     )
     product = models.CharField(max_length=20, choices=PaymentProduct.choices)
     amount = models.BigIntegerField(help_text="The captured amount this plan pays.")
     service_fee = models.BigIntegerField(default=0)
     service_fee_refunded = models.BooleanField(default=False)
-    status = models.CharField(max_length=10, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
+    status = models.CharField(
+        max_length=10, choices=PlanStatus.choices, default=PlanStatus.ACTIVE
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = PaymentPlanQuerySet.as_manager()
@@ -246,8 +276,12 @@ class PaymentPlan(models.Model):
     class Meta:
         ordering = ["order", "pk"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="plan_amount_positive"),
-            models.CheckConstraint(condition=Q(service_fee__gte=0), name="plan_fee_non_negative"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="plan_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(service_fee__gte=0), name="plan_fee_non_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -264,20 +298,34 @@ class PaymentPlan(models.Model):
             else 0
         )
         plan = cls.objects.create(
-            capture=capture, order=order, customer_id=order.customer_id,
-            payment_method_id=order.payment_method_id, product=order.payment_product,
-            amount=capture.captured_amount, service_fee=fee,
+            capture=capture,
+            order=order,
+            customer_id=order.customer_id,
+            payment_method_id=order.payment_method_id,
+            product=order.payment_product,
+            amount=capture.captured_amount,
+            service_fee=fee,
         )
         today = timezone.localdate()
         now = timezone.now()
         installments = []
-        for i, amount in enumerate(split_evenly(capture.captured_amount, schedule.count)):
+        for i, amount in enumerate(
+            split_evenly(capture.captured_amount, schedule.count)
+        ):
             paid = schedule.first_paid and i == 0
             installments.append(
                 Installment(
-                    plan=plan, sequence=i + 1, amount=amount, original_amount=amount,
-                    due_date=today + timedelta(days=schedule.first_due_days + i * schedule.interval_days),
-                    status=InstallmentStatus.PAID if paid else InstallmentStatus.SCHEDULED,
+                    plan=plan,
+                    sequence=i + 1,
+                    amount=amount,
+                    original_amount=amount,
+                    due_date=today
+                    + timedelta(
+                        days=schedule.first_due_days + i * schedule.interval_days
+                    ),
+                    status=InstallmentStatus.PAID
+                    if paid
+                    else InstallmentStatus.SCHEDULED,
                     paid_at=now if paid else None,
                 )
             )
@@ -287,7 +335,9 @@ class PaymentPlan(models.Model):
             plan.save(update_fields=["status"])
         return plan
 
-    def refund_effect(self, amount: int, *, full: bool, installments=None) -> RefundEffect:
+    def refund_effect(
+        self, amount: int, *, full: bool, installments=None
+    ) -> RefundEffect:
         """What refunding ``amount`` of this plan's capture does (DOMAIN.md).
 
         R < B (B = what is still owed): B − R is spread evenly over the open
@@ -297,20 +347,32 @@ class PaymentPlan(models.Model):
         """
         if installments is None:
             installments = list(self.installments.all())
-        open_ = [i for i in sorted(installments, key=lambda i: i.sequence) if i.status in OPEN_INSTALLMENT]
+        open_ = [
+            i
+            for i in sorted(installments, key=lambda i: i.sequence)
+            if i.status in OPEN_INSTALLMENT
+        ]
         balance = sum(i.amount for i in open_)
         before = tuple(i.amount for i in open_)
         kinds = []
         if amount < balance:
             after = tuple(split_evenly(balance - amount, len(open_)))
             money_back = 0
-            kinds.append(EffectKind.FINANCING if self.product == PaymentProduct.FINANCING else EffectKind.LOWERED)
+            kinds.append(
+                EffectKind.FINANCING
+                if self.product == PaymentProduct.FINANCING
+                else EffectKind.LOWERED
+            )
         else:
             after = tuple(0 for _ in open_)
             money_back = amount - balance
             if open_:
                 kinds.append(EffectKind.CANCELLED)
-        fee_back = self.service_fee if full and self.service_fee and not self.service_fee_refunded else 0
+        fee_back = (
+            self.service_fee
+            if full and self.service_fee and not self.service_fee_refunded
+            else 0
+        )
         destination, label = "", ""
         if money_back or fee_back:
             if self.product == PaymentProduct.FINANCING:
@@ -318,16 +380,31 @@ class PaymentPlan(models.Model):
                 kinds.append(EffectKind.BALANCE)
             else:
                 destination = "payment_method"
-                label = self.payment_method.label if self.payment_method_id else "your payment method"
+                label = (
+                    self.payment_method.label
+                    if self.payment_method_id
+                    else "your payment method"
+                )
                 kinds.append(EffectKind.MONEY_BACK)
         return RefundEffect(
-            plan_id=self.pk, product=self.product, amount=amount, open_balance=balance,
-            installment_ids=tuple(i.pk for i in open_), before=before, after=after,
-            money_back=money_back, service_fee_returned=fee_back, destination=destination,
-            destination_label=label, full=full, kinds=tuple(kinds),
+            plan_id=self.pk,
+            product=self.product,
+            amount=amount,
+            open_balance=balance,
+            installment_ids=tuple(i.pk for i in open_),
+            before=before,
+            after=after,
+            money_back=money_back,
+            service_fee_returned=fee_back,
+            destination=destination,
+            destination_label=label,
+            full=full,
+            kinds=tuple(kinds),
         )
 
-    def apply_refund_effect(self, effect: RefundEffect, *, refund, installments) -> list:
+    def apply_refund_effect(
+        self, effect: RefundEffect, *, refund, installments
+    ) -> list:
         """Carry out ``effect`` (computed under the same lock). Returns new objects
         that need saving by the caller's bulk writes: repayments and balance entries.
 
@@ -347,7 +424,8 @@ class PaymentPlan(models.Model):
         if effect.full:
             self.status = PlanStatus.REFUNDED
         elif not any(effect.after) and all(
-            i.status in (InstallmentStatus.PAID, InstallmentStatus.CANCELLED) for i in installments
+            i.status in (InstallmentStatus.PAID, InstallmentStatus.CANCELLED)
+            for i in installments
         ):
             self.status = PlanStatus.PAID
         self.save(update_fields=["service_fee_refunded", "status"])
@@ -355,9 +433,15 @@ class PaymentPlan(models.Model):
         if not back:
             return []
         if effect.destination == "account_balance":
-            return [BalanceEntry(customer_id=self.customer_id, amount=back, refund=refund,
-                                 currency=self.order.purchase_currency,
-                                 description=f"Refund from {self.order.merchant.name}")]
+            return [
+                BalanceEntry(
+                    customer_id=self.customer_id,
+                    amount=back,
+                    refund=refund,
+                    currency=self.order.purchase_currency,
+                    description=f"Refund from {self.order.merchant.name}",
+                )
+            ]
         return [Repayment.new_for(self, refund, back)]
 
     def resume_paused(self) -> int:
@@ -389,7 +473,9 @@ class InstallmentQuerySet(models.QuerySet):
         from portal.models import Order
 
         today = today or timezone.localdate()
-        order_ids = sorted(set(self.due(today).values_list("plan__order_id", flat=True)))
+        order_ids = sorted(
+            set(self.due(today).values_list("plan__order_id", flat=True))
+        )
         charged = 0
         for order_id in order_ids:
             with transaction.atomic():
@@ -408,12 +494,18 @@ class InstallmentQuerySet(models.QuerySet):
 
 
 class Installment(models.Model):
-    plan = models.ForeignKey(PaymentPlan, on_delete=models.CASCADE, related_name="installments")
+    plan = models.ForeignKey(
+        PaymentPlan, on_delete=models.CASCADE, related_name="installments"
+    )
     sequence = models.PositiveSmallIntegerField()
     due_date = models.DateField()
     amount = models.BigIntegerField()
     original_amount = models.BigIntegerField()
-    status = models.CharField(max_length=10, choices=InstallmentStatus.choices, default=InstallmentStatus.SCHEDULED)
+    status = models.CharField(
+        max_length=10,
+        choices=InstallmentStatus.choices,
+        default=InstallmentStatus.SCHEDULED,
+    )
     paid_at = models.DateTimeField(null=True, blank=True)
 
     objects = InstallmentQuerySet.as_manager()
@@ -421,8 +513,12 @@ class Installment(models.Model):
     class Meta:
         ordering = ["plan", "sequence"]
         constraints = [
-            models.UniqueConstraint(fields=["plan", "sequence"], name="installment_sequence_unique"),
-            models.CheckConstraint(condition=Q(amount__gte=0), name="installment_amount_non_negative"),
+            models.UniqueConstraint(
+                fields=["plan", "sequence"], name="installment_sequence_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="installment_amount_non_negative"
+            ),
             models.CheckConstraint(
                 condition=~Q(status="cancelled") | Q(amount=0),
                 name="installment_cancelled_owes_nothing",
@@ -450,7 +546,9 @@ class RepaymentQuerySet(models.QuerySet):
 
     def overdue(self, today: date | None = None) -> "RepaymentQuerySet":
         today = today or timezone.localdate()
-        return self.exclude(status=RepaymentStatus.COMPLETED).filter(expected_by__lt=today)
+        return self.exclude(status=RepaymentStatus.COMPLETED).filter(
+            expected_by__lt=today
+        )
 
     def due(self, now=None) -> "RepaymentQuerySet":
         """Repayments the payment rail should move now (send or settle)."""
@@ -476,15 +574,29 @@ class Repayment(models.Model):
     given and it is sent again."""
 
     repayment_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="repayments")
-    plan = models.ForeignKey(PaymentPlan, on_delete=models.PROTECT, related_name="repayments")
-    refund = models.ForeignKey("refunds.Refund", on_delete=models.PROTECT, related_name="repayments")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="repayments"
+    )
+    plan = models.ForeignKey(
+        PaymentPlan, on_delete=models.PROTECT, related_name="repayments"
+    )
+    refund = models.ForeignKey(
+        "refunds.Refund", on_delete=models.PROTECT, related_name="repayments"
+    )
     payment_method = models.ForeignKey(
-        PaymentMethod, on_delete=models.PROTECT, null=True, blank=True, related_name="repayments"
+        PaymentMethod,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="repayments",
     )
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=10, choices=RepaymentStatus.choices, default=RepaymentStatus.SCHEDULED)
+    status = models.CharField(
+        max_length=10,
+        choices=RepaymentStatus.choices,
+        default=RepaymentStatus.SCHEDULED,
+    )
     expected_by = models.DateField(help_text="Up to 14 days after the refund.")
     process_after = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -497,8 +609,14 @@ class Repayment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["status", "process_after"], name="repayment_due")]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_positive")]
+        indexes = [
+            models.Index(fields=["status", "process_after"], name="repayment_due")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="repayment_amount_positive"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Repayment {self.amount} {self.currency} to {self.customer}"
@@ -507,8 +625,11 @@ class Repayment(models.Model):
     def new_for(cls, plan: PaymentPlan, refund, amount: int) -> "Repayment":
         now = timezone.now()
         return cls(
-            customer_id=plan.customer_id, plan=plan, refund=refund,
-            payment_method_id=plan.payment_method_id, amount=amount,
+            customer_id=plan.customer_id,
+            plan=plan,
+            refund=refund,
+            payment_method_id=plan.payment_method_id,
+            amount=amount,
             currency=plan.order.purchase_currency,
             expected_by=timezone.localdate() + timedelta(days=REFUND_PROCESSING_DAYS),
             process_after=now + timedelta(days=REPAYMENT_PROCESSING_DAYS),
@@ -517,7 +638,8 @@ class Repayment(models.Model):
     @property
     def needs_new_details(self) -> bool:
         return self.status == RepaymentStatus.BOUNCED or (
-            self.status != RepaymentStatus.COMPLETED and self.expected_by < timezone.localdate()
+            self.status != RepaymentStatus.COMPLETED
+            and self.expected_by < timezone.localdate()
         )
 
     @property
@@ -562,8 +684,12 @@ class Repayment(models.Model):
         self.updated_at = now
         self.save(
             update_fields=[
-                "status", "failure_reason", "attempts", "process_after",
-                "completed_at", "updated_at",
+                "status",
+                "failure_reason",
+                "attempts",
+                "process_after",
+                "completed_at",
+                "updated_at",
             ]
         )
         if self.status == RepaymentStatus.BOUNCED:
@@ -602,8 +728,12 @@ class Repayment(models.Model):
             locked.updated_at = now
             locked.save(
                 update_fields=[
-                    "payment_method", "status", "failure_reason", "process_after",
-                    "expected_by", "updated_at",
+                    "payment_method",
+                    "status",
+                    "failure_reason",
+                    "process_after",
+                    "expected_by",
+                    "updated_at",
                 ]
             )
         self.refresh_from_db()
@@ -614,10 +744,18 @@ class Repayment(models.Model):
 class BalanceEntry(models.Model):
     """Append-only history of the customer's positive account balance."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="balance_entries")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="balance_entries"
+    )
     amount = models.BigIntegerField(help_text="Positive: credited; negative: used.")
     currency = models.CharField(max_length=3)
-    refund = models.ForeignKey("refunds.Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    refund = models.ForeignKey(
+        "refunds.Refund",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     description = models.CharField(max_length=255)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -650,11 +788,31 @@ class Notification(models.Model):
         RETURN_REPORTED = "return_reported", "Return reported"
         PAYMENTS_RESUMED = "payments_resumed", "Payments resumed"
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notifications")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="notifications"
+    )
     kind = models.CharField(max_length=24, choices=Kind.choices)
-    order = models.ForeignKey("portal.Order", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    refund = models.ForeignKey("refunds.Refund", on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
-    repayment = models.ForeignKey(Repayment, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
+    order = models.ForeignKey(
+        "portal.Order",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    refund = models.ForeignKey(
+        "refunds.Refund",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    repayment = models.ForeignKey(
+        Repayment,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
     title = models.CharField(max_length=255)
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -667,11 +825,14 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["customer", "read_at"], name="notification_unread")]
+        indexes = [
+            models.Index(fields=["customer", "read_at"], name="notification_unread")
+        ]
         constraints = [
             # One notification per refund and kind: a retried job cannot create two.
             models.UniqueConstraint(
-                fields=["refund", "kind"], condition=Q(refund__isnull=False) & Q(repayment__isnull=True),
+                fields=["refund", "kind"],
+                condition=Q(refund__isnull=False) & Q(repayment__isnull=True),
                 name="notification_once_per_refund",
             ),
         ]
@@ -739,8 +900,12 @@ class ReturnReport(models.Model):
     """The customer reported a return: the order's payments pause until the store
     registers it (a refund), for at most 21 days."""
 
-    order = models.ForeignKey("portal.Order", on_delete=models.CASCADE, related_name="return_reports")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="return_reports")
+    order = models.ForeignKey(
+        "portal.Order", on_delete=models.CASCADE, related_name="return_reports"
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="return_reports"
+    )
     tracking_number = models.CharField(max_length=100)
     shipped_on = models.DateField()
     pause_until = models.DateField()
@@ -754,7 +919,9 @@ class ReturnReport(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["order"], condition=Q(resolved_at__isnull=True), name="one_open_return_per_order"
+                fields=["order"],
+                condition=Q(resolved_at__isnull=True),
+                name="one_open_return_per_order",
             )
         ]
 
@@ -777,9 +944,7 @@ class ReturnReport(models.Model):
     resolve.alters_data = True
 
     @classmethod
-    def report(
-        cls, order, *, tracking_number: str, shipped_on: date
-    ) -> "ReturnReport":
+    def report(cls, order, *, tracking_number: str, shipped_on: date) -> "ReturnReport":
         """The customer sent items back: pause the order's scheduled installments
         until the store registers the return (a refund resolves the report), for
         at most ``RETURN_PAUSE_DAYS`` days. One open report per order."""
@@ -788,12 +953,14 @@ class ReturnReport(models.Model):
         today = timezone.localdate()
         if shipped_on > today:
             raise InvalidRequest(
-                "SHIPPED_IN_FUTURE", "The date you sent it cannot be in the future.",
+                "SHIPPED_IN_FUTURE",
+                "The date you sent it cannot be in the future.",
                 field="shipped_on",
             )
         if shipped_on < timezone.localdate(order.created_at):
             raise InvalidRequest(
-                "SHIPPED_BEFORE_ORDER", "The date you sent it is before you ordered.",
+                "SHIPPED_BEFORE_ORDER",
+                "The date you sent it is before you ordered.",
                 field="shipped_on",
             )
         with transaction.atomic():
@@ -812,8 +979,10 @@ class ReturnReport(models.Model):
                     "NOTHING_TO_PAUSE", "This order has no upcoming payments to pause."
                 )
             report = cls.objects.create(
-                order=locked, customer_id=locked.customer_id,
-                tracking_number=tracking_number, shipped_on=shipped_on,
+                order=locked,
+                customer_id=locked.customer_id,
+                tracking_number=tracking_number,
+                shipped_on=shipped_on,
                 pause_until=today + timedelta(days=RETURN_PAUSE_DAYS),
             )
             from .notifications import notify_return_reported
@@ -844,12 +1013,19 @@ class ReturnReport(models.Model):
 
 def recompute_account_balance(customer_id: int) -> None:
     """Rebuild the balance cache from its entries (they are the truth)."""
-    total = BalanceEntry.objects.filter(customer_id=customer_id).aggregate(s=models.Sum("amount"))["s"] or 0
+    total = (
+        BalanceEntry.objects.filter(customer_id=customer_id).aggregate(
+            s=models.Sum("amount")
+        )["s"]
+        or 0
+    )
     Customer.objects.filter(pk=customer_id).update(account_balance=total)
 
 
 def add_to_balance(customer_id: int, amount: int) -> None:
-    Customer.objects.filter(pk=customer_id).update(account_balance=F("account_balance") + amount)
+    Customer.objects.filter(pk=customer_id).update(
+        account_balance=F("account_balance") + amount
+    )
 
 
 # Repayments: after being sent, the simulated rail settles them a day later, well
@@ -964,7 +1140,8 @@ class LoginCode(models.Model):
             )
             if row is None or row.expires_at <= now:
                 error = LoginCodeRejected(
-                    "CODE_EXPIRED", "This code has expired. Ask for a new one.",
+                    "CODE_EXPIRED",
+                    "This code has expired. Ask for a new one.",
                     field="code",
                 )
             elif row.attempts >= LOGIN_CODE_MAX_TRIES:

@@ -19,11 +19,14 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from customers.models import Customer
 from portal.exceptions import DomainError
 from portal.models import MerchantUser, Order, OrderStatus, PaymentProduct, RefundState
 from portal.money import parse_amount
 
 PAGE_SIZE = 25
+#: A name prefix matching more customers than this is searched by subquery.
+NAME_PREFIX_IDS = 1000
 
 REFUND_STATUS_FILTERS = {
     "partially_refunded": RefundState.PARTIAL,
@@ -146,17 +149,26 @@ class OrderSearchForm(forms.Form):
 
     @staticmethod
     def _search(text: str) -> Q:
-        """Exact matches on identifiers; a customer by exact email or name prefix."""
+        """Exact matches on identifiers; a customer by exact email or name prefix.
+
+        Every branch is an index lookup. The name prefix is resolved to customer ids
+        first, so the OR of reference, store order number and customer can use an
+        index each (an OR across the customer join would scan the merchant's
+        orders); a prefix matching more customers than that falls back to a
+        subquery, slower but complete.
+        """
         try:
             return Q(order_id=uuid.UUID(text))
         except ValueError:
             pass
         if "@" in text:
             return Q(customer__email__iexact=text)
+        customers = Customer.objects.filter(name__istartswith=text).values("pk")
+        ids = list(customers[: NAME_PREFIX_IDS + 1].values_list("pk", flat=True))
         return (
             Q(reference=text.upper())
             | Q(merchant_reference1=text)
-            | Q(customer__name__istartswith=text)
+            | Q(customer_id__in=ids if len(ids) <= NAME_PREFIX_IDS else customers)
         )
 
     def page(self, orders: models.QuerySet, size: int = PAGE_SIZE) -> OrderPage:
@@ -169,11 +181,16 @@ class OrderSearchForm(forms.Form):
         after = Cursor.decode(self.cleaned_data.get("after") or "")
         before = Cursor.decode(self.cleaned_data.get("before") or "")
         newest_first = orders.order_by("-created_at", "-id")
+        # The redundant range condition before each OR lets the index seek to the
+        # cursor instead of walking every newer row.
         if before:
             rows = list(
                 orders.filter(
-                    Q(created_at__gt=before.created_at)
-                    | Q(created_at=before.created_at, id__gt=before.pk)
+                    Q(created_at__gte=before.created_at)
+                    & (
+                        Q(created_at__gt=before.created_at)
+                        | Q(created_at=before.created_at, id__gt=before.pk)
+                    )
                 ).order_by("created_at", "id")[: size + 1]
             )
             has_newer = len(rows) > size
@@ -186,8 +203,11 @@ class OrderSearchForm(forms.Form):
             )
         if after:
             newest_first = newest_first.filter(
-                Q(created_at__lt=after.created_at)
-                | Q(created_at=after.created_at, id__lt=after.pk)
+                Q(created_at__lte=after.created_at)
+                & (
+                    Q(created_at__lt=after.created_at)
+                    | Q(created_at=after.created_at, id__lt=after.pk)
+                )
             )
         rows = list(newest_first[: size + 1])
         has_older = len(rows) > size

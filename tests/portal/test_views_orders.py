@@ -195,3 +195,17 @@ def test_order_list_queries_do_not_grow_with_the_page(
     with django_assert_max_num_queries(6):
         response = portal_client.get(URL, {"q": "", "status": ""})
     assert len(response.context["page"].orders) == 25
+
+
+def test_a_name_prefix_matching_many_customers_still_finds_every_order(
+    portal_client, make_order, monkeypatch
+):
+    monkeypatch.setattr("portal.forms.NAME_PREFIX_IDS", 1)
+    orders = []
+    for name in ("Zelda Quist", "Zelda Berg", "Zeno Hart"):
+        customer = CustomerFactory(name=name)
+        PaymentMethodFactory(customer=customer)
+        orders.append(make_order(customer=customer))
+    make_order()
+    response = portal_client.get(URL, {"q": "ze"})
+    assert sorted(refs(response)) == sorted(o.reference for o in orders)
