@@ -758,7 +758,7 @@ def write_report(
         "",
         *[f"- {k}: {v}" for k, v in machine_info.items()],
         f"- Server: gunicorn, {args.workers} sync workers, 127.0.0.1, production settings "
-        "(DEBUG=0, whitenoise, CSP, sessions in the database, psycopg pool), plus a "
+        "(DEBUG=0, whitenoise, CSP, sessions cached and written through to the database, psycopg pool), plus a "
         "query-count middleware (`bench/settings.py`).",
         f"- Load: asyncio + httpx from a separate process on the same 2 cores; each "
         f"measurement runs at most {args.max_requests} requests or {args.seconds:g} s "
