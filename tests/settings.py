@@ -25,3 +25,6 @@ CSRF_COOKIE_SECURE = False
 # Concurrency tests run 24 clients at once; each thread holds its own connection.
 if "pool" in DATABASES["default"].get("OPTIONS", {}):
     DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = 40
+# Serve static files from the app folders as in development (no collectstatic).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
