@@ -219,5 +219,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "axes": {"level": "WARNING"},
+        # In development the worker and the autoreloader print these themselves.
+        "django.tasks": {"level": "WARNING" if DEBUG else "INFO"},
+        "django.utils.autoreload": {"level": "WARNING"},
+    },
 }
