@@ -30,7 +30,12 @@ from functools import lru_cache
 
 import psycopg
 
-from customers.models import ONE_TIME_CARD_FEE_BP, SCHEDULES, EffectKind, RefundEffect
+from customers.models import (
+    ONE_TIME_CARD_FEE_BP,
+    SCHEDULES,
+    RefundEffect,
+    compute_refund_effect,
+)
 from portal.models import OrderLine, PaymentProduct
 from portal.money import basis_points, format_money, split_evenly, unit_range_amount
 
@@ -883,50 +888,21 @@ class Loader:
 
     @staticmethod
     def refund_effect(plan: Plan, amount: int, *, full: bool) -> RefundEffect:
-        """``PaymentPlan.refund_effect`` on the in-memory plan (same arithmetic)."""
-        open_ = [i for i in plan.installments if i[5] in ("scheduled", "paused")]
-        balance = sum(i[3] for i in open_)
-        kinds = []
-        if amount < balance:
-            after = tuple(split_evenly(balance - amount, len(open_)))
-            money_back = 0
-            kinds.append(
-                EffectKind.FINANCING
-                if plan.product == PaymentProduct.FINANCING
-                else EffectKind.LOWERED
-            )
-        else:
-            after = tuple(0 for _ in open_)
-            money_back = amount - balance
-            if open_:
-                kinds.append(EffectKind.CANCELLED)
-        fee_back = (
-            plan.service_fee
-            if full and plan.service_fee and not plan.service_fee_refunded
-            else 0
-        )
-        destination, label = "", ""
-        if money_back or fee_back:
-            if plan.product == PaymentProduct.FINANCING:
-                destination, label = "account_balance", "your account balance"
-                kinds.append(EffectKind.BALANCE)
-            else:
-                destination, label = "payment_method", plan.label
-                kinds.append(EffectKind.MONEY_BACK)
-        return RefundEffect(
+        """The product's own rule (``compute_refund_effect``) on the in-memory plan."""
+        open_ = [
+            (i[0], i[3])
+            for i in sorted(plan.installments, key=lambda i: i[1])
+            if i[5] in ("scheduled", "paused")
+        ]
+        return compute_refund_effect(
             plan_id=plan.pk,
             product=plan.product,
+            service_fee=plan.service_fee,
+            service_fee_refunded=plan.service_fee_refunded,
+            payment_method_label=plan.label,
+            open_installments=open_,
             amount=amount,
-            open_balance=balance,
-            installment_ids=tuple(i[0] for i in open_),
-            before=tuple(i[3] for i in open_),
-            after=after,
-            money_back=money_back,
-            service_fee_returned=fee_back,
-            destination=destination,
-            destination_label=label,
             full=full,
-            kinds=tuple(kinds),
         )
 
     @staticmethod

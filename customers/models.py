@@ -22,6 +22,7 @@ Rules of our own, where DOMAIN.md is silent:
 
 import secrets
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -238,6 +239,72 @@ class RefundEffect:
         return "; ".join(parts) or "nothing changes"
 
 
+def compute_refund_effect(
+    *,
+    plan_id: int,
+    product: str,
+    service_fee: int,
+    service_fee_refunded: bool,
+    payment_method_label: "str | Callable[[], str]",
+    open_installments: Sequence[tuple[int, int]],
+    amount: int,
+    full: bool,
+) -> RefundEffect:
+    """What refunding ``amount`` does to a plan (DOMAIN.md), on plain values.
+
+    ``open_installments`` are ``(pk, amount)`` of the scheduled and paused
+    installments in sequence order. R < B (B = what is still owed): B − R is spread
+    evenly over them (largest remainder, earliest first). R ≥ B: they are cancelled
+    and R − B goes back. ``full`` means the capture is refunded completely: a
+    one-time card service fee is then returned too. The only implementation of the
+    rule: the engine and the benchmark loader both call it.
+    """
+    balance = sum(a for _, a in open_installments)
+    kinds = []
+    if amount < balance:
+        after = tuple(split_evenly(balance - amount, len(open_installments)))
+        money_back = 0
+        kinds.append(
+            EffectKind.FINANCING
+            if product == PaymentProduct.FINANCING
+            else EffectKind.LOWERED
+        )
+    else:
+        after = tuple(0 for _ in open_installments)
+        money_back = amount - balance
+        if open_installments:
+            kinds.append(EffectKind.CANCELLED)
+    fee_back = service_fee if full and service_fee and not service_fee_refunded else 0
+    destination, label = "", ""
+    if money_back or fee_back:
+        if product == PaymentProduct.FINANCING:
+            destination, label = "account_balance", "your account balance"
+            kinds.append(EffectKind.BALANCE)
+        else:
+            destination = "payment_method"
+            label = (
+                payment_method_label()
+                if callable(payment_method_label)
+                else payment_method_label
+            )
+            kinds.append(EffectKind.MONEY_BACK)
+    return RefundEffect(
+        plan_id=plan_id,
+        product=product,
+        amount=amount,
+        open_balance=balance,
+        installment_ids=tuple(pk for pk, _ in open_installments),
+        before=tuple(a for _, a in open_installments),
+        after=after,
+        money_back=money_back,
+        service_fee_returned=fee_back,
+        destination=destination,
+        destination_label=label,
+        full=full,
+        kinds=tuple(kinds),
+    )
+
+
 class PaymentPlanQuerySet(models.QuerySet):
     def for_customer(self, customer: Customer) -> "PaymentPlanQuerySet":
         return self.filter(customer=customer)
@@ -338,68 +405,28 @@ class PaymentPlan(models.Model):
     def refund_effect(
         self, amount: int, *, full: bool, installments=None
     ) -> RefundEffect:
-        """What refunding ``amount`` of this plan's capture does (DOMAIN.md).
-
-        R < B (B = what is still owed): B − R is spread evenly over the open
-        installments (largest remainder, earliest first). R ≥ B: the open
-        installments are cancelled and R − B goes back. ``full`` means the capture
-        is refunded completely: a one-time card service fee is then returned too.
-        """
+        """What refunding ``amount`` of this plan's capture does: see
+        ``compute_refund_effect``. Pure: nothing is changed."""
         if installments is None:
             installments = list(self.installments.all())
         open_ = [
-            i
+            (i.pk, i.amount)
             for i in sorted(installments, key=lambda i: i.sequence)
             if i.status in OPEN_INSTALLMENT
         ]
-        balance = sum(i.amount for i in open_)
-        before = tuple(i.amount for i in open_)
-        kinds = []
-        if amount < balance:
-            after = tuple(split_evenly(balance - amount, len(open_)))
-            money_back = 0
-            kinds.append(
-                EffectKind.FINANCING
-                if self.product == PaymentProduct.FINANCING
-                else EffectKind.LOWERED
-            )
-        else:
-            after = tuple(0 for _ in open_)
-            money_back = amount - balance
-            if open_:
-                kinds.append(EffectKind.CANCELLED)
-        fee_back = (
-            self.service_fee
-            if full and self.service_fee and not self.service_fee_refunded
-            else 0
-        )
-        destination, label = "", ""
-        if money_back or fee_back:
-            if self.product == PaymentProduct.FINANCING:
-                destination, label = "account_balance", "your account balance"
-                kinds.append(EffectKind.BALANCE)
-            else:
-                destination = "payment_method"
-                label = (
-                    self.payment_method.label
-                    if self.payment_method_id
-                    else "your payment method"
-                )
-                kinds.append(EffectKind.MONEY_BACK)
-        return RefundEffect(
+        return compute_refund_effect(
             plan_id=self.pk,
             product=self.product,
+            service_fee=self.service_fee,
+            service_fee_refunded=self.service_fee_refunded,
+            payment_method_label=lambda: (
+                self.payment_method.label
+                if self.payment_method_id
+                else "your payment method"
+            ),
+            open_installments=open_,
             amount=amount,
-            open_balance=balance,
-            installment_ids=tuple(i.pk for i in open_),
-            before=before,
-            after=after,
-            money_back=money_back,
-            service_fee_returned=fee_back,
-            destination=destination,
-            destination_label=label,
             full=full,
-            kinds=tuple(kinds),
         )
 
     def apply_refund_effect(

@@ -99,3 +99,36 @@ def make_order(merchant, customer):
         return order
 
     return make
+
+
+def member(merchant, role, username):
+    return MerchantUserFactory(
+        merchant=merchant, role=role, user=UserFactory(username=username)
+    )
+
+
+@pytest.fixture
+def portal_client(client, merchant_user):
+    client.force_login(merchant_user.user)
+    return client
+
+
+@pytest.fixture
+def client_as(client, merchant):
+    """``client_as("viewer")``: the test client logged in with that role."""
+
+    def login(role: str):
+        person = member(merchant, role, f"{role}-person")
+        client.force_login(person.user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def many_lines_order(make_order):
+    def make(count: int):
+        lines = [line(f"SKU-{i:04d}", 1000 + i, 1 + i % 3) for i in range(count)]
+        return make_order(lines=lines, capture=True)
+
+    return make

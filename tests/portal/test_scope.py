@@ -10,7 +10,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from portal.models import MerchantUser, Payout
-from tests.portal.conftest import member
+from tests.conftest import member
 
 URLCONFS = {"portal": "portal.portal_urls", "refunds": "refunds.urls"}
 #: Pages anyone may open (logging in, resetting a password).

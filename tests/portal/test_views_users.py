@@ -6,7 +6,7 @@ from django.core import mail
 from django.urls import reverse
 
 from portal.models import MerchantUser
-from tests.portal.conftest import member
+from tests.conftest import member
 
 Role = MerchantUser.Role
 

@@ -6,31 +6,6 @@ from django.urls import reverse
 from portal.models import LedgerEntry
 from refunds.models import Refund
 from tests.factories import line
-from tests.portal.conftest import member
-
-
-@pytest.fixture
-def portal_client(client, merchant_user):
-    client.force_login(merchant_user.user)
-    return client
-
-
-@pytest.fixture
-def client_as(client, merchant):
-    def login(role: str):
-        client.force_login(member(merchant, role, f"{role}-person").user)
-        return client
-
-    return login
-
-
-@pytest.fixture
-def many_lines_order(make_order):
-    def make(count: int):
-        lines = [line(f"SKU-{i:04d}", 1000 + i, 1 + i % 3) for i in range(count)]
-        return make_order(lines=lines, capture=True)
-
-    return make
 
 
 def create_url(order) -> str:
