@@ -151,9 +151,7 @@ LAST_NAMES = [
 ]
 
 COLUMNS = {
-    "customers_customer": (
-        "id name email locale account_balance balance_currency created_at"
-    ),
+    "customers_customer": ("id name email locale created_at"),
     "customers_paymentmethod": "id kind label status is_default created_at customer_id",
     "portal_order": (
         "id order_id reference merchant_reference1 merchant_reference2 "
@@ -170,7 +168,7 @@ COLUMNS = {
     "portal_orderevent": "id kind amount created_at created_by_id order_id",
     "portal_capture": (
         "id capture_id captured_amount refunded_amount description reference channel "
-        "created_at created_by_id order_id"
+        "idempotency_key created_at created_by_id order_id"
     ),
     "portal_captureline": (
         "id unit_start quantity amount refunded_quantity capture_id order_line_id"
@@ -409,8 +407,6 @@ class Loader:
                     f"{first} {last}",
                     email,
                     merchant.locale,
-                    0,
-                    merchant.currency,
                     created,
                 ),
             )
@@ -685,7 +681,7 @@ class Loader:
         plan = Plan(plan_pk, product, amount, service_fee, installments, pm, label)
         if all(inst[5] == "paid" for inst in installments):
             plan.status = "paid"
-        row = [pk, self.uuid4(), amount, 0, "", "", "api", at, None, order_pk]
+        row = [pk, self.uuid4(), amount, 0, "", "", "api", "", at, None, order_pk]
         return CaptureState(pk, amount, at, group, plan, row)
 
     def pay_due(self, plan: Plan, until: datetime) -> None:
@@ -1038,20 +1034,13 @@ class Writer:
         """Release the connection (a borrowed one is left alone)."""
 
     def finish(self, tables: list[str]) -> None:
-        """Sequences past the written ids, balances rebuilt from their entries (as
-        ``recompute_account_balance`` does), then fresh planner statistics."""
+        """Sequences past the written ids, then fresh planner statistics."""
         if self.vendor == "postgresql":
             for table in tables:
                 self.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"GREATEST((SELECT max(id) FROM {table}), 1))"
                 )
-        self.execute(
-            "UPDATE customers_customer SET account_balance = COALESCE((SELECT "
-            "sum(b.amount) FROM customers_balanceentry b WHERE b.customer_id = "
-            "customers_customer.id), 0) WHERE id IN (SELECT customer_id FROM "
-            "customers_balanceentry)"
-        )
         self.execute("ANALYZE")
         self.commit()
 

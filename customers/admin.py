@@ -48,14 +48,21 @@ class PaymentMethodInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["name", "email", "locale", "balance", "created_at"]
+    list_display = ["name", "email", "locale", "created_at"]
     search_fields = ["email", "name"]
     readonly_fields = ["balance", "created_at"]
-    exclude = ["account_balance"]
     inlines = [PaymentMethodInline]
-    balance = money_display(
-        "account_balance", lambda c: (c.balance_currency, c.locale), "Account balance"
-    )
+
+    @admin.display(description="Account balance")
+    def balance(self, customer: Customer) -> str:
+        balances = customer.balances()
+        return (
+            ", ".join(
+                format_money(amount, currency, customer.locale)
+                for currency, amount in balances.items()
+            )
+            or "—"
+        )
 
 
 @admin.register(PaymentMethod)
@@ -149,6 +156,9 @@ class OverdueFilter(admin.SimpleListFilter):
 
 @admin.register(Repayment)
 class RepaymentAdmin(admin.ModelAdmin):
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # append-only: money and pauses are changed by model methods
+
     list_display = [
         "repayment_id",
         "customer",
@@ -185,7 +195,9 @@ class RepaymentAdmin(admin.ModelAdmin):
         "amount", lambda r: (r.currency, r.customer.locale), "Amount"
     )
 
-    @admin.action(description="Retry bounced repayment (send again)")
+    @admin.action(
+        description="Retry bounced repayment (send again)", permissions=["change"]
+    )
     def retry_bounced(self, request, queryset):
         retried = 0
         for repayment in queryset.filter(status=RepaymentStatus.BOUNCED):
@@ -201,7 +213,7 @@ class RepaymentAdmin(admin.ModelAdmin):
             request, f"{retried} repayment(s) scheduled to be sent again."
         )
 
-    @admin.action(description="Resend the latest notification")
+    @admin.action(description="Resend the latest notification", permissions=["change"])
     def resend_notification(self, request, queryset):
         sent = 0
         for repayment in queryset:
@@ -216,6 +228,9 @@ class RepaymentAdmin(admin.ModelAdmin):
 
 @admin.register(BalanceEntry)
 class BalanceEntryAdmin(admin.ModelAdmin):
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # append-only: money and pauses are changed by model methods
+
     list_display = ["created_at", "customer", "amount_shown", "description"]
     list_select_related = ["customer"]
     search_fields = ["customer__email", "description"]
@@ -281,7 +296,7 @@ class NotificationAdmin(admin.ModelAdmin):
     ]
     actions = ["resend_notification"]
 
-    @admin.action(description="Resend notification email")
+    @admin.action(description="Resend notification email", permissions=["change"])
     def resend_notification(self, request, queryset):
         for notification in queryset:
             notification.resend_email()
@@ -292,6 +307,9 @@ class NotificationAdmin(admin.ModelAdmin):
 
 @admin.register(ReturnReport)
 class ReturnReportAdmin(admin.ModelAdmin):
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # append-only: money and pauses are changed by model methods
+
     list_display = [
         "order",
         "customer",

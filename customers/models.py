@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -46,19 +46,10 @@ class Customer(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField(unique=True)
     locale = models.CharField(max_length=10, default="en_US")
-    # Cache of BalanceEntry rows (positive balance from refunds, usable for purchases).
-    account_balance = models.BigIntegerField(default=0)
-    balance_currency = models.CharField(max_length=3, default="USD")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(account_balance__gte=0),
-                name="customer_balance_non_negative",
-            )
-        ]
         indexes = [
             models.Index(fields=["name"], name="customer_name"),
             # Case-insensitive lookups in the portal's order search: exact email
@@ -71,9 +62,15 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
 
-    @property
-    def currency(self) -> str:
-        return self.balance_currency
+    def balances(self) -> dict[str, int]:
+        """The positive account balance per currency (from financing refunds),
+        summed from its append-only entries; a customer may hold several."""
+        rows = (
+            self.balance_entries.values_list("currency")
+            .annotate(total=models.Sum("amount"))
+            .order_by("currency")
+        )
+        return {currency: total for currency, total in rows if total}
 
     def default_payment_method(self) -> "PaymentMethod | None":
         return self.payment_methods.order_by("-is_default", "pk").first()
@@ -974,7 +971,8 @@ class ReturnReport(models.Model):
     def report(cls, order, *, tracking_number: str, shipped_on: date) -> "ReturnReport":
         """The customer sent items back: pause the order's scheduled installments
         until the store registers the return (a refund resolves the report), for
-        at most ``RETURN_PAUSE_DAYS`` days. One open report per order."""
+        at most ``RETURN_PAUSE_DAYS`` days. One open report per order, and no new
+        pause once an earlier one ran out (our rule: 21 days per order in all)."""
         from portal.models import Order
 
         today = timezone.localdate()
@@ -997,6 +995,16 @@ class ReturnReport(models.Model):
                     "RETURN_ALREADY_REPORTED",
                     "You already reported a return for this order; its payments "
                     "are paused.",
+                )
+            # At most 21 days of pause per order: once a pause ran out without the
+            # store registering the return, reporting again does not pause again.
+            # (After the store registered a return, a later return may pause.)
+            if cls.objects.filter(order=locked, resolution="expired").exists():
+                raise OrderActionNotAllowed(
+                    "RETURN_PAUSE_USED",
+                    "Your payments for this order were already paused for 21 days "
+                    "while the store checked a return. Please contact the store; "
+                    "your payments continue as planned.",
                 )
             paused = Installment.objects.filter(
                 plan__order=locked, status=InstallmentStatus.SCHEDULED
@@ -1036,23 +1044,6 @@ class ReturnReport(models.Model):
         return 1
 
     expire.alters_data = True
-
-
-def recompute_account_balance(customer_id: int) -> None:
-    """Rebuild the balance cache from its entries (they are the truth)."""
-    total = (
-        BalanceEntry.objects.filter(customer_id=customer_id).aggregate(
-            s=models.Sum("amount")
-        )["s"]
-        or 0
-    )
-    Customer.objects.filter(pk=customer_id).update(account_balance=total)
-
-
-def add_to_balance(customer_id: int, amount: int) -> None:
-    Customer.objects.filter(pk=customer_id).update(
-        account_balance=F("account_balance") + amount
-    )
 
 
 # Repayments: after being sent, the simulated rail settles them a day later, well

@@ -19,7 +19,6 @@ from django.db.models import (
     OuterRef,
     Prefetch,
     Q,
-    Sum,
     Value,
     When,
 )
@@ -349,14 +348,9 @@ def _sentence(text: str) -> str:
 
 def balance_totals(customer: Customer) -> list[tuple[MoneyContext, int]]:
     """The account balance per currency, from its entries (they are the truth)."""
-    rows = (
-        BalanceEntry.objects.filter(customer=customer)
-        .values_list("currency")
-        .annotate(total=Sum("amount"))
-        .order_by("currency")
-    )
     return [
-        (MoneyContext(currency, customer.locale), total) for currency, total in rows
+        (MoneyContext(currency, customer.locale), total)
+        for currency, total in customer.balances().items()
     ]
 
 

@@ -18,6 +18,8 @@ from django.db import transaction
 from django.tasks import default_task_backend, task
 from django.utils import timezone
 
+from portal.models import Order
+
 from .models import Installment, Notification, Repayment, ReturnReport
 from .notifications import create_refund_notification, send_notification_email_now
 
@@ -126,6 +128,7 @@ def notify_unnotified_refunds(now=None) -> int:
 
 @dataclass
 class PeriodicReport:
+    orders_expired: int
     repayments_moved: int
     returns_expired: int
     installments_collected: int
@@ -142,6 +145,7 @@ def run_periodic(now=None) -> PeriodicReport:
     now = now or timezone.now()
     today = timezone.localdate(now)
     return PeriodicReport(
+        orders_expired=Order.objects.expire_due(now),
         repayments_moved=Repayment.objects.process_due(now),
         returns_expired=ReturnReport.objects.expire_due(today),
         installments_collected=Installment.objects.collect_due(today),

@@ -138,7 +138,7 @@ class MerchantAdmin(admin.ModelAdmin):
     inlines = [MerchantUserInline]
     actions = ["close_next_payout"]
 
-    @admin.action(description="Close the next payout")
+    @admin.action(description="Close the next payout", permissions=["change"])
     def close_next_payout(self, request, queryset) -> None:
         for merchant in queryset:
             payout = Payout.close_next(merchant)

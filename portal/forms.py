@@ -244,10 +244,18 @@ class CaptureForm(forms.Form):
         label="Reference (e.g. shipment number)", required=False, max_length=255
     )
 
+    # Made when the form is first shown and carried through review and confirm:
+    # a double click or a resubmitted page captures once.
+    idempotency_key = forms.CharField(
+        max_length=64, required=False, widget=forms.HiddenInput
+    )
+
     ERROR_FIELDS = {"captured_amount": "amount", "description": "description"}
 
     def __init__(self, order: Order, lines, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["idempotency_key"] = secrets.token_hex(16)
         self.order = order
         self.lines = [line for line in lines if line.capturable_quantity > 0]
         for line in self.lines:
@@ -303,6 +311,7 @@ class CaptureForm(forms.Form):
             "by": by,
             "description": data["description"],
             "reference": data["reference"],
+            "idempotency_key": data["idempotency_key"],
         }
         if data["kind"] == self.LINES:
             options["lines"] = data["lines"]

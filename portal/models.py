@@ -417,16 +417,27 @@ class Order(models.Model):
         channel: str = Channel.PORTAL,
         description: str = "",
         reference: str = "",
+        idempotency_key: str = "",
     ) -> "Capture":
         """Capture by order lines ``[(line reference, quantity), ...]``, by an amount,
         or (neither given) everything that remains.
 
         Invariant: never more than the remaining authorization; not on cancelled,
         expired or released orders. Opens the customer's payment plan for the
-        captured amount and books the SALE and FEE ledger entries.
+        captured amount and books the SALE and FEE ledger entries. With an
+        ``idempotency_key`` already used on this order, the earlier capture is
+        returned (``capture.replayed``) and nothing moves again.
         """
         with transaction.atomic():
             order = self._locked()
+            earlier = (
+                order.captures.filter(idempotency_key=idempotency_key).first()
+                if idempotency_key
+                else None
+            )
+            if earlier is not None:
+                earlier.replayed = True
+                return earlier
             capture = order._capture_locked(
                 lines=lines,
                 amount=amount,
@@ -435,6 +446,10 @@ class Order(models.Model):
                 description=description,
                 reference=reference,
             )
+            if idempotency_key:
+                capture.idempotency_key = idempotency_key
+                capture.save(update_fields=["idempotency_key"])
+            capture.replayed = False
             self._refresh_from(order)
             return capture
 
@@ -841,6 +856,8 @@ class Capture(models.Model):
     channel = models.CharField(
         max_length=10, choices=Channel.choices, default=Channel.PORTAL
     )
+    # The portal form's key: a resubmitted form returns this capture, not a second.
+    idempotency_key = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -854,6 +871,11 @@ class Capture(models.Model):
                 condition=Q(refunded_amount__gte=0)
                 & Q(refunded_amount__lte=F("captured_amount")),
                 name="capture_refunded_le_captured",
+            ),
+            models.UniqueConstraint(
+                fields=["order", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="capture_idempotency_key_unique",
             ),
         ]
 

@@ -251,7 +251,16 @@ def order_capture(request: HttpRequest, order_id: UUID) -> HttpResponse:
             amount = format_money(
                 capture.captured_amount, order.purchase_currency, order.locale
             )
-            messages.success(request, f"Captured {amount} (invoice {capture.number}).")
+            if capture.replayed:
+                messages.info(
+                    request,
+                    f"This capture of {amount} was already made; nothing "
+                    "was captured twice.",
+                )
+            else:
+                messages.success(
+                    request, f"Captured {amount} (invoice {capture.number})."
+                )
             return redirect(order)
     reviewing = request.method == "POST" and form.is_valid() and not form.errors
     return TemplateResponse(

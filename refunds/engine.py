@@ -40,7 +40,6 @@ from customers.models import (
     RefundEffect,
     Repayment,
     ReturnReport,
-    add_to_balance,
 )
 from portal.models import (
     RETURN_FEE_MARKETS,
@@ -700,9 +699,7 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
             refunded_amount=F("refunded_amount") + a.amount
         )
     Repayment.objects.bulk_create(repayments)
-    if balance_entries:
-        BalanceEntry.objects.bulk_create(balance_entries)
-        add_to_balance(order.customer_id, sum(e.amount for e in balance_entries))
+    BalanceEntry.objects.bulk_create(balance_entries)
 
     order.refunded_amount += plan.refunded_amount
     order.status = order._status_after_change()

@@ -179,7 +179,7 @@ class RefundForm(forms.Form):
             text = (self.cleaned_data.get(name) or "").strip()
             if not text:
                 quantity = line.refundable_quantity
-            elif text.isdigit():
+            elif text.isascii() and text.isdigit():
                 quantity = int(text)
             else:
                 self.add_error(name, "Enter a whole number.")

@@ -65,7 +65,6 @@ class CustomerFactory(DjangoModelFactory):
     name = factory.Faker("name")
     email = factory.Sequence(lambda n: f"customer{n}@example.com")
     locale = "en_US"
-    balance_currency = "USD"
 
 
 class PaymentMethodFactory(DjangoModelFactory):

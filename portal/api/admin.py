@@ -45,7 +45,7 @@ class ApiCredentialAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected credentials")
+    @admin.action(description="Revoke the selected credentials", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset) -> None:
         for credential in queryset:
             credential.revoke()

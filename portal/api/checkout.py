@@ -24,7 +24,6 @@ def place_order(merchant: Merchant, body: CheckoutBody) -> Order:
             defaults={
                 "name": body.customer_name or body.email.split("@")[0],
                 "locale": body.locale,
-                "balance_currency": body.purchase_currency,
             },
         )
         payment_method = customer.default_payment_method()

@@ -91,6 +91,10 @@ def text(
         raise bad_value(field, "must be a string.")
     if "\x00" in value:
         raise bad_value(field, "must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_value(field, "must be valid Unicode text.") from None
     if len(value) < min_length:
         raise bad_value(field, "must not be empty.")
     if len(value) > max_length:

@@ -217,3 +217,13 @@ def test_a_return_fee_outside_the_supported_markets_is_refused(
 
     assert response.status_code == 403
     assert response.json()["error_code"] == "REFUND_NOT_ALLOWED"
+
+
+def test_text_that_is_not_valid_unicode_is_a_clear_400(api, captured_order):
+    body = '{"refunded_amount": 100, "description": "\\ud800"}'
+    response = api.post(
+        om(captured_order, "refunds"), body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "description" in response.json()["error_messages"][0]
+    assert not Refund.objects.exists()

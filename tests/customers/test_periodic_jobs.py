@@ -10,6 +10,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from customers.models import Installment, InstallmentStatus, PlanStatus, Repayment
+from customers.tasks import run_periodic
 from portal.models import PaymentProduct
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +76,16 @@ def test_the_command_can_enqueue_a_run_for_the_worker(db):
     assert job.task.name == "run_periodic_jobs"
     assert "Enqueued" in out.getvalue()
     assert "repayments moved: 0" in job.task.call()
+
+
+def test_periodic_jobs_expire_authorizations_that_lapsed(make_order):
+    from portal.models import OrderStatus
+
+    lapsed = make_order()
+    lapsed.expires_at = timezone.now() - timedelta(minutes=1)
+    lapsed.save(update_fields=["expires_at"])
+    current = make_order()
+    assert run_periodic().orders_expired == 1
+    lapsed.refresh_from_db()
+    current.refresh_from_db()
+    assert (lapsed.status, current.status) == (OrderStatus.EXPIRED, "AUTHORIZED")

@@ -146,3 +146,15 @@ def test_paused_installments_are_not_charged(captured_order):
     report = run_periodic(timezone.now() + timedelta(days=15))
     assert report.installments_collected == 0
     assert InstallmentStatus.PAID not in statuses(captured_order)[1:]
+
+
+def test_a_pause_that_ran_out_cannot_be_renewed_by_reporting_again(captured_order):
+    from portal.exceptions import DomainError
+
+    today = timezone.localdate()
+    report = ReturnReport.report(captured_order, tracking_number="T1", shipped_on=today)
+    report.expire(today + timedelta(days=21))
+    with pytest.raises(DomainError) as refused:
+        ReturnReport.report(captured_order, tracking_number="T2", shipped_on=today)
+    assert refused.value.code == "RETURN_PAUSE_USED"
+    assert InstallmentStatus.PAUSED not in statuses(captured_order)

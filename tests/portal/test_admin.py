@@ -322,3 +322,19 @@ def test_a_capture_shows_the_customers_payment_plan(admin_client, captured_order
     assert "Pay in 4 plan for" in page.text
     assert "1. 100,00\xa0€ due" in page.text  # paid at capture
     assert "4. 100,00\xa0€ due" in page.text
+
+
+def test_staff_who_may_only_view_cannot_run_money_moving_actions(client, merchant):
+    from django.contrib.auth.models import Permission
+
+    from portal.models import Payout
+    from tests.factories import UserFactory
+
+    viewer = UserFactory(username="view-only-staff", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_merchant"))
+    client.force_login(viewer)
+    client.post(
+        "/admin/portal/merchant/",
+        {"action": "close_next_payout", "_selected_action": [merchant.pk]},
+    )
+    assert not Payout.objects.exists()

@@ -217,3 +217,16 @@ def test_release_without_captures_is_refused(portal_client, order):
         reverse("portal:order_release", args=[order.order_id])
     )
     assert "The order has no captures; cancel it instead." in response.content.decode()
+
+
+def test_a_double_submitted_capture_captures_once(portal_client, order):
+    url = reverse("portal:order_capture", args=[order.order_id])
+    key = portal_client.get(url).context["form"].initial["idempotency_key"]
+    data = {"kind": "amount", "amount": "50.00", "action": "confirm"}
+    first = portal_client.post(url, {**data, "idempotency_key": key})
+    second = portal_client.post(url, {**data, "idempotency_key": key})
+    assert first.status_code == second.status_code == 302
+    order.refresh_from_db()
+    assert (order.captured_amount, order.captures.count()) == (5000, 1)
+    page = portal_client.get(second["Location"]).content.decode()
+    assert "was already made; nothing was captured twice" in page

@@ -351,8 +351,7 @@ def test_financing_refund_below_balance_is_deducted_from_it(make_order, customer
     plan = order.captures.get().plan
     assert sum(i.amount for i in plan.installments.all()) == 96000
     assert {i.amount for i in plan.installments.all()} == {8000}
-    customer.refresh_from_db()
-    assert customer.account_balance == 0
+    assert customer.balances() == {}
 
 
 def test_paused_payments_resume_when_the_store_registers_the_return(
@@ -405,3 +404,21 @@ def test_effect_summary_reads_right_for_one_remaining_payment(make_order):
     assert refund.allocations.get().effect_summary == (
         "the remaining payment becomes 50,00\xa0€"
     )
+
+
+def test_account_balance_is_kept_per_currency(customer):
+    from customers.models import InstallmentStatus
+
+    for country in ("DE", "SE"):
+        merchant = MerchantFactory(slug=f"fin-{country}", country=country)
+        order = OrderFactory(
+            merchant=merchant,
+            customer=customer,
+            payment_product=PaymentProduct.FINANCING,
+            lines=[line("SOFA", 120000)],
+        )
+        order.capture()
+        plan = order.captures.get().plan
+        plan.installments.filter(sequence=1).update(status=InstallmentStatus.PAID)
+        order.refund_complete()
+    assert customer.balances() == {"EUR": 10000, "SEK": 10000}

@@ -308,3 +308,21 @@ def test_refund_pages_run_a_bounded_number_of_queries(
     data = {"kind": "complete", "idempotency_key": "k"}
     with django_assert_max_num_queries(20):
         portal_client.post(preview_url(order), data, HTTP_HX_REQUEST="true")
+
+
+def test_a_quantity_in_unicode_digits_is_a_form_error_not_a_crash(
+    portal_client, captured_order
+):
+    tshirt = captured_order.lines.get(reference="TSHIRT-1")
+    response = portal_client.post(
+        preview_url(captured_order),
+        {
+            "kind": "items",
+            f"line-{tshirt.pk}-selected": "on",
+            f"line-{tshirt.pk}-quantity": "\u00b2",
+            "idempotency_key": "k",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert "Enter a whole number." in response.content.decode()

@@ -101,4 +101,4 @@ def test_financing_excess_goes_to_account_balance(make_order, customer):
     first.save()
     order.refund_complete()
     customer.refresh_from_db()
-    assert customer.account_balance == 10000
+    assert customer.balances() == {"EUR": 10000}

@@ -198,7 +198,6 @@ class DemoBuilder:
             name=name,
             email=email,
             locale=locale,
-            balance_currency=store.merchant.currency,
             created_at=self.now - timedelta(days=self.rng.randint(DAYS + 5, 900)),
         )
         digits = f"{self.rng.randint(0, 9999):04d}"
