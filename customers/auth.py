@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
 from .models import Customer, LoginCode
-from .notifications import send_login_code_email
+from .tasks import send_login_code
 
 SESSION_KEY = "customer_id"
 PENDING_EMAIL_KEY = "customer_login_email"
@@ -29,17 +29,17 @@ def client_address(request: HttpRequest) -> str | None:
 
 
 def request_code(request: HttpRequest, email: str) -> None:
-    """Issue a code for ``email`` and email it if a customer has that address.
+    """Ask for a code for ``email``; only a known customer will receive one.
 
-    Known and unknown addresses are treated alike (a row is stored either way,
-    throttled alike); only a known customer receives an email. Raises
-    ``LoginThrottled`` past the limits.
+    Known and unknown addresses take the same path in the request (a throttled
+    row and one background job each), so neither the page, its timing nor a mail
+    server outage tells whether an account exists. The job makes the code and
+    sends it; the plain code is never stored, not even in the job's arguments.
+    Raises ``LoginThrottled`` past the limits.
     """
-    row, code = LoginCode.issue(email, client_address(request))
+    row = LoginCode.issue(email, client_address(request))
     request.session[PENDING_EMAIL_KEY] = row.email
-    if row.customer is not None:
-        customer = row.customer
-        transaction.on_commit(lambda: send_login_code_email(customer, code))
+    transaction.on_commit(lambda: send_login_code.enqueue(row.pk))
 
 
 def pending_email(request: HttpRequest) -> str:

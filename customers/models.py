@@ -1108,9 +1108,10 @@ class LoginCode(models.Model):
         ).hexdigest()
 
     @classmethod
-    def issue(cls, email: str, ip_address: str | None) -> tuple["LoginCode", str]:
-        """A new code for ``email``; returns the row and the plain code (to be
-        emailed, never stored). Raises ``LoginThrottled`` past the limits."""
+    def issue(cls, email: str, ip_address: str | None) -> "LoginCode":
+        """Record a code request for ``email``, known or not, the same way; the
+        code itself is made by ``deliver`` in the background job that emails it.
+        Raises ``LoginThrottled`` past the limits."""
         email = normalize_email(email)
         now = timezone.now()
         recent_for_email = cls.objects.filter(
@@ -1132,16 +1133,35 @@ class LoginCode(models.Model):
                 "TOO_MANY_CODES",
                 "Too many codes were requested. Wait 15 minutes and try again.",
             )
-        code = f"{secrets.randbelow(10**6):06d}"
-        row = cls.objects.create(
+        return cls.objects.create(
             email=email,
             customer=Customer.objects.filter(email__iexact=email).first(),
-            code_hash=cls.hash_code(email, code),
+            code_hash="",  # no code yet: nothing can match until ``deliver``
             ip_address=ip_address,
             created_at=now,
             expires_at=now + timedelta(minutes=LOGIN_CODE_MINUTES),
         )
-        return row, code
+
+    def deliver(self) -> str | None:
+        """Make this request's code and return it for the email (only its hash is
+        kept). None when there is nobody to send it to (an unknown address) or
+        the request was already used, tried or expired."""
+        with transaction.atomic():
+            row = LoginCode.objects.select_for_update().get(pk=self.pk)
+            if (
+                row.customer_id is None
+                or row.code_hash
+                or row.used_at
+                or row.attempts
+                or row.expires_at <= timezone.now()
+            ):
+                return None
+            code = f"{secrets.randbelow(10**6):06d}"
+            row.code_hash = self.hash_code(row.email, code)
+            row.save(update_fields=["code_hash"])
+            return code
+
+    deliver.alters_data = True
 
     @classmethod
     def verify(cls, email: str, code: str) -> Customer:
@@ -1170,8 +1190,12 @@ class LoginCode(models.Model):
                 )
             else:
                 row.attempts += 1
-                right = row.customer_id is not None and constant_time_compare(
-                    row.code_hash, cls.hash_code(email, code.strip())
+                right = (
+                    row.customer_id is not None
+                    and bool(row.code_hash)
+                    and constant_time_compare(
+                        row.code_hash, cls.hash_code(email, code.strip())
+                    )
                 )
                 if right:
                     row.used_at = now

@@ -20,8 +20,12 @@ from django.utils import timezone
 
 from portal.models import Order
 
-from .models import Installment, Notification, Repayment, ReturnReport
-from .notifications import create_refund_notification, send_notification_email_now
+from .models import Installment, LoginCode, Notification, Repayment, ReturnReport
+from .notifications import (
+    create_refund_notification,
+    send_login_code_email,
+    send_notification_email_now,
+)
 
 logger = logging.getLogger(__name__)
 MAX_EMAIL_ATTEMPTS = 30
@@ -40,6 +44,18 @@ def email_retry_due_at(notification: Notification) -> datetime:
         timedelta(),
     )
     return notification.created_at + waited + LOST_JOB_GRACE
+
+
+@task()
+def send_login_code(login_code_id: int) -> str:
+    """Make and email a customer's login code (nothing for an unknown address).
+    Not retried: a code is short-lived and the customer can ask for a new one."""
+    row = LoginCode.objects.select_related("customer").filter(pk=login_code_id).first()
+    code = row.deliver() if row is not None else None
+    if code is None:
+        return "nothing to send"
+    send_login_code_email(row.customer, code)
+    return "sent"
 
 
 @task()

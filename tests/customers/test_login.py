@@ -238,3 +238,31 @@ def test_logout_ends_the_customer_session(customer_client):
     response = customer_client.post(reverse("customers:logout"))
     assert response.url == LOGIN
     assert customer_client.get(ORDERS).status_code == 302
+
+
+def test_a_mail_outage_does_not_tell_known_from_unknown_addresses(
+    client, customer, settings, django_capture_on_commit_callbacks
+):
+    settings.MAILERS = {
+        "default": {"BACKEND": "tests.customers.mail_backends.FailingEmailBackend"}
+    }
+    known = ask_for_code(client, customer.email, django_capture_on_commit_callbacks)
+    client.cookies.clear()
+    unknown = ask_for_code(
+        client, "nobody@example.com", django_capture_on_commit_callbacks
+    )
+    assert (known.status_code, known.url) == (unknown.status_code, unknown.url)
+
+
+def test_the_plain_code_is_never_stored_not_even_in_the_job(
+    client, customer, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS = {
+        "default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}
+    }
+    ask_for_code(client, customer.email, django_capture_on_commit_callbacks)
+    from django.tasks import task_backends
+
+    (job,) = task_backends["default"].results
+    row = LoginCode.objects.get()
+    assert job.args == [row.pk] and row.code_hash == ""
