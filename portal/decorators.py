@@ -20,6 +20,7 @@ PERMISSIONS = {
     "can_refund": "refund orders",
     "can_manage_orders": "capture, cancel or release orders",
     "can_manage_users": "manage the users of this merchant",
+    "can_manage_api_credentials": "create or revoke API credentials",
 }
 
 

@@ -149,13 +149,15 @@ class OrderSearchForm(forms.Form):
 
     @staticmethod
     def _search(text: str) -> Q:
-        """Exact matches on identifiers; a customer by exact email or name prefix.
+        """Exact matches on identifiers (order id, reference, the store's order
+        number as typed, upper-cased or without a leading "#"); a customer by
+        exact email or by any part of the name ("berg" finds Maja Berg).
 
-        Every branch is an index lookup. The name prefix is resolved to customer ids
-        first, so the OR of reference, store order number and customer can use an
-        index each (an OR across the customer join would scan the merchant's
-        orders); a prefix matching more customers than that falls back to a
-        subquery, slower but complete.
+        Every branch is an index lookup. The name is resolved to customer ids
+        first (a trigram index on PostgreSQL), so the OR of reference, store order
+        number and customer can use an index each (an OR across the customer join
+        would scan the merchant's orders); a name matching more customers than
+        ``NAME_PREFIX_IDS`` falls back to a subquery, slower but complete.
         """
         try:
             return Q(order_id=uuid.UUID(text))
@@ -163,11 +165,13 @@ class OrderSearchForm(forms.Form):
             pass
         if "@" in text:
             return Q(customer__email__iexact=text)
-        customers = Customer.objects.filter(name__istartswith=text).values("pk")
+        customers = Customer.objects.filter(name__icontains=text).values("pk")
         ids = list(customers[: NAME_PREFIX_IDS + 1].values_list("pk", flat=True))
+        bare = text.lstrip("#").strip()
+        store_numbers = {text, text.upper(), bare, bare.upper()}
         return (
-            Q(reference=text.upper())
-            | Q(merchant_reference1=text)
+            Q(reference=bare.upper())
+            | Q(merchant_reference1__in=store_numbers)
             | Q(customer_id__in=ids if len(ids) <= NAME_PREFIX_IDS else customers)
         )
 

@@ -143,6 +143,7 @@ class MerchantUser(models.Model):
         return self.role in (self.Role.OWNER, self.Role.ADMIN)
 
     can_manage_users = can_manage_orders
+    can_manage_api_credentials = can_manage_orders
 
 
 class PaymentProduct(models.TextChoices):

@@ -114,18 +114,24 @@ def parse_amount(text: str, currency: str) -> int:
     cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
     if not cleaned:
         raise ValueError("Enter an amount.")
-    if cleaned.count(",") == 1 and "." not in cleaned:
+    if cleaned.startswith("-"):
+        raise ValueError("Enter a positive amount.")
+    if "," in cleaned and "." in cleaned:
+        # Both separators: the last one is the decimal point ("1.000,50", "1,000.50").
+        decimal = "," if cleaned.rfind(",") > cleaned.rfind(".") else "."
+        cleaned = cleaned.replace("." if decimal == "," else ",", "").replace(",", ".")
+    elif cleaned.count(",") == 1:
         cleaned = cleaned.replace(",", ".")
     digits = currency_digits(currency)
     whole, _, fraction = cleaned.partition(".")
     if not whole.isdigit() and whole != "":
-        raise ValueError("Enter a number, like 12.50.")
+        raise ValueError("Enter a number, like 12.50 or 12,50.")
     if fraction and not fraction.isdigit():
-        raise ValueError("Enter a number, like 12.50.")
+        raise ValueError("Enter a number, like 12.50 or 12,50.")
     if len(fraction) > digits:
         raise ValueError(f"Use at most {digits} decimals.")
     if not whole and not fraction:
-        raise ValueError("Enter a number, like 12.50.")
+        raise ValueError("Enter a number, like 12.50 or 12,50.")
     return int(whole or "0") * 10**digits + int((fraction or "0").ljust(digits, "0"))
 
 

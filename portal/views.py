@@ -114,6 +114,7 @@ class OrderOverview:
     refunds: list
     ledger_entries: list
     events: list
+    return_reports: list = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     can_refund: bool = False
     can_capture: bool = False
@@ -165,6 +166,9 @@ class OrderOverview:
             events=list(
                 OrderEvent.objects.filter(order=order).select_related("created_by")
             ),
+            # Returns the customer reported: the store sees the tracking number
+            # and that the customer's payments are paused until it refunds.
+            return_reports=list(order.return_reports.order_by("-created_at")),
         )
         overview.timeline = order_timeline(order, captures, refunds, overview.events)
         remaining = order.remaining_authorized_amount

@@ -345,7 +345,8 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
                 raise RefundNotAllowed(
                     "OVER_REFUND",
                     f"Over refund is not allowed: invoice {_number(state, capture)} has only "
-                    f"{_fmt(order, remaining[capture.pk])} left to refund.",
+                    f"{_fmt(order, remaining[capture.pk])} left to refund (earlier "
+                    "refunds by amount used the rest). Refund an amount instead.",
                 )
         per_capture = {pk: v for pk, v in per_capture.items() if v}
     elif request.kind == RefundKind.AMOUNT:

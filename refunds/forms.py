@@ -110,13 +110,16 @@ class RefundForm(forms.Form):
             if line.captured_quantity
         ]
         for line in self.captured_lines:
+            # A line with nothing left to refund is shown, but cannot be chosen.
+            done = line.refundable_quantity == 0
             self.fields[f"line-{line.pk}-selected"] = forms.BooleanField(
-                label=f"Refund {line.name}", required=False
+                label=f"Refund {line.name}", required=False, disabled=done
             )
             self.fields[f"line-{line.pk}-quantity"] = forms.CharField(
                 label="Quantity to refund",
                 required=False,
                 max_length=9,
+                disabled=done,
                 initial=line.refundable_quantity or "",
                 widget=forms.NumberInput(
                     attrs={

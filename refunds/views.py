@@ -10,8 +10,9 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from portal.decorators import merchant_required
@@ -65,14 +66,17 @@ def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
             return redirect_or_htmx(request, order.get_absolute_url())
     elif request.method == "POST":
         form.preview()
+    order.refresh_from_db()  # refused or previewed: show the amounts as they are now
     return _render(request, form, "refund-form")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @merchant_required(permission="can_refund")
 @vary_on_headers("HX-Request")
 def refund_preview(request: HttpRequest, order_id: UUID) -> HttpResponse:
     order = scoped_order(request, order_id)
+    if request.method == "GET":  # a bookmarked or reloaded preview: show the form
+        return redirect("refunds:create", order_id=order.order_id)
     form = RefundForm(order, request.POST)
     form.preview()
     return _render(request, form, "preview-response")

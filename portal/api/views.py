@@ -233,7 +233,7 @@ def api_docs(request: HttpRequest) -> TemplateResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@merchant_required(permission="can_manage_users")
+@merchant_required(permission="can_manage_api_credentials")
 @vary_on_headers("HX-Request")
 def credential_list(request: HttpRequest) -> HttpResponse:
     credentials = ApiCredential.objects.for_merchant(request.merchant).select_related(
@@ -259,7 +259,7 @@ def credential_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@merchant_required(permission="can_manage_users")
+@merchant_required(permission="can_manage_api_credentials")
 def credential_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     credential = get_object_or_404(
         ApiCredential.objects.for_merchant(request.merchant), pk=pk

@@ -222,6 +222,8 @@ def test_negative_amounts_and_unknown_locales_are_still_shown():
         ("1\xa0234,50", "SEK", 123450),
         ("0", "EUR", 0),
         ("1234", "JPY", 1234),
+        ("1.000,50", "EUR", 100050),
+        ("1,000.50", "USD", 100050),
     ],
 )
 def test_parse_amount_reads_what_people_type(text, currency, minor_units):
@@ -233,12 +235,12 @@ def test_parse_amount_reads_what_people_type(text, currency, minor_units):
     [
         ("", "EUR", "Enter an amount."),
         ("   ", "EUR", "Enter an amount."),
-        ("abc", "EUR", "Enter a number, like 12.50."),
-        ("-5", "EUR", "Enter a number, like 12.50."),
-        ("1.2.3", "EUR", "Enter a number, like 12.50."),
+        ("abc", "EUR", "Enter a number, like 12.50 or 12,50."),
+        ("-5", "EUR", "Enter a positive amount."),
+        ("1.2.3", "EUR", "Enter a number, like 12.50 or 12,50."),
         ("12.345", "EUR", "Use at most 2 decimals."),
         ("12.5", "JPY", "Use at most 0 decimals."),
-        (".", "EUR", "Enter a number, like 12.50."),
+        (".", "EUR", "Enter a number, like 12.50 or 12,50."),
     ],
 )
 def test_parse_amount_refuses_anything_else_with_a_readable_message(

@@ -173,7 +173,7 @@ def test_capture_with_a_badly_typed_amount_says_how_to_type_it(portal_client, or
     response = portal_client.post(
         url, {"kind": "amount", "amount": "ten", "action": "review"}
     )
-    assert response.context["form"].errors["amount"] == ["Enter a number, like 12.50."]
+    assert response.context["form"].errors["amount"] == ["Enter a number, like 12.50 or 12,50."]
 
 
 def test_cancel_needs_confirmation_and_then_cancels(portal_client, order):
@@ -230,3 +230,17 @@ def test_a_double_submitted_capture_captures_once(portal_client, order):
     assert (order.captured_amount, order.captures.count()) == (5000, 1)
     page = portal_client.get(second["Location"]).content.decode()
     assert "was already made; nothing was captured twice" in page
+
+
+def test_the_store_sees_a_return_the_customer_reported(portal_client, captured_order):
+    from django.utils import timezone
+
+    from customers.models import ReturnReport
+
+    ReturnReport.report(
+        captured_order, tracking_number="1Z-RETURN-42", shipped_on=timezone.localdate()
+    )
+    body = portal_client.get(captured_order.get_absolute_url()).content.decode()
+    assert "Return reported by the customer" in body
+    assert "1Z-RETURN-42" in body
+    assert "Paused until the return is refunded" in body

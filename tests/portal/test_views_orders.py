@@ -48,6 +48,10 @@ def test_list_shows_the_merchants_orders_newest_first_and_nobody_elses(
         "merchant_reference1",
         "email",
         "name",
+        "surname",
+        "part_of_name",
+        "store_number_lower",
+        "store_number_with_hash",
     ],
 )
 def test_search_finds_an_order_by_each_identifier(portal_client, make_order, query):
@@ -62,6 +66,10 @@ def test_search_finds_an_order_by_each_identifier(portal_client, make_order, que
         "merchant_reference1": "SHOP-7731",
         "email": "zelda.quist@EXAMPLE.com",
         "name": "zel",
+        "surname": "quist",
+        "part_of_name": "uis",
+        "store_number_lower": "shop-7731",
+        "store_number_with_hash": "#SHOP-7731",
     }[query]
     response = portal_client.get(URL, {"q": text})
     assert refs(response) == [target.reference]
@@ -202,10 +210,20 @@ def test_a_name_prefix_matching_many_customers_still_finds_every_order(
 ):
     monkeypatch.setattr("portal.forms.NAME_PREFIX_IDS", 1)
     orders = []
-    for name in ("Zelda Quist", "Zelda Berg", "Zeno Hart"):
+    for name in ("Zelda Quist", "Zelda Berg", "Zeno Hart"):  # all contain "ze"
         customer = CustomerFactory(name=name)
         PaymentMethodFactory(customer=customer)
         orders.append(make_order(customer=customer))
     make_order()
     response = portal_client.get(URL, {"q": "ze"})
     assert sorted(refs(response)) == sorted(o.reference for o in orders)
+
+
+def test_live_search_results_say_what_is_wrong_with_the_filters(portal_client, db):
+    response = portal_client.get(
+        URL,
+        {"date_from": "2026-11-30", "date_to": "2026-10-31"},
+        headers={"HX-Request": "true"},
+    )
+    body = response.content.decode()
+    assert "The end date is before the start date." in body
