@@ -139,13 +139,15 @@ class RefundForm(forms.Form):
         """Why a return fee cannot be offered on this order ("" when it can)."""
         if not self.order.return_fee_market:
             return (
-                "Return fees are not supported for orders from "
+                "return fees are not supported for orders from "
                 f"{self.order.purchase_country}."
             )
+        if self.capture_count == 0:
+            return "nothing has been captured yet."
         if self.capture_count != 1:
             return (
-                "A return fee is only possible on an order captured in one single "
-                f"capture; this order has {self.capture_count}."
+                "a return fee is only possible on an order captured in one single "
+                f"capture; this order has {self.capture_count} captures."
             )
         return ""
 

@@ -70,7 +70,7 @@ def test_return_fee_is_not_offered_outside_return_fee_markets_and_says_why(
     order = make_order(purchase_country="US", capture=True)
     body = portal_client.get(create_url(order)).content.decode()
     assert 'name="return_fee"' not in body
-    assert "Return fees are not supported for orders from US." in body
+    assert "Not available: return fees are not supported for orders from US." in body
 
 
 def test_return_fee_is_not_offered_after_two_captures_and_says_why(
