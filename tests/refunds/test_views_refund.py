@@ -80,7 +80,7 @@ def test_return_fee_is_not_offered_after_two_captures_and_says_why(
     order.capture(lines=[("A", 1)])
     order.capture(lines=[("B", 1)])
     body = portal_client.get(create_url(order)).content.decode()
-    assert "captured in one single capture; this order has 2." in body
+    assert "captured in one single capture; this order has 2 captures." in body
 
 
 def test_htmx_preview_shows_total_fee_allocation_plan_effect_and_payout_deduction(
