@@ -21,6 +21,7 @@ Foreign-key triggers are off during COPY (``session_replication_role = replica``
 check and unique constraints stay on and check the counters as rows arrive.
 """
 
+import abc
 import random
 import uuid
 from collections.abc import Callable
@@ -1016,21 +1017,21 @@ class Loader:
                 writer.close()
 
 
-class Writer:
+class Writer(abc.ABC):
     """Where rows go: COPY on PostgreSQL, plain INSERTs elsewhere (tests' SQLite)."""
 
     vendor = "postgresql"
 
-    def write(self, table: str, columns: list[str], rows: list) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def write(self, table: str, columns: list[str], rows: list) -> None: ...
 
-    def execute(self, sql: str) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def execute(self, sql: str) -> None: ...
 
-    def commit(self) -> None:
+    def commit(self) -> None:  # noqa: B027 - a deliberate no-op default
         """Commit the chunk (a writer inside someone else's transaction does not)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a deliberate no-op default
         """Release the connection (a borrowed one is left alone)."""
 
     def finish(self, tables: list[str]) -> None:
