@@ -409,6 +409,54 @@ class Order(models.Model):
         ):
             setattr(self, field, getattr(other, field))
 
+    # Why an action is not possible now (None when it is). The verbs raise these
+    # under the order lock; pages show them instead of a form that would fail.
+
+    def capture_refusal(self) -> CaptureNotAllowed | None:
+        if self.status in (
+            OrderStatus.CANCELLED,
+            OrderStatus.EXPIRED,
+            OrderStatus.CLOSED,
+        ):
+            return CaptureNotAllowed(
+                "ORDER_NOT_CAPTURABLE",
+                f"The order is {self.get_status_display().lower()}; "
+                "nothing can be captured.",
+            )
+        if not self.authorization_open:
+            return CaptureNotAllowed(
+                "AUTHORIZATION_CLOSED",
+                "The authorization has expired or was released; nothing can be captured.",
+            )
+        if self.remaining_authorized_amount == 0:
+            return CaptureNotAllowed(
+                "NOTHING_TO_CAPTURE", "Everything authorized has been captured."
+            )
+        return None
+
+    def cancel_refusal(self) -> CancelNotAllowed | None:
+        if self.captured_amount > 0:
+            return CancelNotAllowed(
+                "HAS_CAPTURES", "Order has previous captures. Cancel not possible."
+            )
+        if self.status != OrderStatus.AUTHORIZED:
+            return CancelNotAllowed(
+                "NOT_CANCELLABLE",
+                f"The order is already {self.get_status_display().lower()}.",
+            )
+        return None
+
+    def release_refusal(self) -> OrderActionNotAllowed | None:
+        if self.captured_amount == 0:
+            return OrderActionNotAllowed(
+                "NO_CAPTURES", "The order has no captures; cancel it instead."
+            )
+        if not self.authorization_open or self.captured_amount >= self.order_amount:
+            return OrderActionNotAllowed(
+                "NOTHING_TO_RELEASE", "Nothing remains authorized on this order."
+            )
+        return None
+
     def capture(
         self,
         *,
@@ -459,21 +507,8 @@ class Order(models.Model):
     def _capture_locked(self, *, lines, amount, by, channel, description, reference):
         from customers.models import PaymentPlan
 
-        if self.status in (
-            OrderStatus.CANCELLED,
-            OrderStatus.EXPIRED,
-            OrderStatus.CLOSED,
-        ):
-            raise CaptureNotAllowed(
-                "ORDER_NOT_CAPTURABLE",
-                f"The order is {self.get_status_display().lower()}; "
-                "nothing can be captured.",
-            )
-        if not self.authorization_open:
-            raise CaptureNotAllowed(
-                "AUTHORIZATION_CLOSED",
-                "The authorization has expired or was released; nothing can be captured.",
-            )
+        if refusal := self.capture_refusal():
+            raise refusal
         remaining = self.remaining_authorized_amount
         order_lines = list(self.lines.select_for_update().order_by("pk"))
         by_reference = {line.reference: line for line in order_lines}
@@ -585,15 +620,8 @@ class Order(models.Model):
         """Cancel an order that has no captures; the whole authorization lapses."""
         with transaction.atomic():
             order = self._locked()
-            if order.captured_amount > 0 or order.captures.exists():
-                raise CancelNotAllowed(
-                    "HAS_CAPTURES", "Order has previous captures. Cancel not possible."
-                )
-            if order.status != OrderStatus.AUTHORIZED:
-                raise CancelNotAllowed(
-                    "NOT_CANCELLABLE",
-                    f"The order is already {order.get_status_display().lower()}.",
-                )
+            if refusal := order.cancel_refusal():
+                raise refusal
             order.status = OrderStatus.CANCELLED
             order.save(update_fields=["status"])
             OrderEvent.objects.create(
@@ -610,17 +638,8 @@ class Order(models.Model):
         """
         with transaction.atomic():
             order = self._locked()
-            if order.captured_amount == 0:
-                raise OrderActionNotAllowed(
-                    "NO_CAPTURES", "The order has no captures; cancel it instead."
-                )
-            if (
-                not order.authorization_open
-                or order.captured_amount >= order.order_amount
-            ):
-                raise OrderActionNotAllowed(
-                    "NOTHING_TO_RELEASE", "Nothing remains authorized on this order."
-                )
+            if refusal := order.release_refusal():
+                raise refusal
             released = order.remaining_authorized_amount
             order.released_at = timezone.now()
             order.status = order._status_after_change()

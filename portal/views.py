@@ -267,10 +267,11 @@ def order_capture(request: HttpRequest, order_id: UUID) -> HttpResponse:
                 )
             return redirect(order)
     reviewing = request.method == "POST" and form.is_valid() and not form.errors
+    refusal = order.capture_refusal()
     return TemplateResponse(
         request,
         "portal/order_capture.html",
-        {"order": order, "form": form, "reviewing": reviewing},
+        {"order": order, "form": form, "reviewing": reviewing, "refusal": refusal},
     )
 
 
@@ -315,10 +316,17 @@ def _order_action(request: HttpRequest, order_id: UUID, name: str) -> HttpRespon
         else:
             messages.success(request, action.done)
             return redirect(order)
+    refusal = getattr(order, f"{name}_refusal")()
     return TemplateResponse(
         request,
         "portal/order_action.html",
-        {"order": order, "action": action, "name": name, "error": error},
+        {
+            "order": order,
+            "action": action,
+            "name": name,
+            "error": error or (refusal.message if refusal else None),
+            "possible": refusal is None,
+        },
     )
 
 

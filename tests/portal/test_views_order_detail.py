@@ -244,3 +244,21 @@ def test_the_store_sees_a_return_the_customer_reported(portal_client, captured_o
     assert "Return reported by the customer" in body
     assert "1Z-RETURN-42" in body
     assert "Paused until the return is refunded" in body
+
+
+def test_action_pages_of_a_cancelled_order_say_why_instead_of_offering_a_form(
+    portal_client, order
+):
+    order.cancel()
+    for name in ("portal:order_cancel", "portal:order_capture"):
+        body = portal_client.get(reverse(name, args=[order.order_id])).content.decode()
+        assert "Not possible:" in body
+        assert 'type="submit"' not in body.split("<main", 1)[1]
+
+
+def test_the_release_page_of_a_fully_captured_order_says_nothing_remains(
+    portal_client, captured_order
+):
+    url = reverse("portal:order_release", args=[captured_order.order_id])
+    body = portal_client.get(url).content.decode()
+    assert "Nothing remains authorized on this order." in body
