@@ -326,3 +326,18 @@ def test_a_quantity_in_unicode_digits_is_a_form_error_not_a_crash(
     )
     assert response.status_code == 200
     assert "Enter a whole number." in response.content.decode()
+
+
+def test_the_total_to_confirm_stands_beside_the_confirm_button(
+    portal_client, captured_order
+):
+    data = {"kind": "amount", "amount": "12.00", "idempotency_key": "k"}
+    partial = portal_client.post(
+        preview_url(captured_order), data, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert 'id="confirm-summary"' in partial and 'hx-swap-oob="true"' in partial
+    assert "Confirm refunds <strong>12,00\xa0€</strong>" in partial
+    page = portal_client.post(
+        create_url(captured_order), {**data, "action": "preview"}
+    ).content.decode()
+    assert "Confirm refunds <strong>12,00\xa0€</strong>" in page
