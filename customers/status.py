@@ -146,7 +146,6 @@ class RefundTimeline:
 @dataclass
 class PlanRow:
     installment: Installment
-    paused_until: date | None
 
     @property
     def status_label(self) -> str:
@@ -177,19 +176,8 @@ class OrderPage:
             .order_by("pk")
         )
         open_return = ReturnReport.objects.open().filter(order=order).first()
-        paused_until = open_return.pause_until if open_return else None
         plan_rows = [
-            (
-                plan,
-                [
-                    PlanRow(
-                        i,
-                        paused_until if i.status == InstallmentStatus.PAUSED else None,
-                    )
-                    for i in plan.installments.all()
-                ],
-            )
-            for plan in plans
+            (plan, [PlanRow(i) for i in plan.installments.all()]) for plan in plans
         ]
         refunds = list(
             Refund.objects.filter(order=order)
