@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from portal.admin import money_display
 from portal.exceptions import DomainError
 from portal.money import format_money
 
@@ -21,18 +22,6 @@ from .models import (
     RepaymentStatus,
     ReturnReport,
 )
-
-
-def money_display(field: str, currency_of, description: str):
-    """A read-only column showing ``field`` formatted in its currency."""
-
-    def show(self, obj) -> str:
-        currency, locale = currency_of(obj)
-        return format_money(getattr(obj, field), currency, locale)
-
-    show.short_description = description
-    show.admin_order_field = field
-    return show
 
 
 def _order_currency(order) -> tuple[str, str]:

@@ -67,6 +67,23 @@ class EstimatedCountPaginator(Paginator):
         return queryset.count()
 
 
+def money_display(field: str, currency_of, description: str):
+    """A read-only column showing ``field`` formatted in its currency;
+    ``currency_of(obj)`` gives ``(currency, locale)``."""
+
+    def show(self, obj) -> str:
+        currency, locale = currency_of(obj)
+        return format_money(getattr(obj, field), currency, locale)
+
+    show.short_description = description
+    show.admin_order_field = field
+    return show
+
+
+def _payout_currency(payout) -> tuple[str, str]:
+    return payout.currency, payout.merchant.locale
+
+
 def money(amount: int | None, order: Order) -> str:
     """An amount of ``order`` as the portal shows it (``1.234,50 €``)."""
     return format_money(amount, order.purchase_currency, order.locale)
@@ -717,36 +734,13 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ("entry_count", "entries_link"),
     ]
 
-    def _money(self, amount: int, obj: Payout) -> str:
-        return format_money(amount, obj.currency, obj.merchant.locale)
-
-    @admin.display(description="Sales", ordering="sales_amount")
-    def sales_display(self, obj: Payout) -> str:
-        return self._money(obj.sales_amount, obj)
-
-    @admin.display(description="Returns", ordering="returns_amount")
-    def returns_display(self, obj: Payout) -> str:
-        return self._money(obj.returns_amount, obj)
-
-    @admin.display(description="Fees", ordering="fees_amount")
-    def fees_display(self, obj: Payout) -> str:
-        return self._money(obj.fees_amount, obj)
-
-    @admin.display(description="Debt carried in", ordering="debt_in")
-    def debt_in_display(self, obj: Payout) -> str:
-        return self._money(obj.debt_in, obj)
-
-    @admin.display(description="Total", ordering="total")
-    def total_display(self, obj: Payout) -> str:
-        return self._money(obj.total, obj)
-
-    @admin.display(description="Paid", ordering="paid_amount")
-    def paid_display(self, obj: Payout) -> str:
-        return self._money(obj.paid_amount, obj)
-
-    @admin.display(description="Debt carried out", ordering="debt_out")
-    def debt_out_display(self, obj: Payout) -> str:
-        return self._money(obj.debt_out, obj)
+    sales_display = money_display("sales_amount", _payout_currency, "Sales")
+    returns_display = money_display("returns_amount", _payout_currency, "Returns")
+    fees_display = money_display("fees_amount", _payout_currency, "Fees")
+    debt_in_display = money_display("debt_in", _payout_currency, "Debt carried in")
+    total_display = money_display("total", _payout_currency, "Total")
+    paid_display = money_display("paid_amount", _payout_currency, "Paid")
+    debt_out_display = money_display("debt_out", _payout_currency, "Debt carried out")
 
     @admin.display(description="Transactions")
     def entries_link(self, obj: Payout) -> str:
