@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from portal.admin import money_display
+from portal.admin import AppendOnlyAdminMixin, money_display
 from portal.exceptions import DomainError
 from portal.money import format_money
 
@@ -144,10 +144,7 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Repayment)
-class RepaymentAdmin(admin.ModelAdmin):
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # append-only: money and pauses are changed by model methods
-
+class RepaymentAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "repayment_id",
         "customer",
@@ -216,10 +213,7 @@ class RepaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(BalanceEntry)
-class BalanceEntryAdmin(admin.ModelAdmin):
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # append-only: money and pauses are changed by model methods
-
+class BalanceEntryAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "customer", "amount_shown", "description"]
     list_select_related = ["customer"]
     search_fields = ["customer__email", "description"]
@@ -295,10 +289,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReturnReport)
-class ReturnReportAdmin(admin.ModelAdmin):
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # append-only: money and pauses are changed by model methods
-
+class ReturnReportAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "order",
         "customer",

@@ -103,16 +103,21 @@ def admin_link(obj, text=None) -> str:
     return format_html('<a href="{}">{}</a>', url, text if text is not None else obj)
 
 
-class ReadOnlyAdminMixin:
+class AppendOnlyAdminMixin:
+    """Money and history rows are never deleted: later rows follow them, and the
+    model verbs (which staff actions call) are the only way to change them."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdminMixin(AppendOnlyAdminMixin):
     """Rows written only by model verbs: staff may look, never add, edit or delete."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -307,7 +312,7 @@ class OrderEventInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "reference",
         "created_at",
@@ -407,9 +412,6 @@ class OrderAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # Orders come from checkout (the API); an order's lines and amounts are
         # fixed at authorization.
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
     def get_search_results(self, request, queryset, search_term):
