@@ -172,7 +172,8 @@ COLUMNS = {
         "idempotency_key created_at created_by_id order_id"
     ),
     "portal_captureline": (
-        "id unit_start quantity amount refunded_quantity capture_id order_line_id"
+        "id unit_start quantity amount refunded_quantity capture_id order_line_id "
+        "unit_price tax_rate total_tax_amount refunded_amount"
     ),
     "customers_paymentplan": (
         "id product amount service_fee service_fee_refunded status created_at "
@@ -186,7 +187,8 @@ COLUMNS = {
         "description reference channel created_at created_by_id merchant_id order_id"
     ),
     "refunds_refundline": (
-        "id type reference name quantity total_amount order_line_id refund_id"
+        "id type reference name quantity total_amount order_line_id refund_id "
+        "unit_price tax_rate total_tax_amount capture_line_id"
     ),
     "refunds_refundallocation": "id amount effect_summary capture_id refund_id",
     "customers_repayment": (
@@ -235,6 +237,7 @@ class Line:
     quantity: int
     unit_price: int
     total: int
+    tax_rate: int = 0
     captured: int = 0
     refunded: int = 0
     capture_line: list | None = None  # the row, mutated until written
@@ -481,6 +484,7 @@ class Loader:
                 quantity=quantity,
                 unit_price=unit_price,
                 total=quantity * unit_price,
+                tax_rate=merchant.tax_rate,
             )
             lines.append(line)
         amount = sum(line.total for line in lines)
@@ -649,6 +653,10 @@ class Loader:
                 0,
                 pk,
                 line.pk,
+                line.unit_price,
+                line.tax_rate,
+                OrderLine.tax_for(line.total, line.tax_rate),
+                0,
             ]
         self.ledger(merchant, order_pk, "SALE", amount, ref1, at, capture=pk)
         fee = basis_points(amount, FEE_RATE_BP)
@@ -768,10 +776,20 @@ class Loader:
                     amount,
                     line.pk,
                     pk,
+                    line.unit_price,
+                    line.tax_rate,
+                    unit_range_amount(
+                        OrderLine.tax_for(line.total, line.tax_rate),
+                        line.quantity,
+                        line.refunded,
+                        quantity,
+                    ),
+                    line.capture_line[0],
                 ),
             )
             line.refunded += quantity
             line.capture_line[4] += quantity
+            line.capture_line[10] += amount
             total += amount
         reference = f"RMA-{rng.randint(10_000, 99_999)}"
         description = "Returned items" if kind == "items" else "Order returned"

@@ -252,8 +252,10 @@ def compute_refund_effect(
     ``open_installments`` are ``(pk, amount)`` of the scheduled and paused
     installments in sequence order. R < B (B = what is still owed): B − R is spread
     evenly over them (largest remainder, earliest first). R ≥ B: they are cancelled
-    and R − B goes back. ``full`` means the capture is refunded completely: a
-    one-time card service fee is then returned too. The only implementation of the
+    and R − B goes back. ``full`` means all money of the capture has now
+    been refunded as money (store credit does not count): only then is a
+    one-time card service fee returned (seed 000: on a partial refund "the
+    service fee is still charged"). The only implementation of the
     rule: the engine and the benchmark loader both call it.
     """
     balance = sum(a for _, a in open_installments)
@@ -445,12 +447,12 @@ class PaymentPlan(models.Model):
         Installment.objects.bulk_update(changed, ["amount", "status"])
         if effect.service_fee_returned:
             self.service_fee_refunded = True
-        if effect.full:
+        # Refunded only when nothing is owed and all of the capture's money came
+        # back as money (DOMAIN.md); open installments keep the plan active.
+        nothing_owed = not any(i.status in OPEN_INSTALLMENT for i in installments)
+        if effect.full and nothing_owed:
             self.status = PlanStatus.REFUNDED
-        elif not any(effect.after) and all(
-            i.status in (InstallmentStatus.PAID, InstallmentStatus.CANCELLED)
-            for i in installments
-        ):
+        elif nothing_owed:
             self.status = PlanStatus.PAID
         self.save(update_fields=["service_fee_refunded", "status"])
         back = effect.money_back + effect.service_fee_returned

@@ -41,7 +41,7 @@ from .exceptions import (
     InvalidRequest,
     OrderActionNotAllowed,
 )
-from .money import MAX_AMOUNT, basis_points, unit_range_amount
+from .money import MAX_AMOUNT, basis_points, proportion, unit_range_amount
 
 AUTHORIZATION_DAYS = 28
 MAX_AUTHORIZATION_DAYS = 180
@@ -391,6 +391,16 @@ class Order(models.Model):
                 problems.append(f"line {line.reference} captured_quantity disagrees")
             if (line.rq or 0) != line.refunded_quantity:
                 problems.append(f"line {line.reference} refunded_quantity disagrees")
+        # The line ledger: each capture line's refunded money is its refund lines'
+        # (refund lines from before the ledger point at order lines only).
+        legacy = self.refunds.filter(
+            lines__capture_line__isnull=True, lines__order_line__isnull=False
+        ).exists()
+        for cl in CaptureLine.objects.filter(capture__order=self).annotate(
+            rl=Sum("refund_lines__total_amount")
+        ):
+            if not legacy and (cl.rl or 0) != cl.refunded_amount:
+                problems.append(f"capture line {cl.pk} refunded_amount disagrees")
         return problems
 
     # Mutations ---------------------------------------------------------------
@@ -558,21 +568,27 @@ class Order(models.Model):
                     field="captured_amount",
                 )
             amount = lines_amount
-        elif amount is None or amount == remaining:
-            amount = remaining
-            selected = [
-                (line, line.quantity - line.captured_quantity)
-                for line in order_lines
-                if line.quantity > line.captured_quantity
-            ]
-            if (
-                sum(
+        by_amount = False
+        if not lines:
+            if amount is None:
+                amount = remaining
+            by_amount = True
+            if amount == remaining:
+                # The capture that completes the order captures every line still
+                # uncaptured (DOMAIN.md). When its amount itemizes exactly and no
+                # earlier capture was by amount, those lines are its own.
+                selected = [
+                    (line, line.capturable_quantity)
+                    for line in order_lines
+                    if line.capturable_quantity
+                ]
+                lines_amount = sum(
                     line.amount_for_units(line.captured_quantity, q)
                     for line, q in selected
                 )
-                != amount
-            ):
-                selected = []  # Earlier captures by amount: lines no longer match.
+                by_amount = lines_amount != amount or any(
+                    c.by_amount for c in self.captures.all()
+                )
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             raise InvalidRequest(
                 "INVALID_AMOUNT",
@@ -588,27 +604,41 @@ class Order(models.Model):
         capture = Capture.objects.create(
             order=self,
             captured_amount=amount,
+            by_amount=by_amount,
             description=description,
             reference=reference,
             created_by=by,
             channel=channel,
         )
-        capture_lines = []
-        for line, quantity in selected:
-            capture_lines.append(
-                CaptureLine(
-                    capture=capture,
-                    order_line=line,
-                    unit_start=line.captured_quantity,
-                    quantity=quantity,
-                    amount=line.amount_for_units(line.captured_quantity, quantity),
+        holders = [(capture, selected)]
+        if lines and amount == remaining:
+            # Completed by lines after captures by amount: the lines still
+            # uncaptured are held by the pool, on its newest capture.
+            chosen = dict((line.pk, q) for line, q in selected)
+            leftover = [
+                (line, line.capturable_quantity - chosen.get(line.pk, 0))
+                for line in order_lines
+                if line.capturable_quantity > chosen.get(line.pk, 0)
+            ]
+            pool = self.captures.filter(by_amount=True).order_by("-pk").first()
+            if leftover and pool is not None:
+                holders.append((pool, leftover))
+        capture_lines, changed = [], []
+        for holder, chosen_lines in holders:
+            for line, quantity in chosen_lines:
+                capture_lines.append(
+                    CaptureLine(
+                        capture=holder,
+                        order_line=line,
+                        unit_start=line.captured_quantity,
+                        quantity=quantity,
+                        **line.ledger_fields(line.captured_quantity, quantity),
+                    )
                 )
-            )
-            line.captured_quantity += quantity
+                line.captured_quantity += quantity
+                changed.append(line)
         CaptureLine.objects.bulk_create(capture_lines)
-        OrderLine.objects.bulk_update(
-            [line for line, _ in selected], ["captured_quantity"]
-        )
+        OrderLine.objects.bulk_update(changed, ["captured_quantity"])
         self.captured_amount += amount
         self.status = self._status_after_change()
         self.save(update_fields=["captured_amount", "status"])
@@ -839,8 +869,36 @@ class OrderLine(models.Model):
     def is_shipping(self) -> bool:
         return self.type == self.Type.SHIPPING_FEE
 
+    @property
+    def is_negative(self) -> bool:
+        """Discount, gift card, store credit: lines that reduce what is owed."""
+        return self.total_amount < 0
+
     def amount_for_units(self, start: int, count: int) -> int:
+        """Money of units ``start .. start+count-1`` (minor units, incl. tax)."""
         return unit_range_amount(self.total_amount, self.quantity, start, count)
+
+    def tax_for_units(self, start: int, count: int) -> int:
+        """Tax of units ``start .. start+count-1``: ``total_tax_amount`` split by
+        units with the largest-remainder method, so every part sums to the line."""
+        return unit_range_amount(self.total_tax_amount, self.quantity, start, count)
+
+    def ledger_fields(self, start: int, count: int) -> dict:
+        """The Klarna line fields of units ``start .. start+count-1``.
+
+        ``total_discount_amount`` is ``count × unit_price − amount``, so each part
+        keeps Klarna's ``total_amount = quantity × unit_price − discount`` and
+        the parts sum to the line's discount.
+        """
+        amount = self.amount_for_units(start, count)
+        return {
+            "quantity_unit": self.quantity_unit,
+            "unit_price": self.unit_price,
+            "tax_rate": self.tax_rate,
+            "total_discount_amount": count * self.unit_price - amount,
+            "amount": amount,
+            "total_tax_amount": self.tax_for_units(start, count),
+        }
 
     @property
     def refundable_line_amount(self) -> int:
@@ -858,12 +916,26 @@ class OrderLine(models.Model):
 
 
 class Capture(models.Model):
-    """One shipment's capture: one customer invoice / payment obligation."""
+    """One shipment's capture: one customer invoice / payment obligation.
+
+    ``by_amount``: captured as an amount that does not itemize its own money.
+    Such a capture holds no lines by itself; the capture that brings the order to
+    fully captured takes every line still uncaptured (DOMAIN.md), and the money
+    of those lines is held together by all the order's captures by amount (the
+    *pool*): an item refund of them is allocated to those captures oldest first
+    (our rule, ``refunds.engine``).
+    """
 
     capture_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="captures")
     captured_amount = models.BigIntegerField()
     refunded_amount = models.BigIntegerField(default=0)
+    by_amount = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Captured by amount: its lines (if any) are held by the pool of "
+        "the order's captures by amount.",
+    )
     description = models.CharField(max_length=255, blank=True)
     reference = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(
@@ -913,7 +985,18 @@ class Capture(models.Model):
 
 
 class CaptureLine(models.Model):
-    """Units ``unit_start .. unit_start+quantity-1`` of an order line, captured."""
+    """Units ``unit_start .. unit_start+quantity-1`` of an order line, captured.
+
+    The line ledger (DOMAIN.md "Rules added after the first review"): the money of
+    those units (``amount``, = ``quantity × unit_price − total_discount_amount``)
+    and their share of the line's tax (``total_tax_amount``), split from the order
+    line by unit ranges so that every capture's parts of a line sum exactly to the
+    line. ``refunded_quantity`` and ``refunded_amount`` count what refunds took;
+    for a line with a negative amount (discount, gift card, store credit) refunds
+    take proportional shares of money, and ``refunded_quantity`` becomes
+    ``quantity`` once all of it was refunded. The refund lines pointing here are
+    the append-only record; these counters are their cache.
+    """
 
     capture = models.ForeignKey(Capture, on_delete=models.CASCADE, related_name="lines")
     order_line = models.ForeignKey(
@@ -921,8 +1004,18 @@ class CaptureLine(models.Model):
     )
     unit_start = models.PositiveIntegerField()
     quantity = models.PositiveIntegerField()
-    amount = models.BigIntegerField()
+    quantity_unit = models.CharField(max_length=10, default="pcs", db_default="pcs")
+    unit_price = models.BigIntegerField(
+        default=0, db_default=0, help_text="Minor units, including tax."
+    )
+    tax_rate = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Basis points: 2500 = 25%."
+    )
+    total_discount_amount = models.BigIntegerField(default=0, db_default=0)
+    amount = models.BigIntegerField(help_text="Minor units, including tax.")
+    total_tax_amount = models.BigIntegerField(default=0, db_default=0)
     refunded_quantity = models.PositiveIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["capture", "order_line"]
@@ -937,10 +1030,59 @@ class CaptureLine(models.Model):
                 condition=Q(refunded_quantity__lte=F("quantity")),
                 name="capture_line_refunded_le_quantity",
             ),
+            # Refunded money has the sign of the line and never exceeds it.
+            models.CheckConstraint(
+                condition=(
+                    Q(amount__gte=0)
+                    & Q(refunded_amount__gte=0)
+                    & Q(refunded_amount__lte=F("amount"))
+                )
+                | (
+                    Q(amount__lt=0)
+                    & Q(refunded_amount__lte=0)
+                    & Q(refunded_amount__gte=F("amount"))
+                ),
+                name="capture_line_refunded_amount_within_line",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.order_line.name}"
+
+    @property
+    def is_negative(self) -> bool:
+        return self.amount < 0
+
+    @property
+    def refundable_quantity(self) -> int:
+        return self.quantity - self.refunded_quantity
+
+    @property
+    def remaining_amount(self) -> int:
+        """Money of this capture line not yet refunded (negative for discounts)."""
+        return self.amount - self.refunded_amount
+
+    def amount_for_units(self, count: int) -> int:
+        """Money of the next ``count`` unrefunded units (minor units)."""
+        return self.order_line.amount_for_units(
+            self.unit_start + self.refunded_quantity, count
+        )
+
+    def tax_for_units(self, count: int) -> int:
+        """Tax of the next ``count`` unrefunded units: the line's tax split by units."""
+        return self.order_line.tax_for_units(
+            self.unit_start + self.refunded_quantity, count
+        )
+
+    def tax_for_refunded_amount(self, refunded_amount: int) -> int:
+        """Tax included in the first ``refunded_amount`` of a negative line's share.
+
+        Cumulative and rounded half up, so the tax of successive shares sums
+        exactly to ``total_tax_amount`` when the whole amount is refunded (our rule).
+        """
+        if self.amount == 0:
+            return 0
+        return proportion(self.total_tax_amount, refunded_amount, self.amount)
 
 
 class OrderEvent(models.Model):

@@ -76,6 +76,19 @@ def unit_range_amount(total: int, quantity: int, start: int, count: int) -> int:
     return prefix(start + count) - prefix(start)
 
 
+def proportion(total: int, part: int, whole: int) -> int:
+    """``total × part / whole`` rounded half away from zero, in minor units.
+
+    Used cumulatively (the share of the first ``part`` of ``whole``), so that the
+    shares of successive parts telescope: when ``part`` reaches ``whole`` the sum
+    is exactly ``total``. Raises ZeroDivisionError when ``whole`` is 0.
+    """
+    numerator = total * part
+    sign = -1 if (numerator < 0) != (whole < 0) else 1
+    numerator, whole = abs(numerator), abs(whole)
+    return sign * ((2 * numerator + whole) // (2 * whole))
+
+
 def basis_points(amount: int, rate_bp: int) -> int:
     """``amount × rate_bp / 10000`` rounded half away from zero, in minor units."""
     sign = -1 if amount < 0 else 1

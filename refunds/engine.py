@@ -10,17 +10,39 @@ Locking: the order row first (it serializes every money movement on the order),
 then its captures, lines and payment plans, each in primary-key order. Database
 constraints (refunded ≤ captured, per line, per capture, per order) back it up.
 
+The line ledger (DOMAIN.md "Rules added after the first review"): every refund
+is made of rows (``PlannedRow`` → ``RefundLine``) that sum exactly to its
+``items_amount``: units of order lines taken from capture lines, the
+proportional share of the negative lines (discount, gift card, store credit)
+that comes off with them, adjustments for money not tied to lines, and the
+return fee. Each row carries its exact part of the line's tax.
+
 Rules of our own, where DOMAIN.md is silent:
-- Units of a line are refunded in order, and a refunded unit is credited to the
-  capture that captured it; captures are therefore credited oldest first.
-- "Complete order" refunds what remains on every capture; a return fee is allowed
-  on it as on selected items (it is a selection of every item).
-- A return fee must be smaller than the items (a refund of nothing is refused).
-- When the store does not refund shipping fees, captured shipping is held back
-  from complete-order and amount refunds too.
+- Units of a line are refunded from its capture lines oldest capture first; a
+  capture that cannot take them (its money was refunded by amount) is skipped,
+  so an item refund is refused only when no capture can take it.
+- Captures by amount hold no lines until the capture that completes the order
+  takes every line still uncaptured; the money of those lines is held by the
+  order's captures by amount together (the *pool*) and an item refund of them is
+  credited to those captures oldest first. Before the order is complete, their
+  money can be refunded by amount or as part of "complete order".
+- A negative line is never refunded by itself: its share is computed
+  cumulatively (``N × refunded positive / all positive``, rounded half up, less
+  what earlier refunds took), split over the negative lines by what each has
+  left (largest remainder).
+- "Complete order" refunds everything the engine allows on every capture: every
+  unit left, the negative lines' share, and an adjustment row for money not tied
+  to lines (captured by amount and never itemized: positive; already refunded by
+  amount: negative). A return fee is allowed on it as on selected items.
+- A return fee must be smaller than the items it is taken from (our rule), and
+  the refund must have items.
+- When the store does not refund shipping fees, captured shipping (less its
+  share of the negative lines) is held back from every kind of refund, and the
+  pages say so.
 - Store-credit-only stores: the refund is recorded and counts against what can be
   refunded, but no money moves, the customer's plan continues and the payout is
-  not debited.
+  not debited. A later money refund is "full" for a plan only when all money of
+  its capture was refunded as money.
 - An idempotency key older than 24 hours is forgotten; reusing it starts afresh.
 """
 
@@ -30,8 +52,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from customers.models import (
     BalanceEntry,
@@ -50,7 +73,7 @@ from portal.models import (
     Order,
     OrderLine,
 )
-from portal.money import MAX_AMOUNT, format_money
+from portal.money import MAX_AMOUNT, allocate, format_money, proportion
 
 from .exceptions import (
     IdempotencyConflict,
@@ -70,6 +93,7 @@ __all__ = [
     "build_plan",
     "execute_refund",
     "preview_refund",
+    "refundable_now",
 ]
 
 
@@ -112,12 +136,30 @@ class RefundRequest:
 
 
 @dataclass(frozen=True)
-class PlannedLine:
-    order_line: OrderLine
+class PlannedRow:
+    """One row of the refund: what becomes a ``RefundLine`` (see its docstring).
+
+    ``amount`` and ``total_tax_amount`` are minor units; ``kind`` is a
+    ``RefundLine.Kind``. ``capture_line`` is None for adjustments and the fee.
+    """
+
+    kind: str
+    type: str
+    reference: str
+    name: str
     quantity: int
+    unit_price: int
     amount: int
-    # (capture pk, units, amount) for each capture the units were captured in.
-    per_capture: tuple[tuple[int, int, int], ...]
+    total_tax_amount: int = 0
+    tax_rate: int = 0
+    quantity_unit: str = "pcs"
+    capture_line: CaptureLine | None = None
+    order_line: OrderLine | None = None
+    invoice: int = 0  # the number of the capture holding it (0: not tied to one)
+
+    @property
+    def total_discount_amount(self) -> int:
+        return self.quantity * self.unit_price - self.amount
 
 
 @dataclass(frozen=True)
@@ -125,7 +167,8 @@ class PlannedAllocation:
     capture: Capture
     number: int  # 1 = the order's first capture (invoice)
     amount: int
-    remaining_after: int
+    remaining_after: int  # what the engine would still allow on it afterwards
+    held_back: int  # non-refundable shipping that stays on it
     effect: RefundEffect | None
 
 
@@ -136,13 +179,23 @@ class RefundPlan:
     items_amount: int
     fee_amount: int
     refunded_amount: int
-    lines: tuple[PlannedLine, ...]
+    rows: tuple[PlannedRow, ...]
     allocations: tuple[PlannedAllocation, ...]
     store_credit: bool
     description: str
     reference: str
     refundable_before: int
+    held_back: int = 0
     warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def item_rows(self) -> tuple[PlannedRow, ...]:
+        return tuple(r for r in self.rows if r.kind == RefundLine.Kind.ITEM)
+
+    @property
+    def other_rows(self) -> tuple[PlannedRow, ...]:
+        """Shares of discounts and gift cards, and adjustments (not the fee)."""
+        return tuple(r for r in self.rows if r.kind != RefundLine.Kind.ITEM)
 
     @property
     def payout_deduction(self) -> int:
@@ -150,7 +203,8 @@ class RefundPlan:
 
     @property
     def refundable_after(self) -> int:
-        return self.refundable_before - self.refunded_amount
+        """What the engine would still allow after this refund (minor units)."""
+        return max(self.refundable_before - self.refunded_amount, 0)
 
     @property
     def fingerprint(self) -> str:
@@ -162,7 +216,15 @@ class RefundPlan:
             self.fee_amount,
             self.refunded_amount,
             self.store_credit,
-            [(pl.order_line.pk, pl.quantity, pl.amount) for pl in self.lines],
+            [
+                (
+                    r.kind,
+                    r.capture_line.pk if r.capture_line else None,
+                    r.quantity,
+                    r.amount,
+                )
+                for r in self.rows
+            ],
             [
                 (
                     a.capture.pk,
@@ -193,6 +255,92 @@ class RefundPlan:
         ]
 
 
+class Holding:
+    """Capture lines held together and the captures whose money backs them.
+
+    A capture by lines holds its own lines. The order's captures by amount form
+    one *pool* holding the lines the completing capture took (DOMAIN.md "Captures
+    by amount"); its money is credited to those captures oldest first.
+    """
+
+    def __init__(self, captures: list[Capture], lines: list[CaptureLine], merchant):
+        self.captures = captures
+        self.lines = lines
+        self.positive = [cl for cl in lines if not cl.is_negative]
+        self.negative = [cl for cl in lines if cl.is_negative]
+        self.positive_total = sum(cl.amount for cl in self.positive)
+        self.positive_refunded = sum(cl.refunded_amount for cl in self.positive)
+        self.negative_refunded = sum(cl.refunded_amount for cl in self.negative)
+        self.remaining = sum(c.remaining_amount for c in captures)
+        self.refunds_shipping = merchant.shipping_fees_refundable
+        self.reserve = self._reserve()
+        self.available = max(self.remaining - self.reserve, 0)
+
+    @property
+    def is_pool(self) -> bool:
+        return self.captures[0].by_amount
+
+    def is_reserved(self, cl: CaptureLine) -> bool:
+        return cl.order_line.is_shipping and not self.refunds_shipping
+
+    def negative_share(self, positive_added: int) -> list[tuple[CaptureLine, int]]:
+        """The negative lines' share that comes off when ``positive_added`` more of
+        the positive lines' money is refunded (DOMAIN.md "Negative lines").
+
+        Cumulative: the share of everything refunded so far is ``N × p / P``
+        rounded half up (N: the negative lines' total, P: the positive lines'),
+        minus what earlier refunds already took, split over the negative lines
+        by what each has left (largest remainder). Refunding every unit, in any
+        order, therefore takes exactly N.
+        """
+        if not self.negative or not self.positive_total:
+            return []
+        negative_total = sum(cl.amount for cl in self.negative)
+        target = proportion(
+            negative_total,
+            self.positive_refunded + positive_added,
+            self.positive_total,
+        )
+        share = target - self.negative_refunded  # <= 0
+        if share >= 0:
+            return []
+        parts = allocate(-share, [-cl.remaining_amount for cl in self.negative])
+        return [
+            (cl, -part) for cl, part in zip(self.negative, parts, strict=True) if part
+        ]
+
+    def _reserve(self) -> int:
+        """Money that stays because the store does not refund shipping: the
+        unrefunded shipping minus its share of the negative lines."""
+        if self.refunds_shipping:
+            return 0
+        shipping = sum(
+            cl.remaining_amount for cl in self.positive if self.is_reserved(cl)
+        )
+        if not shipping:
+            return 0
+        others = sum(
+            cl.remaining_amount for cl in self.positive if not self.is_reserved(cl)
+        )
+        negative_left = sum(cl.remaining_amount for cl in self.negative)
+        share_with_others = sum(amount for _, amount in self.negative_share(others))
+        return shipping + negative_left - share_with_others
+
+    def split(self, amount: int) -> dict[int, int]:
+        """``amount`` credited to this holding's captures, oldest first."""
+        out, left = {}, amount
+        for capture in self.captures:
+            take = min(left, capture.remaining_amount)
+            if take > 0:
+                out[capture.pk] = take
+                left -= take
+        return out
+
+    def capture_available(self) -> dict[int, int]:
+        """What the engine allows per capture; the reserve stays on the newest."""
+        return self.split(self.available)
+
+
 @dataclass
 class OrderState:
     """The rows a refund depends on, loaded in a fixed number of queries."""
@@ -200,11 +348,10 @@ class OrderState:
     order: Order
     lines: list[OrderLine]
     captures: list[Capture]
-    capture_lines: dict[
-        int, list[CaptureLine]
-    ]  # order line pk -> its capture lines by unit
+    capture_lines: list[CaptureLine]
     plans: dict[int, PaymentPlan]  # capture pk -> plan
     installments: dict[int, list[Installment]]  # plan pk -> installments
+    money_refunded: dict[int, int]  # capture pk -> refunded as money (not store credit)
 
     @classmethod
     def load(cls, order: Order, *, lock: bool) -> "OrderState":
@@ -213,11 +360,16 @@ class OrderState:
 
         captures = list(rows(Capture.objects.filter(order=order)).order_by("pk"))
         lines = list(rows(OrderLine.objects.filter(order=order)).order_by("pk"))
-        capture_lines: dict[int, list[CaptureLine]] = {}
-        for cl in rows(CaptureLine.objects.filter(capture__order=order)).order_by("pk"):
-            capture_lines.setdefault(cl.order_line_id, []).append(cl)
-        for cls_ in capture_lines.values():
-            cls_.sort(key=lambda cl: cl.unit_start)
+        by_pk = {line.pk: line for line in lines}
+        capture_lines = list(
+            rows(CaptureLine.objects.filter(capture__order=order)).order_by(
+                "capture_id", "order_line_id", "unit_start"
+            )
+        )
+        captures_by_pk = {c.pk: c for c in captures}
+        for cl in capture_lines:
+            cl.order_line = by_pk[cl.order_line_id]
+            cl.capture = captures_by_pk[cl.capture_id]
         plans = {
             p.capture_id: p
             for p in rows(
@@ -227,39 +379,59 @@ class OrderState:
         installments: dict[int, list[Installment]] = {}
         for inst in rows(Installment.objects.filter(plan__order=order)).order_by("pk"):
             installments.setdefault(inst.plan_id, []).append(inst)
+        money_refunded = dict(
+            RefundAllocation.objects.filter(
+                capture__order=order, refund__store_credit=False
+            )
+            .values_list("capture_id")
+            .annotate(s=Sum("amount"))
+            .order_by()
+        )
         for plan in plans.values():
             plan.order = order
         for capture in captures:
             capture.order = order
         for line in lines:
             line.order = order
-        return cls(order, lines, captures, capture_lines, plans, installments)
+        return cls(
+            order, lines, captures, capture_lines, plans, installments, money_refunded
+        )
 
+    @cached_property
+    def holdings(self) -> list[Holding]:
+        """One per capture by lines, then the pool of captures by amount."""
+        merchant = self.order.merchant
+        own = {c.pk: [] for c in self.captures}
+        for cl in self.capture_lines:
+            own[cl.capture_id].append(cl)
+        holdings = [
+            Holding([c], own[c.pk], merchant) for c in self.captures if not c.by_amount
+        ]
+        pool = [c for c in self.captures if c.by_amount]
+        if pool:
+            pool_lines = [cl for c in pool for cl in own[c.pk]]
+            holdings.append(Holding(pool, pool_lines, merchant))
+        return holdings
 
-def _shipping_reserve(state: OrderState) -> dict[int, int]:
-    """Per capture: captured, unrefunded shipping the store does not refund."""
-    reserve: dict[int, int] = {}
-    if state.order.merchant.shipping_fees_refundable:
-        return reserve
-    for line in state.lines:
-        if not line.is_shipping:
-            continue
-        for capture_pk, _units, amount in _units_to_captures(
-            state, line, line.refunded_quantity, line.refundable_quantity
-        ):
-            reserve[capture_pk] = reserve.get(capture_pk, 0) + amount
-    return reserve
+    def holding_of(self, cl: CaptureLine) -> Holding:
+        return next(h for h in self.holdings if cl.capture in h.captures)
 
+    def number(self, capture: Capture) -> int:
+        return next(i for i, c in enumerate(self.captures, 1) if c.pk == capture.pk)
 
-def _units_to_captures(state: OrderState, line: OrderLine, start: int, count: int):
-    """Split units ``start..start+count-1`` of ``line`` by the capture holding them."""
-    out = []
-    end = start + count
-    for cl in state.capture_lines.get(line.pk, []):
-        lo, hi = max(start, cl.unit_start), min(end, cl.unit_start + cl.quantity)
-        if hi > lo:
-            out.append((cl.capture_id, hi - lo, line.amount_for_units(lo, hi - lo)))
-    return out
+    def capture_available(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for holding in self.holdings:
+            out.update(holding.capture_available())
+        return out
+
+    def refundable(self) -> int:
+        """What the engine allows in all (minor units): captured, not refunded,
+        and not held back by the store's shipping policy."""
+        return sum(h.available for h in self.holdings)
+
+    def held_back(self) -> int:
+        return sum(min(h.reserve, h.remaining) for h in self.holdings)
 
 
 def _check_text(request: RefundRequest) -> None:
@@ -277,10 +449,91 @@ def _check_text(request: RefundRequest) -> None:
             )
 
 
+def _item_row(state: OrderState, cl: CaptureLine, count: int) -> PlannedRow:
+    line = cl.order_line
+    return PlannedRow(
+        kind=RefundLine.Kind.ITEM,
+        type=line.type,
+        reference=line.reference,
+        name=line.name,
+        quantity=count,
+        unit_price=line.unit_price,
+        amount=cl.amount_for_units(count),
+        total_tax_amount=cl.tax_for_units(count),
+        tax_rate=line.tax_rate,
+        quantity_unit=line.quantity_unit,
+        capture_line=cl,
+        order_line=line,
+        invoice=state.number(cl.capture),
+    )
+
+
+def _share_rows(state: OrderState, shares) -> list[PlannedRow]:
+    rows = []
+    for cl, amount in shares:
+        line = cl.order_line
+        tax = cl.tax_for_refunded_amount(
+            cl.refunded_amount + amount
+        ) - cl.tax_for_refunded_amount(cl.refunded_amount)
+        rows.append(
+            PlannedRow(
+                kind=RefundLine.Kind.SHARE,
+                type=line.type,
+                reference=line.reference,
+                name=line.name,
+                quantity=1,
+                unit_price=amount,
+                amount=amount,
+                total_tax_amount=tax,
+                tax_rate=line.tax_rate,
+                quantity_unit=line.quantity_unit,
+                capture_line=cl,
+                order_line=line,
+                invoice=state.number(cl.capture),
+            )
+        )
+    return rows
+
+
+def _adjustment_row(state: OrderState, holding: Holding, amount: int) -> PlannedRow:
+    if amount > 0:
+        name, type_ = "Captured by amount, not itemized", OrderLine.Type.PHYSICAL
+    else:
+        name, type_ = "Already refunded by amount", OrderLine.Type.DISCOUNT
+    return PlannedRow(
+        kind=RefundLine.Kind.ADJUSTMENT,
+        type=type_,
+        reference="",
+        name=name,
+        quantity=1,
+        unit_price=amount,
+        amount=amount,
+        invoice=state.number(holding.captures[0]) if not holding.is_pool else 0,
+    )
+
+
+class _Selection:
+    """Units chosen per holding while planning an item refund."""
+
+    def __init__(self):
+        self.units: dict[int, int] = {}  # capture line pk -> units
+        self.positive: dict[int, int] = {}  # id(holding) -> positive money
+
+    def money(self, holding: Holding, extra: int = 0) -> int:
+        positive = self.positive.get(id(holding), 0) + extra
+        share = sum(a for _, a in holding.negative_share(positive))
+        return positive + share
+
+    def fits(self, holding: Holding, extra: int) -> bool:
+        return self.money(holding, extra) <= holding.available
+
+
 def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
     """Compute the refund ``request`` would make on ``state``; raise if not allowed.
 
-    Pure: reads ``state`` only, writes nothing.
+    Pure: reads ``state`` only, writes nothing. Raises ``InvalidRequest`` for
+    malformed input and ``RefundNotAllowed`` (with a reason true of this order)
+    when a rule forbids it; see the module docstring for the rules.
     """
     order = state.order
     _check_text(request)
@@ -299,56 +552,34 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
             "The return fee must be a whole, non-negative amount.",
             field="return_fee",
         )
-    remaining = {c.pk: c.remaining_amount for c in state.captures}
-    reserve = _shipping_reserve(state)
-    available = {pk: max(remaining[pk] - reserve.get(pk, 0), 0) for pk in remaining}
-    refundable_before = sum(available.values())
-
-    planned_lines: list[PlannedLine] = []
-    per_capture: dict[int, int] = {}
+    refundable_before = state.refundable()
+    rows: list[PlannedRow] = []
+    per_holding: list[tuple[Holding, int]] = []
     if request.kind == RefundKind.COMPLETE:
         if refundable_before == 0:
             raise RefundNotAllowed(
                 "NOTHING_TO_REFUND",
-                "Over refund is not allowed: everything captured was already refunded.",
+                "Over refund is not allowed: everything captured was already refunded"
+                + (" (shipping is not refundable)." if state.held_back() else "."),
             )
-        for line in state.lines:
-            if line.refundable_quantity and not (line.is_shipping and reserve):
-                parts = _units_to_captures(
-                    state, line, line.refunded_quantity, line.refundable_quantity
+        for holding in state.holdings:
+            holding_rows = [
+                _item_row(state, cl, cl.refundable_quantity)
+                for cl in holding.positive
+                if cl.refundable_quantity and not holding.is_reserved(cl)
+            ]
+            positive = sum(r.amount for r in holding_rows)
+            holding_rows += _share_rows(state, holding.negative_share(positive))
+            itemized = sum(r.amount for r in holding_rows)
+            if holding.available != itemized:
+                holding_rows.append(
+                    _adjustment_row(state, holding, holding.available - itemized)
                 )
-                planned_lines.append(
-                    PlannedLine(
-                        line,
-                        line.refundable_quantity,
-                        sum(p[2] for p in parts),
-                        tuple(parts),
-                    )
-                )
-        per_capture = {pk: amount for pk, amount in available.items() if amount}
-        items_amount = refundable_before
+            if holding_rows:
+                rows += holding_rows
+                per_holding.append((holding, holding.available))
     elif request.kind == RefundKind.ITEMS:
-        planned_lines = _plan_lines(state, request)
-        for pl in planned_lines:
-            for capture_pk, _units, amount in pl.per_capture:
-                per_capture[capture_pk] = per_capture.get(capture_pk, 0) + amount
-        items_amount = sum(pl.amount for pl in planned_lines)
-        if items_amount <= 0 or any(v < 0 for v in per_capture.values()):
-            raise InvalidRequest(
-                "NOTHING_TO_REFUND",
-                "The selected lines add up to nothing to refund; a discount is refunded "
-                "together with the items it applies to.",
-                field="lines",
-            )
-        for capture in state.captures:
-            if per_capture.get(capture.pk, 0) > remaining[capture.pk]:
-                raise RefundNotAllowed(
-                    "OVER_REFUND",
-                    f"Over refund is not allowed: invoice {_number(state, capture)} has only "
-                    f"{_fmt(order, remaining[capture.pk])} left to refund (earlier "
-                    "refunds by amount used the rest). Refund an amount instead.",
-                )
-        per_capture = {pk: v for pk, v in per_capture.items() if v}
+        rows, per_holding = _plan_items(state, request)
     elif request.kind == RefundKind.AMOUNT:
         amount = request.amount
         if not _is_whole(amount) or amount <= 0 or amount > MAX_AMOUNT:
@@ -364,28 +595,37 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
         if amount > refundable_before:
             raise RefundNotAllowed(
                 "OVER_REFUND",
-                f"Over refund is not allowed: at most {_fmt(order, refundable_before)} can be refunded.",
+                f"Over refund is not allowed: at most {_fmt(order, refundable_before)} "
+                "can be refunded" + _held_back_clause(state) + ".",
                 field="amount",
             )
-        left = amount
-        for capture in state.captures:  # oldest first
-            take = min(left, available[capture.pk])
-            if take:
-                per_capture[capture.pk] = take
-                left -= take
-        items_amount = amount
     else:
         raise InvalidRequest(
             "INVALID_KIND", "Choose how to refund: complete order, items or amount."
         )
 
+    per_capture: dict[int, int] = {}
+    if request.kind == RefundKind.AMOUNT:
+        left = request.amount
+        available = state.capture_available()
+        for capture in state.captures:  # oldest first (our rule)
+            take = min(left, available.get(capture.pk, 0))
+            if take:
+                per_capture[capture.pk] = take
+                left -= take
+    else:
+        for holding, money in per_holding:
+            for pk, amount in holding.split(money).items():
+                per_capture[pk] = per_capture.get(pk, 0) + amount
+    items_amount = (
+        request.amount
+        if request.kind == RefundKind.AMOUNT
+        else sum(r.amount for r in rows)
+    )
     if fee:
-        _check_fee(state, fee, items_amount, planned_lines)
-        only = state.captures[0].pk
-        per_capture[only] -= fee
+        _check_fee(state, fee, items_amount, rows)
+        per_capture[state.captures[0].pk] -= fee
     refunded = items_amount - fee
-    if refunded > order.captured_amount - order.refunded_amount:
-        raise RefundNotAllowed("OVER_REFUND", "Over refund is not allowed.")
     if request.expected_amount is not None and request.expected_amount != refunded:
         raise InvalidRequest(
             "AMOUNT_MISMATCH",
@@ -395,22 +635,31 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
         )
 
     store_credit = order.merchant.store_credit_only
+    available = state.capture_available()
     allocations = []
     for capture in state.captures:
         amount = per_capture.get(capture.pk, 0)
         if amount <= 0:
             continue
-        after = remaining[capture.pk] - amount
         effect = None
         if not store_credit:
             plan = state.plans[capture.pk]
+            money_after = state.money_refunded.get(capture.pk, 0) + amount
             effect = plan.refund_effect(
                 amount,
-                full=after == 0,
+                full=money_after == capture.captured_amount,
                 installments=state.installments.get(plan.pk, []),
             )
+        before = available.get(capture.pk, 0)
         allocations.append(
-            PlannedAllocation(capture, _number(state, capture), amount, after, effect)
+            PlannedAllocation(
+                capture,
+                state.number(capture),
+                amount,
+                max(before - amount, 0),
+                capture.remaining_amount - before,
+                effect,
+            )
         )
     kind = (
         RefundKind.ITEMS_WITH_FEE
@@ -423,23 +672,47 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
         items_amount=items_amount,
         fee_amount=fee,
         refunded_amount=refunded,
-        lines=tuple(planned_lines),
+        rows=tuple(rows),
         allocations=tuple(allocations),
         store_credit=store_credit,
         description=request.description,
         reference=request.reference,
         refundable_before=refundable_before,
+        held_back=state.held_back(),
     )
 
 
-def _plan_lines(state: OrderState, request: RefundRequest) -> list[PlannedLine]:
+def _held_back_clause(state: OrderState) -> str:
+    held = state.held_back()
+    if not held:
+        return ""
+    return (
+        f" ({_fmt(state.order, held)} of shipping stays: "
+        f"{state.order.merchant.name} does not refund shipping fees)"
+    )
+
+
+def _plan_items(
+    state: OrderState, request: RefundRequest
+) -> tuple[list[PlannedRow], list[tuple[Holding, int]]]:
+    """Rows and money per holding for an item refund.
+
+    Units of a line are taken from its capture lines oldest capture first,
+    skipping a capture that cannot take them (earlier refunds by amount used its
+    money); the item's share of the holding's negative lines comes off.
+    """
     if not request.lines:
         raise InvalidRequest(
             "NO_LINES", "Select at least one item to refund.", field="lines"
         )
+    order = state.order
     by_reference = {line.reference: line for line in state.lines}
+    capture_lines: dict[int, list[CaptureLine]] = {}
+    for cl in state.capture_lines:
+        capture_lines.setdefault(cl.order_line_id, []).append(cl)
     seen: set[str] = set()
-    planned = []
+    selection = _Selection()
+    item_rows: list[PlannedRow] = []
     for reference, quantity in request.lines:
         line = by_reference.get(reference)
         if line is None:
@@ -453,40 +726,146 @@ def _plan_lines(state: OrderState, request: RefundRequest) -> list[PlannedLine]:
                 "DUPLICATE_LINE", f"“{line.name}” is listed twice.", field="lines"
             )
         seen.add(reference)
+        field_name = f"line-{line.pk}"
         if not _is_whole(quantity) or quantity <= 0:
             raise InvalidRequest(
                 "INVALID_QUANTITY",
                 f"The quantity for “{line.name}” must be a whole number of at least 1.",
-                field=f"line-{line.pk}",
+                field=field_name,
             )
-        if line.is_shipping and not state.order.merchant.shipping_fees_refundable:
+        if line.is_negative:
+            raise RefundNotAllowed(
+                "NEGATIVE_LINE",
+                f"“{line.name}” is not refunded by itself: its share comes off "
+                "the items refunded, in proportion. Select items instead.",
+                field=field_name,
+            )
+        if line.is_shipping and not order.merchant.shipping_fees_refundable:
             raise RefundNotAllowed(
                 "SHIPPING_NOT_REFUNDABLE",
-                f"{state.order.merchant.name} does not refund shipping fees (“{line.name}”).",
-                field=f"line-{line.pk}",
+                f"{order.merchant.name} does not refund shipping fees (“{line.name}”).",
+                field=field_name,
             )
         if line.captured_quantity == 0:
             raise RefundNotAllowed(
-                "NOT_CAPTURED",
-                f"“{line.name}” has not been captured; only captured items can be refunded.",
-                field=f"line-{line.pk}",
+                "NOT_CAPTURED", _not_captured_reason(state, line), field=field_name
             )
         if quantity > line.refundable_quantity:
             raise RefundNotAllowed(
                 "OVER_REFUND",
-                f"Over refund is not allowed: only {line.refundable_quantity} of “{line.name}” "
-                "can be refunded.",
-                field=f"line-{line.pk}",
+                f"Over refund is not allowed: only {line.refundable_quantity} of "
+                f"“{line.name}” can be refunded"
+                + (
+                    f" ({line.quantity - line.captured_quantity} not captured yet)"
+                    if line.captured_quantity < line.quantity
+                    else ""
+                )
+                + ".",
+                field=field_name,
             )
-        parts = _units_to_captures(state, line, line.refunded_quantity, quantity)
-        planned.append(
-            PlannedLine(line, quantity, sum(p[2] for p in parts), tuple(parts))
+        need = quantity
+        for cl in capture_lines.get(line.pk, []):
+            if not need:
+                break
+            holding = state.holding_of(cl)
+            count = _units_that_fit(
+                selection, holding, cl, min(need, cl.refundable_quantity)
+            )
+            if count:
+                row = _item_row(state, cl, count)
+                item_rows.append(row)
+                selection.positive[id(holding)] = (
+                    selection.positive.get(id(holding), 0) + row.amount
+                )
+                need -= count
+        if need:
+            raise RefundNotAllowed(
+                "OVER_REFUND", _over_refund_reason(state, line), field=field_name
+            )
+    rows: list[PlannedRow] = []
+    per_holding = []
+    for holding in state.holdings:
+        if id(holding) not in selection.positive:
+            continue
+        holding_items = [
+            r for r in item_rows if state.holding_of(r.capture_line) is holding
+        ]
+        shares = _share_rows(
+            state, holding.negative_share(selection.positive[id(holding)])
         )
-    return planned
+        rows += holding_items + shares
+        per_holding.append((holding, selection.money(holding)))
+    if sum(r.amount for r in rows) <= 0:
+        raise RefundNotAllowed(
+            "NOTHING_TO_REFUND",
+            "The selected items are worth nothing after their share of the "
+            "order's discounts and gift cards.",
+            field="lines",
+        )
+    return rows, per_holding
+
+
+def _units_that_fit(
+    selection: _Selection, holding: Holding, cl: CaptureLine, most: int
+) -> int:
+    """The most units (≤ ``most``) of ``cl`` whose money the holding can still take."""
+    if most <= 0:
+        return 0
+    if selection.fits(holding, cl.amount_for_units(most)):
+        return most
+    low, high = 0, most  # fits(low) holds, fits(high) does not
+    while high - low > 1:
+        mid = (low + high) // 2
+        if selection.fits(holding, cl.amount_for_units(mid)):
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def _not_captured_reason(state: OrderState, line: OrderLine) -> str:
+    pool = [c for c in state.captures if c.by_amount]
+    if pool:
+        captured = sum(c.captured_amount for c in pool)
+        return (
+            f"“{line.name}” has not been captured: {_fmt(state.order, captured)} was "
+            "captured as an amount, which holds no items until the whole order is "
+            "captured. Refund an amount instead."
+        )
+    return f"“{line.name}” has not been captured; only captured items can be refunded."
+
+
+def _over_refund_reason(state: OrderState, line: OrderLine) -> str:
+    """Why the units of ``line`` left cannot be refunded: true of this order."""
+    invoices = []
+    for holding in state.holdings:
+        if not any(
+            cl.order_line_id == line.pk and cl.refundable_quantity
+            for cl in holding.lines
+        ):
+            continue
+        numbers = " and ".join(str(state.number(c)) for c in holding.captures)
+        by_amount = sum(c.refunded_amount for c in holding.captures) - sum(
+            cl.refunded_amount for cl in holding.lines
+        )
+        text = (
+            f"invoice {numbers} has only {_fmt(state.order, holding.available)} left "
+            "to refund"
+        )
+        if by_amount > 0:
+            text += f" ({_fmt(state.order, by_amount)} of it was refunded by amount)"
+        elif holding.reserve:
+            text += " (shipping is not refundable)"
+        invoices.append(text)
+    return (
+        f"Over refund is not allowed: “{line.name}” is worth more than what is left: "
+        + "; ".join(invoices)
+        + ". Refund an amount instead."
+    )
 
 
 def _check_fee(
-    state: OrderState, fee: int, items_amount: int, lines: list[PlannedLine]
+    state: OrderState, fee: int, items_amount: int, rows: list[PlannedRow]
 ) -> None:
     order = state.order
     if order.purchase_country not in RETURN_FEE_MARKETS:
@@ -498,13 +877,14 @@ def _check_fee(
     if len(state.captures) != 1:
         raise RefundNotAllowed(
             "FEE_MULTI_CAPTURE",
-            "A return fee is only possible on an order captured in one single capture.",
+            "A return fee is only possible on an order captured in one single "
+            f"capture; this order has {len(state.captures)} captures.",
             field="return_fee",
         )
-    if sum(pl.amount for pl in lines) != items_amount:
+    if not any(r.kind == RefundLine.Kind.ITEM for r in rows):
         raise RefundNotAllowed(
-            "FEE_LINES_MISMATCH",
-            "A return fee needs the refunded order lines to add up exactly to the refund.",
+            "FEE_NEEDS_ITEMS",
+            "A return fee is taken from returned items: this refund has none.",
             field="return_fee",
         )
     if fee >= items_amount:
@@ -515,12 +895,16 @@ def _check_fee(
         )
 
 
-def _number(state: OrderState, capture: Capture) -> int:
-    return next(i for i, c in enumerate(state.captures, start=1) if c.pk == capture.pk)
-
-
 def _fmt(order: Order, amount: int) -> str:
     return format_money(amount, order.purchase_currency, order.locale)
+
+
+def refundable_now(order: Order) -> tuple[int, int]:
+    """``(refundable, held_back)`` in minor units: what the engine would allow
+    now, and the captured shipping it keeps because the store does not refund
+    shipping fees. Reads only."""
+    state = OrderState.load(order, lock=False)
+    return state.refundable(), state.held_back()
 
 
 def preview_refund(order: Order, request: RefundRequest) -> RefundPlan:
@@ -628,45 +1012,57 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
     refund_lines = [
         RefundLine(
             refund=refund,
-            order_line=pl.order_line,
-            type=pl.order_line.type,
-            reference=pl.order_line.reference,
-            name=pl.order_line.name,
-            quantity=pl.quantity,
-            total_amount=pl.amount,
+            order_line=row.order_line,
+            capture_line=row.capture_line,
+            kind=row.kind,
+            type=row.type,
+            reference=row.reference,
+            name=row.name,
+            quantity=row.quantity,
+            quantity_unit=row.quantity_unit,
+            unit_price=row.unit_price,
+            tax_rate=row.tax_rate,
+            total_discount_amount=row.total_discount_amount,
+            total_amount=row.amount,
+            total_tax_amount=row.total_tax_amount,
         )
-        for pl in plan.lines
+        for row in plan.rows
     ]
     if plan.fee_amount:
         refund_lines.append(
             RefundLine(
                 refund=refund,
+                kind=RefundLine.Kind.FEE,
                 type=OrderLine.Type.RETURN_FEE,
                 reference="return-fee",
                 name="Return fee",
                 quantity=1,
+                unit_price=-plan.fee_amount,
                 total_amount=-plan.fee_amount,
             )
         )
     RefundLine.objects.bulk_create(refund_lines)
 
-    # Line and capture-line counters.
-    capture_lines_changed = []
-    for pl in plan.lines:
-        start, end = (
-            pl.order_line.refunded_quantity,
-            pl.order_line.refunded_quantity + pl.quantity,
-        )
-        for cl in state.capture_lines.get(pl.order_line.pk, []):
-            lo, hi = max(start, cl.unit_start), min(end, cl.unit_start + cl.quantity)
-            if hi > lo:
-                cl.refunded_quantity += hi - lo
-                capture_lines_changed.append(cl)
-        pl.order_line.refunded_quantity += pl.quantity
-    OrderLine.objects.bulk_update(
-        [pl.order_line for pl in plan.lines], ["refunded_quantity"]
+    # The line ledger's counters, on rows locked by OrderState.load.
+    lines_changed, capture_lines_changed = {}, {}
+    for row in plan.rows:
+        cl = row.capture_line
+        if cl is None:
+            continue
+        line = cl.order_line
+        cl.refunded_amount += row.amount
+        if row.kind == RefundLine.Kind.ITEM:
+            cl.refunded_quantity += row.quantity
+            line.refunded_quantity += row.quantity
+        elif cl.refunded_amount == cl.amount:  # a negative line, now all refunded
+            line.refunded_quantity += cl.quantity - cl.refunded_quantity
+            cl.refunded_quantity = cl.quantity
+        capture_lines_changed[cl.pk] = cl
+        lines_changed[line.pk] = line
+    OrderLine.objects.bulk_update(lines_changed.values(), ["refunded_quantity"])
+    CaptureLine.objects.bulk_update(
+        capture_lines_changed.values(), ["refunded_quantity", "refunded_amount"]
     )
-    CaptureLine.objects.bulk_update(capture_lines_changed, ["refunded_quantity"])
 
     # Allocations, capture counters, the customer's plans.
     allocations, repayments, balance_entries = [], [], []

@@ -97,7 +97,25 @@ class Refund(models.Model):
 
 
 class RefundLine(models.Model):
-    """An order line refunded (positive) or the return fee (negative, no order line)."""
+    """One row of what a refund is made of; the rows sum to ``items_amount``
+    minus the fee, i.e. to ``refunded_amount``.
+
+    ``kind``:
+    - ``item``: units of an order line taken from one capture line (positive);
+    - ``share``: the proportional share of a negative line (discount, gift card,
+      store credit) that comes off with the items (DOMAIN.md), quantity 1;
+    - ``adjustment``: money of a capture not tied to lines — captured by amount
+      and never itemized (positive), or already refunded by amount (negative);
+    - ``fee``: the return fee (negative).
+    Every row carries Klarna's line fields: ``total_amount = quantity ×
+    unit_price − total_discount_amount``, with its exact part of the line's tax.
+    """
+
+    class Kind(models.TextChoices):
+        ITEM = "item", "Item"
+        SHARE = "share", "Share of a discount or gift card"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        FEE = "fee", "Return fee"
 
     refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
     order_line = models.ForeignKey(
@@ -107,18 +125,40 @@ class RefundLine(models.Model):
         blank=True,
         related_name="refund_lines",
     )
+    capture_line = models.ForeignKey(
+        "portal.CaptureLine",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refund_lines",
+    )
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.ITEM, db_default="item"
+    )
     type = models.CharField(max_length=14)
-    reference = models.CharField(max_length=255)
+    reference = models.CharField(max_length=255, blank=True)
     name = models.CharField(max_length=255)
     quantity = models.PositiveIntegerField()
+    quantity_unit = models.CharField(max_length=10, default="pcs", db_default="pcs")
+    unit_price = models.BigIntegerField(default=0, db_default=0)
+    tax_rate = models.PositiveIntegerField(default=0, db_default=0)
+    total_discount_amount = models.BigIntegerField(default=0, db_default=0)
     total_amount = models.BigIntegerField()
+    total_tax_amount = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["refund", "pk"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(quantity__gt=0), name="refund_line_quantity_positive"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    total_amount=F("quantity") * F("unit_price")
+                    - F("total_discount_amount")
+                ),
+                name="refund_line_total_consistent",
+            ),
         ]
 
     def __str__(self) -> str:

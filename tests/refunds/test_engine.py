@@ -126,12 +126,20 @@ def test_amount_refund_is_allocated_oldest_capture_first(two_capture_order):
     ]
 
 
-def test_over_refund_per_capture_is_refused_even_when_the_order_has_room(
-    two_capture_order,
-):
+def test_an_item_comes_from_the_invoice_that_can_take_it(two_capture_order):
     two_capture_order.refund_amount(5000)  # uses up invoice 1 entirely
-    with pytest.raises(RefundNotAllowed, match="invoice 1 has only"):
+    refund = two_capture_order.refund_lines([("SHIRT", 1)])
+    _, second = two_capture_order.captures.order_by("pk")
+    assert list(refund.allocations.values_list("capture", "amount")) == [
+        (second.pk, 5000)
+    ]
+
+
+def test_over_refund_per_capture_is_refused_with_the_true_reason(two_capture_order):
+    two_capture_order.refund_amount(17001)  # invoice 1 entirely, 120.01 of invoice 2
+    with pytest.raises(RefundNotAllowed, match="refunded by amount") as refused:
         two_capture_order.refund_lines([("SHIRT", 1)])
+    assert "invoice 2 has only 49,99\xa0€ left" in refused.value.message
 
 
 def test_line_units_split_exactly_when_the_total_does_not_divide(make_order):
