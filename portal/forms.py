@@ -289,7 +289,9 @@ class CaptureForm(forms.Form):
         if kind == self.AMOUNT:
             try:
                 cleaned["amount_minor"] = parse_amount(
-                    cleaned.get("amount", ""), self.order.purchase_currency
+                    cleaned.get("amount", ""),
+                    self.order.purchase_currency,
+                    self.order.locale,
                 )
             except ValueError as error:
                 self.add_error("amount", str(error))

@@ -6,11 +6,18 @@ Decimal appears only at the last moment, to hand babel a number to format.
 """
 
 import functools
+import unicodedata
 from collections.abc import Sequence
 from decimal import Decimal
 
 from babel.core import Locale, UnknownLocaleError
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import (
+    format_currency,
+    get_currency_precision,
+    get_currency_symbol,
+    get_decimal_symbol,
+    get_group_symbol,
+)
 
 #: DOMAIN.md: one amount is at most 200,000,000 minor units.
 MAX_AMOUNT = 200_000_000
@@ -118,41 +125,134 @@ def _format_money(amount: int, currency: str, locale: str) -> str:
     return format_currency(value, currency, locale=babel_locale)
 
 
-def parse_amount(text: str, currency: str) -> int:
-    """Parse a major-unit amount typed by a person ("12.50", "12,50") into minor units.
+_SPACES = "\u00a0\u202f\u2009\u2007 \t"
 
-    Raises ValueError for anything that is not a plain non-negative number with at
-    most the currency's number of decimals.
+
+def _ascii_digits(text: str) -> str:
+    """Any Unicode decimal digit (Arabic-Indic, Devanagari, fullwidth...) as ASCII."""
+    return "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch
+        for ch in text
+    )
+
+
+def _babel_locale(locale: str) -> str:
+    try:
+        Locale.parse(locale.replace("-", "_"))
+        return locale.replace("-", "_")
+    except (UnknownLocaleError, ValueError):
+        return "en_US"
+
+
+def amount_format_example(currency: str, locale: str) -> str:
+    """How an amount is written in ``locale``: ``1.234,50`` (de_DE), ``1,234.567``
+    (KWD in en_US), ``1 234`` (JPY-like currencies in sv_SE)."""
+    babel_locale = _babel_locale(locale)
+    group = get_group_symbol(babel_locale).replace("\u00a0", " ").replace("\u202f", " ")
+    digits = currency_digits(currency)
+    example = f"1{group}234"
+    if digits:
+        example += get_decimal_symbol(babel_locale) + "5678"[:digits]
+    return example
+
+
+def parse_amount(text: str, currency: str, locale: str = "en_US") -> int:
+    """Read a major-unit amount typed by a person into minor units, by ``locale``.
+
+    The locale's group and decimal symbols are read as that locale writes them
+    (``1.234,50`` in de_DE, ``1,234.50`` in en_US, ``1 234,50`` in sv_SE); a
+    leading or trailing currency symbol or code of ``currency`` is accepted, and
+    so are digits of any script. Raises ValueError, with a message for people,
+    for anything else: a sign, misplaced group symbols, more decimals than the
+    currency has, more than ``MAX_AMOUNT``, and input that two readings make
+    different amounts of (``1,000`` for a 3-decimal currency in en_US). Our rule.
     """
-    cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
+    babel_locale = _babel_locale(locale)
+    decimal = get_decimal_symbol(babel_locale)
+    group = get_group_symbol(babel_locale)
+    digits = currency_digits(currency)
+    example = amount_format_example(currency, locale)
+    cleaned = _ascii_digits(text.strip())
+    for symbol in sorted(
+        {
+            currency,
+            get_currency_symbol(currency, babel_locale),
+            get_currency_symbol(currency, "en_US"),
+        },
+        key=len,
+        reverse=True,
+    ):
+        if cleaned.startswith(symbol):
+            cleaned = cleaned[len(symbol) :]
+            break
+        if cleaned.endswith(symbol):
+            cleaned = cleaned[: -len(symbol)]
+            break
+    if group in _SPACES:
+        group = " "
+    cleaned = cleaned.strip(_SPACES)
     if not cleaned:
         raise ValueError("Enter an amount.")
-    if cleaned.startswith("-"):
+    if cleaned[0] in "-−":
         raise ValueError("Enter a positive amount.")
-    if "," in cleaned and "." in cleaned:
-        # Both separators: the last one is the decimal point ("1.000,50", "1,000.50").
-        decimal = "," if cleaned.rfind(",") > cleaned.rfind(".") else "."
-        cleaned = cleaned.replace("." if decimal == "," else ",", "").replace(",", ".")
-    elif cleaned.count(",") == 1:
-        cleaned = cleaned.replace(",", ".")
-    digits = currency_digits(currency)
-    whole, _, fraction = cleaned.partition(".")
-    if not whole.isdigit() and whole != "":
-        raise ValueError("Enter a number, like 12.50 or 12,50.")
-    if fraction and not fraction.isdigit():
-        raise ValueError("Enter a number, like 12.50 or 12,50.")
-    if len(fraction) > digits:
-        raise ValueError(f"Use at most {digits} decimals.")
+    if group != " " and any(ch in _SPACES for ch in cleaned):
+        raise ValueError(f"Enter a number, like {example}.")
+    if group == " ":
+        cleaned = "".join(" " if ch in _SPACES else ch for ch in cleaned)
+    allowed = set("0123456789") | {decimal, group}
+    if any(ch not in allowed for ch in cleaned) or cleaned.count(decimal) > 1:
+        raise ValueError(f"Enter a number, like {example}.")
+    whole, _, fraction = cleaned.partition(decimal)
+    if group in fraction:
+        raise ValueError(f"Enter a number, like {example}.")
+    if group in whole:
+        groups = whole.split(group)
+        if not (1 <= len(groups[0]) <= 3) or any(len(g) != 3 for g in groups[1:]):
+            raise ValueError(f"Enter a number, like {example}.")
+        if (
+            decimal not in cleaned
+            and group in ",."
+            and len(groups) == 2
+            and len(groups[1]) <= digits
+        ):
+            raise ValueError(
+                f"“{text.strip()}” could mean {''.join(groups)} or "
+                f"{groups[0]}{decimal}{groups[1]}: write it without “{group}” "
+                f"(amounts here are written like {example})."
+            )
+        whole = "".join(groups)
     if not whole and not fraction:
-        raise ValueError("Enter a number, like 12.50 or 12,50.")
-    return int(whole or "0") * 10**digits + int((fraction or "0").ljust(digits, "0"))
+        raise ValueError(f"Enter a number, like {example}.")
+    if len(fraction) > digits:
+        raise ValueError(
+            f"Use at most {digits} decimals." if digits else "Enter whole amounts only."
+        )
+    amount = int(whole or "0") * 10**digits + int((fraction or "0").ljust(digits, "0"))
+    if amount > MAX_AMOUNT:
+        limit = format_money(MAX_AMOUNT, currency, locale)
+        raise ValueError(f"Enter at most {limit}.")
+    return amount
 
 
-def to_major_string(amount: int, currency: str) -> str:
-    """Minor units as a plain editable string: 1250 EUR -> "12.50"."""
+def parse_quantity(text: str) -> int:
+    """A whole, non-negative quantity typed by a person, in digits of any script.
+
+    Raises ValueError ("Enter a whole number, like 2.") for signs, decimals and
+    anything else. Our rule: the same digits as ``parse_amount`` accepts.
+    """
+    cleaned = _ascii_digits(text.strip())
+    if not cleaned.isascii() or not cleaned.isdigit():
+        raise ValueError("Enter a whole number, like 2.")
+    return int(cleaned)
+
+
+def to_major_string(amount: int, currency: str, locale: str | None = None) -> str:
+    """Minor units as a plain editable string, without group symbols: 1250 EUR ->
+    "12.50", or "12,50" with ``locale="de_DE"`` (what ``parse_amount`` reads back)."""
     digits = currency_digits(currency)
     if digits == 0:
         return str(amount)
+    point = get_decimal_symbol(_babel_locale(locale)) if locale else "."
     sign = "-" if amount < 0 else ""
     whole, fraction = divmod(abs(amount), 10**digits)
-    return f"{sign}{whole}.{fraction:0{digits}d}"
+    return f"{sign}{whole}{point}{fraction:0{digits}d}"

@@ -354,7 +354,10 @@ class OrderState:
     money_refunded: dict[int, int]  # capture pk -> refunded as money (not store credit)
 
     @classmethod
-    def load(cls, order: Order, *, lock: bool) -> "OrderState":
+    def load(cls, order: Order, *, lock: bool, with_plans: bool = True) -> "OrderState":
+        """Load in a fixed number of queries; ``with_plans=False`` skips the customer's
+        plans (enough to count what is refundable)."""
+
         def rows(qs):
             return qs.select_for_update(of=("self",)) if lock else qs
 
@@ -370,23 +373,28 @@ class OrderState:
         for cl in capture_lines:
             cl.order_line = by_pk[cl.order_line_id]
             cl.capture = captures_by_pk[cl.capture_id]
-        plans = {
-            p.capture_id: p
-            for p in rows(
-                PaymentPlan.objects.filter(order=order).select_related("payment_method")
-            ).order_by("pk")
-        }
-        installments: dict[int, list[Installment]] = {}
-        for inst in rows(Installment.objects.filter(plan__order=order)).order_by("pk"):
-            installments.setdefault(inst.plan_id, []).append(inst)
-        money_refunded = dict(
-            RefundAllocation.objects.filter(
-                capture__order=order, refund__store_credit=False
+        plans, installments, money_refunded = {}, {}, {}
+        if with_plans:
+            plans = {
+                p.capture_id: p
+                for p in rows(
+                    PaymentPlan.objects.filter(order=order).select_related(
+                        "payment_method"
+                    )
+                ).order_by("pk")
+            }
+            for inst in rows(Installment.objects.filter(plan__order=order)).order_by(
+                "pk"
+            ):
+                installments.setdefault(inst.plan_id, []).append(inst)
+            money_refunded = dict(
+                RefundAllocation.objects.filter(
+                    capture__order=order, refund__store_credit=False
+                )
+                .values_list("capture_id")
+                .annotate(s=Sum("amount"))
+                .order_by()
             )
-            .values_list("capture_id")
-            .annotate(s=Sum("amount"))
-            .order_by()
-        )
         for plan in plans.values():
             plan.order = order
         for capture in captures:
@@ -903,7 +911,7 @@ def refundable_now(order: Order) -> tuple[int, int]:
     """``(refundable, held_back)`` in minor units: what the engine would allow
     now, and the captured shipping it keeps because the store does not refund
     shipping fees. Reads only."""
-    state = OrderState.load(order, lock=False)
+    state = OrderState.load(order, lock=False, with_plans=False)
     return state.refundable(), state.held_back()
 
 

@@ -10,10 +10,11 @@ import uuid
 from dataclasses import dataclass
 
 from django import forms
+from django.utils.functional import cached_property
 
 from portal.exceptions import DomainError
 from portal.models import Capture, Channel, Order, OrderLine
-from portal.money import parse_amount
+from portal.money import parse_amount, parse_quantity
 
 from .engine import (
     PlannedAllocation,
@@ -22,6 +23,7 @@ from .engine import (
     RefundRequest,
     execute_refund,
     preview_refund,
+    refundable_now,
 )
 from .exceptions import IdempotencyConflict, RefundChanged
 from .models import Refund
@@ -104,11 +106,16 @@ class RefundForm(forms.Form):
         self.order = order
         self.plan: RefundPlan | None = None
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
+        lines = list(order.lines.order_by("position", "pk"))
+        # Negative lines (discounts, gift cards) are never chosen: their share
+        # comes off the items in proportion, as its own row in the preview.
         self.captured_lines = [
-            line
-            for line in order.lines.order_by("position", "pk")
-            if line.captured_quantity
+            line for line in lines if line.captured_quantity and not line.is_negative
         ]
+        self.negative_lines = [
+            line for line in lines if line.captured_quantity and line.is_negative
+        ]
+        self.uncaptured_lines = [line for line in lines if not line.captured_quantity]
         for line in self.captured_lines:
             # A line with nothing left to refund is shown, but cannot be chosen.
             done = line.refundable_quantity == 0
@@ -121,16 +128,25 @@ class RefundForm(forms.Form):
                 max_length=9,
                 disabled=done,
                 initial=line.refundable_quantity or "",
-                widget=forms.NumberInput(
+                # A text input: the server reads exactly what was typed (a number
+                # input silently empties "٣" or keeps "1.5" as typed).
+                widget=forms.TextInput(
                     attrs={
                         "class": "input-qty",
-                        "min": 0,
-                        "step": 1,
                         "inputmode": "numeric",
+                        "autocomplete": "off",
                     }
                 ),
             )
-        self.capture_count = Capture.objects.filter(order=order).count()
+        captures = list(
+            Capture.objects.filter(order=order).values_list(
+                "by_amount", "captured_amount"
+            )
+        )
+        self.capture_count = len(captures)
+        # Captured as an amount while lines are still uncaptured: such money
+        # holds no items until the whole order is captured (DOMAIN.md).
+        self.captured_by_amount = sum(a for by_amount, a in captures if by_amount)
         self.return_fee_unavailable = self._return_fee_unavailable()
         if self.return_fee_unavailable:
             del self.fields["return_fee"]
@@ -151,6 +167,11 @@ class RefundForm(forms.Form):
             )
         return ""
 
+    @cached_property
+    def refundable(self) -> tuple[int, int]:
+        """``(refundable, held_back)`` as the engine counts them now (minor units)."""
+        return refundable_now(self.order)
+
     @property
     def line_rows(self) -> list[LineRow]:
         return [
@@ -169,7 +190,9 @@ class RefundForm(forms.Form):
     def _money(self, name: str) -> int:
         try:
             return parse_amount(
-                self.cleaned_data.get(name, ""), self.order.purchase_currency
+                self.cleaned_data.get(name, ""),
+                self.order.purchase_currency,
+                self.order.locale,
             )
         except ValueError as error:
             self.add_error(name, str(error))
@@ -184,10 +207,14 @@ class RefundForm(forms.Form):
             text = (self.cleaned_data.get(name) or "").strip()
             if not text:
                 quantity = line.refundable_quantity
-            elif text.isascii() and text.isdigit():
-                quantity = int(text)
             else:
-                self.add_error(name, "Enter a whole number.")
+                try:
+                    quantity = parse_quantity(text)
+                except ValueError as error:
+                    self.add_error(name, str(error))
+                    continue
+            if quantity == 0:
+                self.add_error(name, "Enter at least 1, or leave the item unselected.")
                 continue
             selected.append((line.reference, quantity))
         return selected

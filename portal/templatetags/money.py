@@ -29,8 +29,8 @@ def money(amount, context) -> str:
 
 @register.filter
 def major(amount, context) -> str:
-    """An amount as an editable decimal string in its order's currency ("12.50")."""
+    """An amount as an editable decimal string in its order's currency ("12.50", "12,50" in de_DE)."""
     if amount is None or amount == "":
         return ""
-    currency, _ = _currency_and_locale(context)
-    return to_major_string(int(amount), currency)
+    currency, locale = _currency_and_locale(context)
+    return to_major_string(int(amount), currency, locale)

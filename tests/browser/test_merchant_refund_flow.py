@@ -89,7 +89,7 @@ def test_merchant_refunds_two_lines_with_a_fee_then_the_rest_and_cannot_over_ref
     expect(total).to_contain_text("200,00")
     row_checkbox(page, "Jeans").check()
     expect(total).to_contain_text("400,00")
-    page.get_by_label("Return fee").fill("5.00")
+    page.get_by_label("Return fee").fill("5,00")
     expect(total).to_contain_text("395,00")
     expect(page.locator("#payout-deduction")).to_contain_text("395,00")
     page.get_by_label("Description (shown to the customer)").fill("Returned items")
@@ -114,7 +114,7 @@ def test_merchant_refunds_two_lines_with_a_fee_then_the_rest_and_cannot_over_ref
     # Nothing is left: an amount is refused with the reason, next to the field.
     page.goto(f"/orders/{shop_order.order_id}/refund/")
     page.get_by_label("Amount", exact=True).check()
-    page.get_by_label("Amount to refund").fill("1.00")
+    page.get_by_label("Amount to refund").fill("1,00")
     expect(page.locator("#id_amount_errors")).to_contain_text(
         "Over refund is not allowed"
     )

@@ -14,6 +14,7 @@ from portal.money import (
     allocate,
     format_money,
     parse_amount,
+    parse_quantity,
     split_evenly,
     to_major_string,
     unit_range_amount,
@@ -189,7 +190,7 @@ def test_the_major_template_filter_gives_an_editable_amount():
     rendered = Template("{{ amount|major:order }}").render(
         Context({"amount": 123450, "order": order})
     )
-    assert rendered == "1234.50"
+    assert rendered == "1234,50"  # as sv_SE writes it, and parse_amount reads it
 
 
 def test_money_filter_renders_nothing_for_a_missing_amount():
@@ -211,49 +212,85 @@ def test_negative_amounts_and_unknown_locales_are_still_shown():
 
 
 @pytest.mark.parametrize(
-    ("text", "currency", "minor_units"),
+    ("text", "currency", "locale", "minor_units"),
     [
-        ("12.50", "EUR", 1250),
-        ("12,50", "EUR", 1250),
-        ("12", "USD", 1200),
-        (" 12.5 ", "USD", 1250),
-        (".05", "USD", 5),
-        ("1 234,50", "SEK", 123450),
-        ("1\xa0234,50", "SEK", 123450),
-        ("0", "EUR", 0),
-        ("1234", "JPY", 1234),
-        ("1.000,50", "EUR", 100050),
-        ("1,000.50", "USD", 100050),
+        ("12.50", "EUR", "en_US", 1250),
+        ("12,50", "EUR", "de_DE", 1250),
+        ("12", "USD", "en_US", 1200),
+        (" 12.5 ", "USD", "en_US", 1250),
+        (".05", "USD", "en_US", 5),
+        ("1 234,50", "SEK", "sv_SE", 123450),
+        ("1\xa0234,50", "SEK", "sv_SE", 123450),
+        ("1234,50 kr", "SEK", "sv_SE", 123450),
+        ("0", "EUR", "de_DE", 0),
+        ("1234", "JPY", "ja_JP", 1234),
+        ("1.000,50", "EUR", "de_DE", 100050),
+        ("1.000", "EUR", "de_DE", 100000),
+        ("1,000.50", "USD", "en_US", 100050),
+        # Issue 10, case 7: a leading currency symbol, any script's digits.
+        ("$12.50", "USD", "en_US", 1250),
+        ("12,50 €", "EUR", "de_DE", 1250),
+        ("\u0663", "EUR", "de_DE", 300),
+        ("2.000.000,00 €", "EUR", "de_DE", 200_000_000),
+        ("1,000.000", "KWD", "en_US", 1_000_000),
     ],
 )
-def test_parse_amount_reads_what_people_type(text, currency, minor_units):
-    assert parse_amount(text, currency) == minor_units
+def test_parse_amount_reads_what_people_type_in_the_order_locale(
+    text, currency, locale, minor_units
+):
+    assert parse_amount(text, currency, locale) == minor_units
 
 
 @pytest.mark.parametrize(
-    ("text", "currency", "message"),
+    ("text", "currency", "locale", "message"),
     [
-        ("", "EUR", "Enter an amount."),
-        ("   ", "EUR", "Enter an amount."),
-        ("abc", "EUR", "Enter a number, like 12.50 or 12,50."),
-        ("-5", "EUR", "Enter a positive amount."),
-        ("1.2.3", "EUR", "Enter a number, like 12.50 or 12,50."),
-        ("12.345", "EUR", "Use at most 2 decimals."),
-        ("12.5", "JPY", "Use at most 0 decimals."),
-        (".", "EUR", "Enter a number, like 12.50 or 12,50."),
+        ("", "EUR", "de_DE", "Enter an amount."),
+        ("   ", "EUR", "de_DE", "Enter an amount."),
+        ("abc", "EUR", "de_DE", "Enter a number, like 1.234,56."),
+        ("-5", "EUR", "de_DE", "Enter a positive amount."),
+        ("1.2.3", "EUR", "de_DE", "Enter a number, like 1.234,56."),
+        ("12,345", "EUR", "de_DE", "Use at most 2 decimals."),
+        ("12.5", "JPY", "en_US", "Enter whole amounts only."),
+        (".", "EUR", "en_US", "Enter a number, like 1,234.56."),
+        # Issue 10, case 7: read by the locale, not guessed.
+        ("12,50", "USD", "en_US", "Enter a number, like 1,234.56."),
+        ("12.50", "EUR", "de_DE", "Enter a number, like 1.234,56."),
+        (
+            "1,000",
+            "KWD",
+            "en_US",
+            "“1,000” could mean 1000 or 1.000: write it without “,” "
+            "(amounts here are written like 1,234.567).",
+        ),
+        ("99999999999", "EUR", "de_DE", "Enter at most 2.000.000,00\xa0€."),
     ],
 )
 def test_parse_amount_refuses_anything_else_with_a_readable_message(
-    text, currency, message
+    text, currency, locale, message
 ):
     with pytest.raises(ValueError) as refused:
-        parse_amount(text, currency)
+        parse_amount(text, currency, locale)
     assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("text", ["\u0663", "3", " 3 "])
+def test_parse_quantity_reads_the_same_digits_as_amounts(text):
+    assert parse_quantity(text) == 3
+
+
+@pytest.mark.parametrize("text", ["1.5", "+1", "-1", "", "1e3", "x"])
+def test_parse_quantity_refuses_anything_but_a_whole_number(text):
+    with pytest.raises(ValueError, match="Enter a whole number"):
+        parse_quantity(text)
 
 
 @given(
     amount=non_negative_amounts,
-    currency=st.sampled_from(["EUR", "USD", "SEK", "JPY"]),
+    currency=st.sampled_from(["EUR", "USD", "SEK", "JPY", "KWD"]),
+    locale=st.sampled_from(["en_US", "de_DE", "sv_SE"]),
 )
-def test_parse_amount_reads_back_every_amount_shown_for_editing(amount, currency):
-    assert parse_amount(to_major_string(amount, currency), currency) == amount
+def test_parse_amount_reads_back_every_amount_shown_for_editing(
+    amount, currency, locale
+):
+    shown = to_major_string(amount, currency, locale)
+    assert parse_amount(shown, currency, locale) == amount

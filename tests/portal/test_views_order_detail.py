@@ -158,7 +158,7 @@ def test_over_capture_is_refused_with_the_reason_next_to_the_amount(
 ):
     url = reverse("portal:order_capture", args=[order.order_id])
     response = portal_client.post(
-        url, {"kind": "amount", "amount": "500.00", "action": "confirm"}
+        url, {"kind": "amount", "amount": "500,00", "action": "confirm"}
     )
     assert response.status_code == 200
     assert response.context["form"].errors["amount"] == [
@@ -174,7 +174,7 @@ def test_capture_with_a_badly_typed_amount_says_how_to_type_it(portal_client, or
         url, {"kind": "amount", "amount": "ten", "action": "review"}
     )
     assert response.context["form"].errors["amount"] == [
-        "Enter a number, like 12.50 or 12,50."
+        "Enter a number, like 1.234,56."
     ]
 
 
@@ -224,7 +224,7 @@ def test_release_without_captures_is_refused(portal_client, order):
 def test_a_double_submitted_capture_captures_once(portal_client, order):
     url = reverse("portal:order_capture", args=[order.order_id])
     key = portal_client.get(url).context["form"].initial["idempotency_key"]
-    data = {"kind": "amount", "amount": "50.00", "action": "confirm"}
+    data = {"kind": "amount", "amount": "50,00", "action": "confirm"}
     first = portal_client.post(url, {**data, "idempotency_key": key})
     second = portal_client.post(url, {**data, "idempotency_key": key})
     assert first.status_code == second.status_code == 302

@@ -86,7 +86,7 @@ def test_return_fee_is_not_offered_after_two_captures_and_says_why(
 def test_htmx_preview_shows_total_fee_allocation_plan_effect_and_payout_deduction(
     portal_client, captured_order
 ):
-    data = items(captured_order, ("TSHIRT-1", 2), fee="5.00")
+    data = items(captured_order, ("TSHIRT-1", 2), fee="5,00")
     response = portal_client.post(
         preview_url(captured_order), data, HTTP_HX_REQUEST="true"
     )
@@ -138,10 +138,10 @@ def test_preview_errors_appear_next_to_the_field_they_concern(
 def test_amount_errors_and_fee_errors_land_on_their_fields(
     portal_client, captured_order
 ):
-    data = {"kind": "amount", "amount": "12.345", "idempotency_key": "k"}
+    data = {"kind": "amount", "amount": "12,345", "idempotency_key": "k"}
     form = portal_client.post(preview_url(captured_order), data).context["form"]
     assert form.errors["amount"] == ["Use at most 2 decimals."]
-    data = items(captured_order, ("TSHIRT-1", 1), fee="100.00")
+    data = items(captured_order, ("TSHIRT-1", 1), fee="100,00")
     form = portal_client.post(preview_url(captured_order), data).context["form"]
     assert form.errors["return_fee"] == [
         "The return fee must be smaller than the refunded items (100,00\xa0€)."
@@ -157,7 +157,7 @@ def test_confirm_refunds_the_previewed_plan_and_redirects_to_the_order(
     data = items(
         captured_order,
         ("TSHIRT-1", 2),
-        fee="5.00",
+        fee="5,00",
         description="Returned",
         reference="R1",
     )
@@ -195,7 +195,7 @@ def test_htmx_confirm_answers_with_a_client_redirect(portal_client, captured_ord
 
 
 def test_a_double_submit_refunds_once(portal_client, captured_order):
-    data = {"kind": "amount", "amount": "10.00", "idempotency_key": "double"}
+    data = {"kind": "amount", "amount": "10,00", "idempotency_key": "double"}
     data["expected_fingerprint"] = fingerprint_of(portal_client, captured_order, data)
     first = portal_client.post(
         create_url(captured_order), {**data, "action": "confirm"}
@@ -214,7 +214,7 @@ def test_confirm_without_a_preview_shows_the_preview_first(
 ):
     data = {
         "kind": "amount",
-        "amount": "10.00",
+        "amount": "10,00",
         "idempotency_key": "k",
         "action": "confirm",
     }
@@ -252,7 +252,7 @@ def test_an_over_refund_is_refused_with_the_reason(
     captured_order.refund_complete(by=merchant_user.user)
     data = {
         "kind": "amount",
-        "amount": "1.00",
+        "amount": "1,00",
         "idempotency_key": "k",
         "action": "preview",
     }
@@ -266,10 +266,10 @@ def test_an_over_refund_is_refused_with_the_reason(
 def test_reusing_a_form_for_a_different_refund_is_refused_and_gets_a_new_key(
     portal_client, captured_order
 ):
-    data = {"kind": "amount", "amount": "10.00", "idempotency_key": "reused"}
+    data = {"kind": "amount", "amount": "10,00", "idempotency_key": "reused"}
     data["expected_fingerprint"] = fingerprint_of(portal_client, captured_order, data)
     portal_client.post(create_url(captured_order), {**data, "action": "confirm"})
-    changed = {**data, "amount": "20.00"}
+    changed = {**data, "amount": "20,00"}
     changed["expected_fingerprint"] = fingerprint_of(
         portal_client, captured_order, changed
     )
@@ -303,7 +303,9 @@ def test_refund_pages_run_a_bounded_number_of_queries(
     portal_client, many_lines_order, django_assert_max_num_queries
 ):
     order = many_lines_order(100)
-    with django_assert_max_num_queries(10):
+    # The header's "refundable" is the engine's own count (captures, lines,
+    # capture lines): three fixed queries, whatever the number of lines.
+    with django_assert_max_num_queries(12):
         portal_client.get(create_url(order))
     data = {"kind": "complete", "idempotency_key": "k"}
     with django_assert_max_num_queries(20):
@@ -325,13 +327,13 @@ def test_a_quantity_in_unicode_digits_is_a_form_error_not_a_crash(
         headers={"HX-Request": "true"},
     )
     assert response.status_code == 200
-    assert "Enter a whole number." in response.content.decode()
+    assert "Enter a whole number, like 2." in response.content.decode()
 
 
 def test_the_total_to_confirm_stands_beside_the_confirm_button(
     portal_client, captured_order
 ):
-    data = {"kind": "amount", "amount": "12.00", "idempotency_key": "k"}
+    data = {"kind": "amount", "amount": "12,00", "idempotency_key": "k"}
     partial = portal_client.post(
         preview_url(captured_order), data, headers={"HX-Request": "true"}
     ).content.decode()
