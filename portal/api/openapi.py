@@ -108,16 +108,36 @@ SCHEMAS = {
     },
     "LineSummary": {
         "type": "object",
-        "required": ["type", "reference", "name", "quantity", "total_amount"],
+        "description": "A capture or refund line: its units of an order line, their "
+        "money and their exact part of the line's tax (minor units). In a refund, "
+        "a discount or gift card's share is a line of quantity 1.",
+        "required": [
+            "type",
+            "reference",
+            "name",
+            "quantity",
+            "quantity_unit",
+            "unit_price",
+            "tax_rate",
+            "total_amount",
+            "total_discount_amount",
+            "total_tax_amount",
+        ],
         "properties": {
             "type": {"type": "string"},
             "reference": {"type": "string"},
             "name": {"type": "string"},
             "quantity": {"type": "integer", "minimum": 1},
+            "quantity_unit": {"type": "string"},
+            "unit_price": {"type": "integer"},
+            "tax_rate": {"type": "integer", "description": "Basis points."},
             "total_amount": {
                 "type": "integer",
-                "description": "Negative for a return fee.",
+                "description": "quantity * unit_price - total_discount_amount; "
+                "negative for a return fee or a discount's share.",
             },
+            "total_discount_amount": {"type": "integer"},
+            "total_tax_amount": {"type": "integer"},
         },
     },
     "Capture": {

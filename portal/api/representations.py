@@ -70,7 +70,12 @@ def capture_json(capture: Capture) -> dict:
                 "reference": cl.order_line.reference,
                 "name": cl.order_line.name,
                 "quantity": cl.quantity,
+                "quantity_unit": cl.quantity_unit,
+                "unit_price": cl.unit_price,
+                "tax_rate": cl.tax_rate,
                 "total_amount": cl.amount,
+                "total_discount_amount": cl.total_discount_amount,
+                "total_tax_amount": cl.total_tax_amount,
             }
             for cl in capture.lines.all()
         ],
@@ -90,7 +95,12 @@ def refund_json(refund: Refund) -> dict:
                 "reference": rl.reference,
                 "name": rl.name,
                 "quantity": rl.quantity,
+                "quantity_unit": rl.quantity_unit,
+                "unit_price": rl.unit_price,
+                "tax_rate": rl.tax_rate,
                 "total_amount": rl.total_amount,
+                "total_discount_amount": rl.total_discount_amount,
+                "total_tax_amount": rl.total_tax_amount,
             }
             for rl in refund.lines.all()
         ],

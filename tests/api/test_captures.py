@@ -63,7 +63,12 @@ def test_get_a_capture(api, order):
             "reference": "JEANS-1",
             "name": "Jeans",
             "quantity": 1,
+            "quantity_unit": "pcs",
+            "unit_price": 20000,
+            "tax_rate": 2500,
             "total_amount": 20000,
+            "total_discount_amount": 0,
+            "total_tax_amount": 4000,
         }
     ]
 
