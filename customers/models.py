@@ -1051,9 +1051,13 @@ class ReturnReport(models.Model):
 REPAYMENT_SETTLEMENT_DAYS = 1
 
 # Login by one-time code (our rules): a code is valid 10 minutes and allows 5
-# tries; an email address gets at most 3 codes per 15 minutes and an IP address
-# at most 10 per hour. Unknown addresses get a row too (with a code nobody knows),
-# so they are throttled and answered exactly like known ones.
+# tries; an email address gets at most 3 codes per 15 minutes from one requesting
+# address, and a requesting address at most 10 codes per hour. The email's limit
+# is counted per requesting address so that a stranger asking for codes for
+# somebody else's email uses up only the stranger's own allowance. Unknown emails
+# get a row too (with a code nobody knows), so they are throttled and answered
+# exactly like known ones. A code can only be tried from the browser session that
+# asked for it, so nobody else's wrong guesses can use up or cancel it.
 LOGIN_CODE_MINUTES = 10
 LOGIN_CODE_MAX_TRIES = 5
 LOGIN_CODES_PER_EMAIL = 3
@@ -1111,11 +1115,14 @@ class LoginCode(models.Model):
     def issue(cls, email: str, ip_address: str | None) -> "LoginCode":
         """Record a code request for ``email``, known or not, the same way; the
         code itself is made by ``deliver`` in the background job that emails it.
-        Raises ``LoginThrottled`` past the limits."""
+        Raises ``LoginThrottled`` past the limits, which count per requesting
+        address (``ip_address``), so one address cannot throttle another."""
         email = normalize_email(email)
         now = timezone.now()
         recent_for_email = cls.objects.filter(
-            email=email, created_at__gt=now - LOGIN_CODES_PER_EMAIL_WINDOW
+            email=email,
+            ip_address=ip_address,
+            created_at__gt=now - LOGIN_CODES_PER_EMAIL_WINDOW,
         ).count()
         recent_for_address = (
             cls.objects.filter(
@@ -1145,14 +1152,14 @@ class LoginCode(models.Model):
     def deliver(self) -> str | None:
         """Make this request's code and return it for the email (only its hash is
         kept). None when there is nobody to send it to (an unknown address) or
-        the request was already used, tried or expired."""
+        the request was already delivered, used or expired. Tries made before
+        the code exists (only possible from the same browser) do not cancel it."""
         with transaction.atomic():
             row = LoginCode.objects.select_for_update().get(pk=self.pk)
             if (
                 row.customer_id is None
                 or row.code_hash
                 or row.used_at
-                or row.attempts
                 or row.expires_at <= timezone.now()
             ):
                 return None
@@ -1164,16 +1171,20 @@ class LoginCode(models.Model):
     deliver.alters_data = True
 
     @classmethod
-    def verify(cls, email: str, code: str) -> Customer:
-        """The customer ``code`` logs in, or ``LoginCodeRejected``. Only the newest
-        code for the address counts; every try is counted, right or wrong."""
+    def verify(cls, login_code_id: int | None, email: str, code: str) -> Customer:
+        """The customer ``code`` logs in, or ``LoginCodeRejected``.
+
+        Only the code the browser asked for last counts (``login_code_id``, kept
+        in its session): another browser's tries never touch it. Every try is
+        counted, right or wrong, known email or not; a try before the job made
+        the code is wrong like any other and does not stop the code from being
+        sent."""
         email = normalize_email(email)
         now = timezone.now()
         with transaction.atomic():
             row = (
                 cls.objects.select_for_update()
-                .filter(email=email, used_at__isnull=True)
-                .order_by("-created_at", "-pk")
+                .filter(pk=login_code_id, email=email, used_at__isnull=True)
                 .first()
             )
             if row is None or row.expires_at <= now:
