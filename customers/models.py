@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Upper
@@ -803,7 +804,15 @@ class NotificationQuerySet(models.QuerySet):
 
 
 class Notification(models.Model):
-    """An in-app notification, also sent by email exactly once (``email_sent_at``)."""
+    """An in-app notification, also sent by email: exactly once where the outcome
+    can be known, at most once where it cannot (``customers.tasks``).
+
+    Email states: pending (nothing started), in flight (``email_started_at`` set:
+    recorded before talking to the mail server), sent (``email_sent_at``),
+    uncertain (``email_uncertain_at``: the server may have the message, e.g. it
+    timed out after the message was sent, or the worker died mid-send; never
+    resent by itself, shown to staff, who may resend).
+    """
 
     class Kind(models.TextChoices):
         REFUND = "refund", "Refund issued"
@@ -844,6 +853,17 @@ class Notification(models.Model):
     email_sent_at = models.DateTimeField(null=True, blank=True)
     email_attempts = models.PositiveSmallIntegerField(default=0)
     email_last_error = models.CharField(max_length=255, blank=True)
+    email_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="An attempt is talking to the mail server (recorded before it).",
+    )
+    email_uncertain_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The mail server may or may not have the message; not resent "
+        "unless staff resend it.",
+    )
 
     objects = NotificationQuerySet.as_manager()
 
@@ -880,10 +900,32 @@ class Notification(models.Model):
         pk = self.pk
         transaction.on_commit(lambda: send_notification_email.enqueue(pk))
 
+    @property
+    def message_id(self) -> str:
+        """The email's Message-ID, the same for every send of this notification,
+        so a resend is recognisable as the same message (our rule)."""
+        domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ")
+        return f"<notification-{self.pk}.{self.created_at:%Y%m%d%H%M%S}@{domain}>"
+
+    @property
+    def email_status(self) -> str:
+        if self.email_sent_at is not None:
+            return "sent"
+        if self.email_uncertain_at is not None:
+            return "uncertain"
+        if self.email_started_at is not None:
+            return "sending"
+        return "pending"
+
     def resend_email(self) -> None:
-        """Staff asked to send this email again (e.g. the customer lost it)."""
+        """Staff asked to send this email again (e.g. the customer lost it, or
+        its delivery was uncertain); it keeps its Message-ID."""
         Notification.objects.filter(pk=self.pk).update(
-            email_sent_at=None, email_attempts=0, email_last_error=""
+            email_sent_at=None,
+            email_attempts=0,
+            email_last_error="",
+            email_started_at=None,
+            email_uncertain_at=None,
         )
         self.enqueue_email()
 
