@@ -17,6 +17,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.tasks import default_task_backend, task
 from django.utils import timezone
@@ -33,11 +34,14 @@ from .notifications import (
 
 logger = logging.getLogger(__name__)
 MAX_EMAIL_ATTEMPTS = 30
-#: A retry the worker should have run this long ago is considered lost.
-LOST_JOB_GRACE = timedelta(minutes=10)
-#: An attempt talking to the mail server longer than this lost its worker (far
-#: above EMAIL_TIMEOUT, which bounds every wait of a live attempt).
-IN_FLIGHT_LIMIT = timedelta(minutes=10)
+
+
+def lost_job_grace() -> timedelta:
+    """A job the worker should have run this long ago is considered lost, and an
+    email attempt talking to the mail server this long lost its worker (far above
+    EMAIL_TIMEOUT, which bounds every wait of a live attempt):
+    ``settings.LOST_JOB_SECONDS``, 10 minutes by default."""
+    return timedelta(seconds=getattr(settings, "LOST_JOB_SECONDS", 600))
 
 
 def email_backoff(attempts: int) -> timedelta:
@@ -50,7 +54,7 @@ def email_retry_due_at(notification: Notification) -> datetime:
         (email_backoff(n) for n in range(1, notification.email_attempts + 1)),
         timedelta(),
     )
-    return notification.created_at + waited + LOST_JOB_GRACE
+    return notification.created_at + waited + lost_job_grace()
 
 
 @task()
@@ -87,7 +91,7 @@ def send_notification_email(notification_id: int) -> str:
 
     A worker that dies during step 2 leaves the attempt in flight; the sweep
     (``retry_lost_emails``) marks it uncertain once it is older than
-    ``IN_FLIGHT_LIMIT``, and a duplicate job finding it in flight does nothing.
+    ``lost_job_grace()``, and a duplicate job finding it in flight does nothing.
     """
     status = _begin_email_attempt(notification_id)
     if status != "sending":
@@ -174,13 +178,13 @@ def _schedule_retry(notification_id: int, attempts: int) -> None:
 def retry_lost_emails(now=None) -> int:
     """Re-enqueue unsent emails whose retry is long overdue; returns how many.
 
-    An attempt still in flight after ``IN_FLIGHT_LIMIT`` lost its worker while it
+    An attempt still in flight after ``lost_job_grace()`` lost its worker while it
     talked to the mail server: it is marked uncertain, not sent again."""
     now = now or timezone.now()
     for notification in Notification.objects.filter(
         email_sent_at__isnull=True,
         email_uncertain_at__isnull=True,
-        email_started_at__lt=now - IN_FLIGHT_LIMIT,
+        email_started_at__lt=now - lost_job_grace(),
     ).order_by("pk")[:500]:
         _email_uncertain(notification, "the worker stopped while sending")
     unsent = Notification.objects.filter(
@@ -202,7 +206,7 @@ def notify_unnotified_refunds(now=None) -> int:
 
     now = now or timezone.now()
     missing = (
-        Refund.objects.filter(created_at__lte=now - LOST_JOB_GRACE)
+        Refund.objects.filter(created_at__lte=now - lost_job_grace())
         .exclude(notifications__kind=Notification.Kind.REFUND)
         .order_by("pk")
         .values_list("pk", flat=True)[:500]

@@ -164,6 +164,11 @@ SESSION_ENGINE = (
     if SHARED_CACHE
     else "django.contrib.sessions.backends.db"
 )
+# The Order Management API's rate limit per merchant: requests, seconds.
+API_RATE_LIMIT = tuple(env.list("API_RATE_LIMIT", cast=int, default=[300, 60]))
+# A job, or an email attempt, that should have finished this long ago lost its
+# worker: the periodic sweep takes over (customers.tasks).
+LOST_JOB_SECONDS = env.int("LOST_JOB_SECONDS", default=600)
 # The client's address, for throttles and lockouts: REMOTE_ADDR, or behind the
 # load balancers listed here, the address they put last in X-Forwarded-For.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
