@@ -85,6 +85,7 @@ class SmtpSink(socketserver.ThreadingTCPServer):
         super().__init__(("127.0.0.1", port), _SmtpHandler)
         self.delay = 0.0
         self.message_ids: list[str] = []
+        self.messages: list[bytes] = []
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -121,6 +122,7 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
         sink = self.server
         with sink.lock:  # Received in full: from here on it counts as delivered.
             sink.message_ids.append(found.group(1).decode() if found else "")
+            sink.messages.append(b"".join(lines))
         time.sleep(sink.delay)
         self.reply("250 queued")
 

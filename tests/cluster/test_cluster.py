@@ -171,6 +171,11 @@ def test_a_worker_killed_mid_job_loses_and_doubles_nothing(cluster):
         time.sleep(0.05)
 
     cluster.kill("worker1")  # while it waits for the mail server's answer
+    killed_jobs = cluster.sql(
+        "SELECT count(*) FROM django_tasks_database_dbtaskresult "
+        "WHERE status = 'RUNNING' AND worker_ids ? 'worker1'"
+    )[0][0]
+    assert killed_jobs == 1  # it died mid-job, and its job stays RUNNING
     cluster.sink.delay = 0
     cluster.start_worker("worker3")
     cluster.wait_for_jobs()
@@ -205,3 +210,53 @@ def test_a_worker_killed_mid_job_loses_and_doubles_nothing(cluster):
             assert delivered(pk) <= 1
     # At most the one the killed worker was sending is uncertain.
     assert sum(1 for row in rows if row[3]) <= 1
+
+
+def test_a_customer_logs_in_on_one_server_and_out_on_the_other(cluster):
+    on_a = httpx.Client(base_url=cluster.url_of("a"), timeout=20)
+    page = on_a.get("/my/login/")
+    before = len(cluster.sink.messages)
+    on_a.post(
+        "/my/login/",
+        data={
+            "email": cluster.seed["customer_email"],
+            "csrfmiddlewaretoken": CSRF.search(page.text).group(1),
+        },
+    )
+    deadline = time.monotonic() + 30
+    while not (codes := _login_codes(cluster.sink.messages[before:])):
+        assert time.monotonic() < deadline, "the worker sent no code"
+        time.sleep(0.1)
+
+    # The code asked for on server A is entered on server B: one shared session.
+    on_b = httpx.Client(base_url=cluster.url_of("b"), cookies=on_a.cookies, timeout=20)
+    form = on_b.get("/my/login/code/")
+    entered = on_b.post(
+        "/my/login/code/",
+        data={
+            "code": codes[-1],
+            "csrfmiddlewaretoken": CSRF.search(form.text).group(1),
+        },
+    )
+    assert entered.status_code == 302
+    stolen = dict(on_b.cookies)
+    for client in (on_a, on_b) * 6:
+        client.cookies.update(stolen)
+        assert client.get("/my/").status_code == 200
+
+    page = on_b.get("/my/")
+    on_b.post(
+        "/my/logout/", data={"csrfmiddlewaretoken": CSRF.search(page.text).group(1)}
+    )
+
+    replayed = httpx.Client(
+        base_url=cluster.url_of("proxy"), cookies=stolen, timeout=20
+    )
+    assert [replayed.get("/my/").status_code for _ in range(12)] == [302] * 12
+
+
+def _login_codes(messages: list[bytes]) -> list[str]:
+    found = (
+        re.search(rb"^Subject: Your login code: (\d{6})", m, re.M) for m in messages
+    )
+    return [match.group(1).decode() for match in found if match]
