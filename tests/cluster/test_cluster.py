@@ -260,3 +260,23 @@ def _login_codes(messages: list[bytes]) -> list[str]:
         re.search(rb"^Subject: Your login code: (\d{6})", m, re.M) for m in messages
     )
     return [match.group(1).decode() for match in found if match]
+
+
+def test_five_failed_logins_split_across_both_servers_lock_the_account(cluster):
+    def attempt(target: str, password: str) -> int:
+        client = httpx.Client(base_url=cluster.url_of(target), timeout=20)
+        page = client.get("/login/")
+        return client.post(
+            "/login/",
+            data={
+                "username": cluster.seed["limits_username"],
+                "password": password,
+                "csrfmiddlewaretoken": CSRF.search(page.text).group(1),
+            },
+        ).status_code
+
+    failures = [attempt(target, "wrong") for target in "ababa"]
+
+    assert failures[:4] == [200] * 4  # the form again, with its error
+    right = [attempt(target, cluster.seed["password"]) for target in "ab"]
+    assert right == [429, 429]  # locked out on both servers (django-axes rows)
