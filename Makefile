@@ -15,12 +15,14 @@ DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml | md5sum | cut -c
 # Demo and local development run with DEBUG on and a throwaway key; production sets its own.
 DEMO_ENV := DEBUG=1 SECRET_KEY=demo-not-secret
 
-.PHONY: help demo test lint format migrate worker bench bench-small clean
+.PHONY: help demo test cluster test-cluster lint format migrate worker bench bench-small clean
 
 help:
 	@echo "make demo         start the portal with demo data on http://127.0.0.1:8000"
 	@echo "make test         run the whole test suite (DATABASE_URL=postgres://... for PostgreSQL)"
 	@echo "make worker       run the background task worker"
+	@echo "make cluster      HAProxy + two app servers + two workers: measure one vs two (PostgreSQL, Redis)"
+	@echo "make test-cluster only the cluster tests (DATABASE_URL=postgres://...)"
 	@echo "make lint         ruff check and format check"
 	@echo "make bench        benchmarks at 1,000,000 orders (PostgreSQL), writes docs/PERFORMANCE.md"
 	@echo "make bench-small  the same at 10,000 orders"
@@ -57,6 +59,15 @@ worker: $(STAMP)
 test: $(DEV_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Two gunicorn servers behind HAProxy with two task workers, on PostgreSQL
+# (DATABASE_URL) and Redis (127.0.0.1:6379): a bounded loopback load through one
+# server and through two (see docs/DEPLOYMENT.md).
+cluster: $(DEV_STAMP)
+	$(PY) -m tests.cluster.harness
+
+test-cluster: $(DEV_STAMP)
+	$(PY) -m pytest tests/cluster $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check .

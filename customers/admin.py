@@ -239,13 +239,23 @@ class EmailStatusFilter(admin.SimpleListFilter):
     parameter_name = "email"
 
     def lookups(self, request, model_admin):
-        return [("sent", "Sent"), ("pending", "Not sent yet")]
+        return [
+            ("sent", "Sent"),
+            ("pending", "Not sent yet"),
+            ("uncertain", "Uncertain (may have been delivered)"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == "sent":
             return queryset.filter(email_sent_at__isnull=False)
         if self.value() == "pending":
-            return queryset.filter(email_sent_at__isnull=True)
+            return queryset.filter(
+                email_sent_at__isnull=True, email_uncertain_at__isnull=True
+            )
+        if self.value() == "uncertain":
+            return queryset.filter(
+                email_sent_at__isnull=True, email_uncertain_at__isnull=False
+            )
         return queryset
 
 
@@ -257,6 +267,7 @@ class NotificationAdmin(admin.ModelAdmin):
         "kind",
         "title",
         "read_at",
+        "email_status",
         "email_sent_at",
         "email_attempts",
     ]
@@ -276,6 +287,10 @@ class NotificationAdmin(admin.ModelAdmin):
         "email_sent_at",
         "email_attempts",
         "email_last_error",
+        "email_started_at",
+        "email_uncertain_at",
+        "email_status",
+        "message_id",
     ]
     actions = ["resend_notification"]
 

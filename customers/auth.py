@@ -15,17 +15,15 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
+from portal.clients import client_address
+
 from .models import Customer, LoginCode
 from .tasks import send_login_code
 
 SESSION_KEY = "customer_id"
 PENDING_EMAIL_KEY = "customer_login_email"
-
-
-def client_address(request: HttpRequest) -> str | None:
-    """The address codes are throttled by. Behind a proxy, configure it to set
-    REMOTE_ADDR (X-Forwarded-For can be forged by anyone, so it is not read)."""
-    return request.META.get("REMOTE_ADDR") or None
+#: The LoginCode row this browser asked for last: the only one it may try.
+PENDING_CODE_KEY = "customer_login_code"
 
 
 def request_code(request: HttpRequest, email: str) -> None:
@@ -39,6 +37,7 @@ def request_code(request: HttpRequest, email: str) -> None:
     """
     row = LoginCode.issue(email, client_address(request))
     request.session[PENDING_EMAIL_KEY] = row.email
+    request.session[PENDING_CODE_KEY] = row.pk
     transaction.on_commit(lambda: send_login_code.enqueue(row.pk))
 
 
@@ -46,11 +45,16 @@ def pending_email(request: HttpRequest) -> str:
     return request.session.get(PENDING_EMAIL_KEY, "")
 
 
+def pending_code_id(request: HttpRequest) -> int | None:
+    return request.session.get(PENDING_CODE_KEY)
+
+
 def login_customer(request: HttpRequest, customer: Customer) -> None:
     """Start the customer's session under a new session key (no fixation)."""
     request.session.cycle_key()
     request.session[SESSION_KEY] = customer.pk
     request.session.pop(PENDING_EMAIL_KEY, None)
+    request.session.pop(PENDING_CODE_KEY, None)
 
 
 def logout_customer(request: HttpRequest) -> None:

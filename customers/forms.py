@@ -40,9 +40,10 @@ class CodeForm(DomainErrorForm):
         ),
     )
 
-    def __init__(self, email: str, *args, **kwargs):
+    def __init__(self, email: str, login_code_id: int | None, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.email = email
+        self.login_code_id = login_code_id
 
     def clean_code(self) -> str:
         return self.cleaned_data["code"].strip()
@@ -52,7 +53,9 @@ class CodeForm(DomainErrorForm):
         from .models import LoginCode
 
         try:
-            return LoginCode.verify(self.email, self.cleaned_data["code"])
+            return LoginCode.verify(
+                self.login_code_id, self.email, self.cleaned_data["code"]
+            )
         except LoginCodeRejected as error:
             self.add_domain_error(error)
             return None

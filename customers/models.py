@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Upper
@@ -805,7 +806,15 @@ class NotificationQuerySet(models.QuerySet):
 
 
 class Notification(models.Model):
-    """An in-app notification, also sent by email exactly once (``email_sent_at``)."""
+    """An in-app notification, also sent by email: exactly once where the outcome
+    can be known, at most once where it cannot (``customers.tasks``).
+
+    Email states: pending (nothing started), in flight (``email_started_at`` set:
+    recorded before talking to the mail server), sent (``email_sent_at``),
+    uncertain (``email_uncertain_at``: the server may have the message, e.g. it
+    timed out after the message was sent, or the worker died mid-send; never
+    resent by itself, shown to staff, who may resend).
+    """
 
     class Kind(models.TextChoices):
         REFUND = "refund", "Refund issued"
@@ -846,6 +855,17 @@ class Notification(models.Model):
     email_sent_at = models.DateTimeField(null=True, blank=True)
     email_attempts = models.PositiveSmallIntegerField(default=0)
     email_last_error = models.CharField(max_length=255, blank=True)
+    email_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="An attempt is talking to the mail server (recorded before it).",
+    )
+    email_uncertain_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The mail server may or may not have the message; not resent "
+        "unless staff resend it.",
+    )
 
     objects = NotificationQuerySet.as_manager()
 
@@ -882,10 +902,32 @@ class Notification(models.Model):
         pk = self.pk
         transaction.on_commit(lambda: send_notification_email.enqueue(pk))
 
+    @property
+    def message_id(self) -> str:
+        """The email's Message-ID, the same for every send of this notification,
+        so a resend is recognisable as the same message (our rule)."""
+        domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ")
+        return f"<notification-{self.pk}.{self.created_at:%Y%m%d%H%M%S}@{domain}>"
+
+    @property
+    def email_status(self) -> str:
+        if self.email_sent_at is not None:
+            return "sent"
+        if self.email_uncertain_at is not None:
+            return "uncertain"
+        if self.email_started_at is not None:
+            return "sending"
+        return "pending"
+
     def resend_email(self) -> None:
-        """Staff asked to send this email again (e.g. the customer lost it)."""
+        """Staff asked to send this email again (e.g. the customer lost it, or
+        its delivery was uncertain); it keeps its Message-ID."""
         Notification.objects.filter(pk=self.pk).update(
-            email_sent_at=None, email_attempts=0, email_last_error=""
+            email_sent_at=None,
+            email_attempts=0,
+            email_last_error="",
+            email_started_at=None,
+            email_uncertain_at=None,
         )
         self.enqueue_email()
 
@@ -1053,9 +1095,13 @@ class ReturnReport(models.Model):
 REPAYMENT_SETTLEMENT_DAYS = 1
 
 # Login by one-time code (our rules): a code is valid 10 minutes and allows 5
-# tries; an email address gets at most 3 codes per 15 minutes and an IP address
-# at most 10 per hour. Unknown addresses get a row too (with a code nobody knows),
-# so they are throttled and answered exactly like known ones.
+# tries; an email address gets at most 3 codes per 15 minutes from one requesting
+# address, and a requesting address at most 10 codes per hour. The email's limit
+# is counted per requesting address so that a stranger asking for codes for
+# somebody else's email uses up only the stranger's own allowance. Unknown emails
+# get a row too (with a code nobody knows), so they are throttled and answered
+# exactly like known ones. A code can only be tried from the browser session that
+# asked for it, so nobody else's wrong guesses can use up or cancel it.
 LOGIN_CODE_MINUTES = 10
 LOGIN_CODE_MAX_TRIES = 5
 LOGIN_CODES_PER_EMAIL = 3
@@ -1113,11 +1159,14 @@ class LoginCode(models.Model):
     def issue(cls, email: str, ip_address: str | None) -> "LoginCode":
         """Record a code request for ``email``, known or not, the same way; the
         code itself is made by ``deliver`` in the background job that emails it.
-        Raises ``LoginThrottled`` past the limits."""
+        Raises ``LoginThrottled`` past the limits, which count per requesting
+        address (``ip_address``), so one address cannot throttle another."""
         email = normalize_email(email)
         now = timezone.now()
         recent_for_email = cls.objects.filter(
-            email=email, created_at__gt=now - LOGIN_CODES_PER_EMAIL_WINDOW
+            email=email,
+            ip_address=ip_address,
+            created_at__gt=now - LOGIN_CODES_PER_EMAIL_WINDOW,
         ).count()
         recent_for_address = (
             cls.objects.filter(
@@ -1147,14 +1196,14 @@ class LoginCode(models.Model):
     def deliver(self) -> str | None:
         """Make this request's code and return it for the email (only its hash is
         kept). None when there is nobody to send it to (an unknown address) or
-        the request was already used, tried or expired."""
+        the request was already delivered, used or expired. Tries made before
+        the code exists (only possible from the same browser) do not cancel it."""
         with transaction.atomic():
             row = LoginCode.objects.select_for_update().get(pk=self.pk)
             if (
                 row.customer_id is None
                 or row.code_hash
                 or row.used_at
-                or row.attempts
                 or row.expires_at <= timezone.now()
             ):
                 return None
@@ -1166,16 +1215,20 @@ class LoginCode(models.Model):
     deliver.alters_data = True
 
     @classmethod
-    def verify(cls, email: str, code: str) -> Customer:
-        """The customer ``code`` logs in, or ``LoginCodeRejected``. Only the newest
-        code for the address counts; every try is counted, right or wrong."""
+    def verify(cls, login_code_id: int | None, email: str, code: str) -> Customer:
+        """The customer ``code`` logs in, or ``LoginCodeRejected``.
+
+        Only the code the browser asked for last counts (``login_code_id``, kept
+        in its session): another browser's tries never touch it. Every try is
+        counted, right or wrong, known email or not; a try before the job made
+        the code is wrong like any other and does not stop the code from being
+        sent."""
         email = normalize_email(email)
         now = timezone.now()
         with transaction.atomic():
             row = (
                 cls.objects.select_for_update()
-                .filter(email=email, used_at__isnull=True)
-                .order_by("-created_at", "-pk")
+                .filter(pk=login_code_id, email=email, used_at__isnull=True)
                 .first()
             )
             if row is None or row.expires_at <= now:

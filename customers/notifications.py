@@ -173,14 +173,15 @@ def _email_context(notification: Notification) -> dict:
 
 
 def send_notification_email_now(notification: Notification) -> None:
-    """Render and send the notification's email (HTML and text). Raises whatever
-    the mail backend raises; the job retries."""
+    """Render and send the notification's email (HTML and text), with its stable
+    Message-ID. Raises whatever the mail backend raises; the job decides."""
     context = _email_context(notification)
     message = EmailMultiAlternatives(
         subject=notification.title,
         body=render_to_string("customers/email/notification.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.customer.email],
+        headers={"Message-ID": notification.message_id},
     )
     message.attach_alternative(
         render_to_string("customers/email/notification.html", context), "text/html"

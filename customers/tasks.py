@@ -1,9 +1,12 @@
 """Background jobs on the database-backed worker (``manage.py db_worker``).
 
-Email delivery is exactly-once per notification: the row records ``email_sent_at``
-and the job locks the row, so a retried or duplicated job sends nothing twice. A
-failing mail server is retried with exponential backoff (30 s, 1 min, 2 min, ...
-capped at 1 hour) for up to ``MAX_EMAIL_ATTEMPTS`` attempts, about a day.
+Email delivery is exactly once per notification where the outcome can be known
+and at most once where it cannot (``send_notification_email``): the attempt is
+recorded before the mail server is contacted, a retried or duplicated job sends
+nothing twice, and a failure that may have delivered the message is marked
+uncertain for staff instead of being resent. A mail server that refuses is
+retried with exponential backoff (30 s, 1 min, 2 min, ... capped at 1 hour) for
+up to ``MAX_EMAIL_ATTEMPTS`` attempts, about a day.
 
 Nothing is lost if a job is: ``run_periodic_jobs`` (the management command, or
 the ``run_periodic_jobs`` task) re-enqueues emails whose retry is long overdue and
@@ -14,10 +17,12 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.tasks import default_task_backend, task
 from django.utils import timezone
 
+from portal.mail import safe_to_retry
 from portal.models import Order
 
 from .models import Installment, LoginCode, Notification, Repayment, ReturnReport
@@ -29,8 +34,14 @@ from .notifications import (
 
 logger = logging.getLogger(__name__)
 MAX_EMAIL_ATTEMPTS = 30
-#: A retry the worker should have run this long ago is considered lost.
-LOST_JOB_GRACE = timedelta(minutes=10)
+
+
+def lost_job_grace() -> timedelta:
+    """A job the worker should have run this long ago is considered lost, and an
+    email attempt talking to the mail server this long lost its worker (far above
+    EMAIL_TIMEOUT, which bounds every wait of a live attempt):
+    ``settings.LOST_JOB_SECONDS``, 10 minutes by default."""
+    return timedelta(seconds=getattr(settings, "LOST_JOB_SECONDS", 600))
 
 
 def email_backoff(attempts: int) -> timedelta:
@@ -43,7 +54,7 @@ def email_retry_due_at(notification: Notification) -> datetime:
         (email_backoff(n) for n in range(1, notification.email_attempts + 1)),
         timedelta(),
     )
-    return notification.created_at + waited + LOST_JOB_GRACE
+    return notification.created_at + waited + lost_job_grace()
 
 
 @task()
@@ -66,38 +77,89 @@ def notify_refund(refund_id: int) -> None:
 
 @task()
 def send_notification_email(notification_id: int) -> str:
+    """Email one notification: exactly once where the outcome can be known, at
+    most once where it cannot (our rule; the README states the guarantee).
+
+    1. The attempt is recorded and committed before the mail server is contacted
+       (``email_started_at``).
+    2. The message is sent outside any transaction, with a Message-ID derived
+       from the notification.
+    3. Sent: ``email_sent_at``. Failed before the server took the message
+       (``portal.mail.safe_to_retry``): retried with backoff. Any other failure,
+       e.g. a timeout waiting for the "250" after the message was sent: marked
+       uncertain for staff, never resent by itself.
+
+    A worker that dies during step 2 leaves the attempt in flight; the sweep
+    (``retry_lost_emails``) marks it uncertain once it is older than
+    ``lost_job_grace()``, and a duplicate job finding it in flight does nothing.
+    """
+    status = _begin_email_attempt(notification_id)
+    if status != "sending":
+        return status
+    notification = Notification.objects.select_related("customer").get(
+        pk=notification_id
+    )
+    try:
+        send_notification_email_now(notification)
+    except Exception as error:  # Every mail failure is recorded, none is lost.
+        if safe_to_retry(error):
+            return _email_failed(notification, error)
+        return _email_uncertain(notification, error)
+    Notification.objects.filter(pk=notification_id).update(
+        email_sent_at=timezone.now(), email_started_at=None, email_last_error=""
+    )
+    return "sent"
+
+
+def _begin_email_attempt(notification_id: int) -> str:
     with transaction.atomic():
-        notification = (
-            Notification.objects.select_for_update(of=("self",))
-            .select_related("customer")
-            .get(pk=notification_id)
+        notification = Notification.objects.select_for_update(of=("self",)).get(
+            pk=notification_id
         )
         if notification.email_sent_at is not None:
             return "already sent"
+        if notification.email_uncertain_at is not None:
+            return "uncertain"
+        if notification.email_started_at is not None:
+            return "in flight"
         if notification.email_attempts >= MAX_EMAIL_ATTEMPTS:
             return "gave up"
         notification.email_attempts += 1
-        try:
-            send_notification_email_now(notification)
-        except Exception as error:  # Any mail failure is retried.
-            notification.email_last_error = str(error)[:255]
-            notification.save(update_fields=["email_attempts", "email_last_error"])
-            if notification.email_attempts >= MAX_EMAIL_ATTEMPTS:
-                logger.error(
-                    "Giving up on email for notification %s: %s", notification_id, error
-                )
-                return "gave up"
-            _schedule_retry(notification_id, notification.email_attempts)
-            logger.warning(
-                "Email for notification %s failed, retrying: %s", notification_id, error
-            )
-            return "retry scheduled"
-        notification.email_sent_at = timezone.now()
-        notification.email_last_error = ""
-        notification.save(
-            update_fields=["email_attempts", "email_sent_at", "email_last_error"]
+        notification.email_started_at = timezone.now()
+        notification.save(update_fields=["email_attempts", "email_started_at"])
+    return "sending"
+
+
+def _email_failed(notification: Notification, error: Exception) -> str:
+    """The message never reached the server: retry later, or give up."""
+    Notification.objects.filter(pk=notification.pk).update(
+        email_started_at=None, email_last_error=str(error)[:255]
+    )
+    if notification.email_attempts >= MAX_EMAIL_ATTEMPTS:
+        logger.error(
+            "Giving up on email for notification %s: %s", notification.pk, error
         )
-        return "sent"
+        return "gave up"
+    _schedule_retry(notification.pk, notification.email_attempts)
+    logger.warning(
+        "Email for notification %s failed, retrying: %s", notification.pk, error
+    )
+    return "retry scheduled"
+
+
+def _email_uncertain(notification: Notification, error: Exception | str) -> str:
+    Notification.objects.filter(pk=notification.pk).update(
+        email_started_at=None,
+        email_uncertain_at=timezone.now(),
+        email_last_error=f"Delivery uncertain: {error}"[:255],
+    )
+    logger.error(
+        "Email for notification %s may or may not have been delivered; not "
+        "resending (staff can): %s",
+        notification.pk,
+        error,
+    )
+    return "uncertain"
 
 
 def _schedule_retry(notification_id: int, attempts: int) -> None:
@@ -114,10 +176,22 @@ def _schedule_retry(notification_id: int, attempts: int) -> None:
 
 
 def retry_lost_emails(now=None) -> int:
-    """Re-enqueue unsent emails whose retry is long overdue; returns how many."""
+    """Re-enqueue unsent emails whose retry is long overdue; returns how many.
+
+    An attempt still in flight after ``lost_job_grace()`` lost its worker while it
+    talked to the mail server: it is marked uncertain, not sent again."""
     now = now or timezone.now()
+    for notification in Notification.objects.filter(
+        email_sent_at__isnull=True,
+        email_uncertain_at__isnull=True,
+        email_started_at__lt=now - lost_job_grace(),
+    ).order_by("pk")[:500]:
+        _email_uncertain(notification, "the worker stopped while sending")
     unsent = Notification.objects.filter(
-        email_sent_at__isnull=True, email_attempts__lt=MAX_EMAIL_ATTEMPTS
+        email_sent_at__isnull=True,
+        email_uncertain_at__isnull=True,
+        email_started_at__isnull=True,
+        email_attempts__lt=MAX_EMAIL_ATTEMPTS,
     ).order_by("pk")[:500]
     due = [n.pk for n in unsent if email_retry_due_at(n) <= now]
     for pk in due:
@@ -132,7 +206,7 @@ def notify_unnotified_refunds(now=None) -> int:
 
     now = now or timezone.now()
     missing = (
-        Refund.objects.filter(created_at__lte=now - LOST_JOB_GRACE)
+        Refund.objects.filter(created_at__lte=now - lost_job_grace())
         .exclude(notifications__kind=Notification.Kind.REFUND)
         .order_by("pk")
         .values_list("pk", flat=True)[:500]

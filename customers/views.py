@@ -24,6 +24,7 @@ from .auth import (
     customer_required,
     login_customer,
     logout_customer,
+    pending_code_id,
     pending_email,
     request_code,
     safe_next,
@@ -75,7 +76,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
     email = pending_email(request)
     if not email:
         return redirect("customers:login")
-    form = CodeForm(email, request.POST or None)
+    form = CodeForm(email, pending_code_id(request), request.POST or None)
     if request.method == "POST" and form.is_valid():
         customer = form.login()
         if customer is not None:

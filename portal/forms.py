@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from customers.models import Customer
+from portal.clients import Throttle, digest
 from portal.exceptions import DomainError
 from portal.models import MerchantUser, Order, OrderStatus, PaymentProduct, RefundState
 from portal.money import parse_amount
@@ -224,7 +225,54 @@ class OrderSearchForm(forms.Form):
         )
 
 
+# Password reset ---------------------------------------------------------------------
+
+# Our rule: one requesting address may ask for 3 reset emails per hour for one
+# email address and 10 in all. Both limits are keyed by the requesting address, so
+# a stranger who asks for someone's reset uses up only the stranger's allowance;
+# the merchant's own requests from their own address keep working.
+RESETS_PER_EMAIL_AND_ADDRESS = Throttle("password-reset-email", 3, 3600)
+RESETS_PER_ADDRESS = Throttle("password-reset-address", 10, 3600)
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Django's reset form, refusing past the limits above (the same answer
+    whether or not the email has an account, so nothing is revealed)."""
+
+    def __init__(self, *args, address: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.address = address or "unknown"
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        per_email = f"{self.address}:{digest(email)}"
+        if RESETS_PER_ADDRESS.exceeded(self.address) or (
+            RESETS_PER_EMAIL_AND_ADDRESS.exceeded(per_email)
+        ):
+            minutes = -(-RESETS_PER_ADDRESS.retry_after() // 60)
+            raise forms.ValidationError(
+                "Too many password reset emails were requested from here. "
+                f"Try again in {minutes} minutes.",
+                code="throttled",
+            )
+        RESETS_PER_ADDRESS.hit(self.address)
+        RESETS_PER_EMAIL_AND_ADDRESS.hit(per_email)
+        return email
+
+
 # Capture --------------------------------------------------------------------------
+
+
+class QuantityField(forms.IntegerField):
+    """A count of units: ASCII digits only. Django's IntegerField also takes
+    "+1", " 1 " or "1.0"; every other number people type here refuses signs,
+    so a quantity does too."""
+
+    def to_python(self, value):
+        text = "" if value is None else str(value).strip()
+        if text and not (text.isascii() and text.isdigit()):
+            raise forms.ValidationError("Enter a whole number.", code="invalid")
+        return super().to_python(text)
 
 
 class CaptureForm(forms.Form):
@@ -263,7 +311,7 @@ class CaptureForm(forms.Form):
         self.order = order
         self.lines = [line for line in lines if line.capturable_quantity > 0]
         for line in self.lines:
-            self.fields[f"line-{line.pk}"] = forms.IntegerField(
+            self.fields[f"line-{line.pk}"] = QuantityField(
                 label="Quantity to capture",
                 required=False,
                 min_value=0,

@@ -78,6 +78,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Lockouts are rows (the database handler), so every process and host sees them.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_CLIENT_IP_CALLABLE = "portal.clients.client_address"
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -121,10 +124,54 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-# Sessions are read from the cache and written through to the database: one query
-# less per request, and nothing lost when a process restarts.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Everything that decides something across requests (sessions, the API's rate
+# limit, login and password-reset throttles) lives in the cache or the database,
+# never in one process: production runs several processes on several hosts.
+# CACHE_URL=redis://host:6379/0 uses Django's Redis backend with the hiredis
+# parser. Without CACHE_URL, production uses the database cache (its table is made
+# by a migration); only the demo (DEBUG) keeps the per-process default.
+CACHE_URL = env.str("CACHE_URL", default="")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "OPTIONS": {"parser_class": "redis._parsers.hiredis._HiredisParser"},
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="portal"),
+        }
+    }
+elif CACHE_URL:
+    CACHES = {"default": env.cache_url_config(CACHE_URL)}
+elif DEBUG:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "portal.cache.DatabaseCache",
+            "LOCATION": "portal_cache",
+        }
+    }
+SHARED_CACHE = CACHES["default"]["BACKEND"] not in {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
+# With a shared cache, sessions are read from it and written through to the
+# database (one query less per request; a logout deletes both). With a
+# per-process cache, a cached session would outlive its logout in the other
+# processes, so sessions are read from the database.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if SHARED_CACHE
+    else "django.contrib.sessions.backends.db"
+)
+# The Order Management API's rate limit per merchant: requests, seconds.
+API_RATE_LIMIT = tuple(env.list("API_RATE_LIMIT", cast=int, default=[300, 60]))
+# A job, or an email attempt, that should have finished this long ago lost its
+# worker: the periodic sweep takes over (customers.tasks).
+LOST_JOB_SECONDS = env.int("LOST_JOB_SECONDS", default=600)
+# The client's address, for throttles and lockouts: REMOTE_ADDR, or behind the
+# load balancers listed here, the address they put last in X-Forwarded-For.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 # Background work (notifications, repayments, retries) on the database-backed worker:
 # a job is a row, so nothing is lost if a process dies (`manage.py db_worker`).
@@ -179,6 +226,9 @@ if _email["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend":
         "use_ssl": bool(_email.get("EMAIL_USE_SSL")),
         "timeout": env.int("EMAIL_TIMEOUT", default=10),
     }
+    # Says whether a failed message may have reached the server (email at most
+    # once where that cannot be known: customers.tasks).
+    _email["EMAIL_BACKEND"] = "portal.mail.SMTPEmailBackend"
 if _email["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
     _email["EMAIL_BACKEND"] = "portal.mail.ReadableConsoleEmailBackend"
 MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _mailer_options}}

@@ -13,6 +13,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -23,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from portal.clients import client_address
 from portal.decorators import merchant_required
 from portal.exceptions import DomainError
 from portal.forms import (
@@ -30,6 +32,7 @@ from portal.forms import (
     MerchantUserChangeForm,
     MerchantUserCreateForm,
     OrderSearchForm,
+    ThrottledPasswordResetForm,
 )
 from portal.models import (
     Capture,
@@ -536,3 +539,13 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return TemplateResponse(
         request, "portal/user_form.html", {"form": form, "member": member}
     )
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, throttled per requesting address
+    (``ThrottledPasswordResetForm``)."""
+
+    form_class = ThrottledPasswordResetForm
+
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "address": client_address(self.request)}

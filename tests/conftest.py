@@ -132,3 +132,42 @@ def many_lines_order(make_order):
         return make_order(lines=lines, capture=True)
 
     return make
+
+
+def _redis_reachable() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(params=["redis", "database"])
+def shared_cache(request, settings, db):
+    """The cache that production shares between processes: Redis (CACHE_URL), or
+    the database cache without it. Redis keys get a prefix of their own, so
+    nothing else on the server is read or cleared."""
+    import uuid
+
+    if request.param == "redis":
+        if not _redis_reachable():
+            pytest.skip("needs Redis on 127.0.0.1:6379")
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": "redis://127.0.0.1:6379/0",
+                "OPTIONS": {"parser_class": "redis._parsers.hiredis._HiredisParser"},
+                "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+            }
+        }
+    else:
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "portal.cache.DatabaseCache",
+                "LOCATION": "portal_cache",
+            }
+        }
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    return request.param

@@ -9,6 +9,10 @@ os.environ.setdefault(
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("EMAIL_URL", "consolemail://")
+# A per-process cache for speed and isolation (sessions then live in the
+# database); the tests of shared state run against Redis and the database cache
+# through the ``shared_cache`` fixture.
+os.environ.setdefault("CACHE_URL", "locmemcache://")
 
 from portal.settings import *
 

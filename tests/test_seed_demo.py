@@ -41,7 +41,7 @@ def seed_output(django_db_setup, django_db_blocker):
     """The demo loaded once for this module, rolled back afterwards."""
     with django_db_blocker.unblock(), transaction.atomic():
         output = StringIO()
-        call_command("seed_demo", orders=ORDERS, stdout=output)
+        call_command("seed_demo", orders=ORDERS, allow_production=True, stdout=output)
         yield output.getvalue()
         transaction.set_rollback(True)
 
@@ -208,7 +208,7 @@ def test_running_it_again_changes_nothing(demo):
         for model in (Order, Refund, Customer, get_user_model(), Merchant, Payout)
     ]
     output = StringIO()
-    call_command("seed_demo", stdout=output)
+    call_command("seed_demo", allow_production=True, stdout=output)
     assert "already loaded" in output.getvalue()
     assert "merchant / merchant" in output.getvalue()
     assert counts == [

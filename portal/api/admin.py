@@ -7,7 +7,7 @@ them once); staff can see and revoke them here, not create them.
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import ApiCredential, ApiIdempotencyRecord, ApiRequestLog
+from .models import ApiAuthFailure, ApiCredential, ApiIdempotencyRecord, ApiRequestLog
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -82,3 +82,17 @@ class ApiIdempotencyRecordAdmin(ReadOnlyAdmin):
     ]
     search_fields = ["=key"]
     list_select_related = ["merchant"]
+
+
+@admin.register(ApiAuthFailure)
+class ApiAuthFailureAdmin(ReadOnlyAdmin):
+    list_display = [
+        "hour",
+        "ip_address",
+        "failures",
+        "refused",
+        "last_username",
+        "last_at",
+    ]
+    search_fields = ["=ip_address", "=last_username"]
+    date_hierarchy = "hour"

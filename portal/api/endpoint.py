@@ -1,9 +1,11 @@
 """What every API request goes through, around the view that does the work.
 
-In order: correlation id, allowed method, HTTP Basic authentication, the rate
-limit, the body (size, content type, JSON), the idempotency key, the view, the
-error body, the request log. A view only sees an authenticated ``request.merchant``
-and a parsed ``request.api_body`` and returns a response or raises.
+In order: correlation id, allowed method, HTTP Basic authentication (throttled
+per address and username), the rate limit, the body (size, content type, JSON),
+the idempotency key, the view, the error body, the request log (authenticated
+requests only; failed authentication is counted per address and hour). A view
+only sees an authenticated ``request.merchant`` and a parsed ``request.api_body``
+and returns a response or raises.
 
 Idempotency (``Klarna-Idempotency-Key`` on POST and PATCH): the record is inserted
 first, in the same transaction as the work, so a concurrent repeat blocks on the
@@ -266,6 +268,11 @@ def storable(value: str, length: int = 255) -> str:
 
 
 def _log(request: HttpRequest, response: HttpResponse, started: float) -> None:
+    """One row per authenticated request. A request without a credential is not
+    logged one by one: failed authentication is counted per address and hour
+    (``ApiAuthFailure``), so a flood of bad credentials cannot fill the table."""
+    if request.api_credential is None:
+        return
     ApiRequestLog.objects.create(
         merchant=request.merchant,
         credential=request.api_credential,

@@ -19,7 +19,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from portal.models import Merchant
@@ -223,3 +223,67 @@ class ApiIdempotencyRecord(models.Model):
 
     def matches(self, method: str, path: str, body_hash: str) -> bool:
         return (self.method, self.path, self.body_hash) == (method, path, body_hash)
+
+
+class ApiAuthFailureQuerySet(models.QuerySet):
+    def older_than(self, days: int, now=None) -> "ApiAuthFailureQuerySet":
+        return self.filter(hour__lt=(now or timezone.now()) - timedelta(days=days))
+
+
+class ApiAuthFailure(models.Model):
+    """Requests that failed API authentication, counted per client address and
+    hour instead of one log row each (our rule): a flood of bad credentials
+    writes one row per address and hour, however many requests it sends.
+
+    ``refused`` counts the requests the throttle answered with 429 without
+    looking at the credentials; ``last_username`` is the latest username tried.
+    """
+
+    hour = models.DateTimeField()
+    ip_address = models.CharField(max_length=45, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    last_username = models.CharField(max_length=40, blank=True)
+    last_at = models.DateTimeField(default=timezone.now)
+
+    objects = ApiAuthFailureQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-hour", "-failures"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "ip_address"],
+                name="api_auth_failure_once_per_address_and_hour",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ip_address or 'unknown'} at {self.hour:%Y-%m-%d %H:00}"
+
+    @classmethod
+    def record(cls, ip_address: str | None, username: str, *, refused: bool) -> None:
+        """Count one failed (or, with ``refused``, throttled) request in its
+        address's row for this hour; concurrent requests count exactly."""
+        now = timezone.now()
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        ip_address = ip_address or ""
+        counter = "refused" if refused else "failures"
+        changes = {
+            counter: models.F(counter) + 1,
+            "last_at": now,
+            "last_username": username[:40].replace("\x00", ""),
+        }
+        row = cls.objects.filter(hour=hour, ip_address=ip_address)
+        if row.update(**changes):
+            return
+        try:
+            with transaction.atomic():
+                cls.objects.create(
+                    hour=hour,
+                    ip_address=ip_address,
+                    last_at=now,
+                    last_username=changes["last_username"],
+                    **{counter: 1},
+                )
+        except IntegrityError:  # Another process created the row first.
+            row.update(**changes)

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from portal.api.models import ApiIdempotencyRecord, ApiRequestLog
+from portal.api.models import ApiAuthFailure, ApiIdempotencyRecord, ApiRequestLog
 from tests.api.helpers import om
 
 pytestmark = pytest.mark.django_db
@@ -32,15 +32,15 @@ def test_errors_are_logged_with_their_code(api, captured_order):
     assert str(entry.correlation_id) == response.json()["correlation_id"]
 
 
-def test_unauthenticated_requests_are_logged_without_a_merchant(anonymous, order):
-    anonymous.get(om(order))
+def test_unauthenticated_requests_are_counted_per_address_not_logged_each(
+    anonymous, order
+):
+    for _ in range(3):
+        anonymous.get(om(order))
 
-    entry = ApiRequestLog.objects.get()
-    assert (entry.status, entry.merchant, entry.error_code) == (
-        401,
-        None,
-        "UNAUTHORIZED",
-    )
+    assert not ApiRequestLog.objects.exists()
+    (row,) = ApiAuthFailure.objects.all()
+    assert (row.ip_address, row.failures, row.refused) == ("127.0.0.1", 3, 0)
 
 
 def test_pruning_deletes_expired_keys_and_old_log_rows(api, order):

@@ -132,3 +132,50 @@ def test_postgresql_is_used_through_psycopgs_connection_pool():
         "'min_size',",
         "'timeout']",
     ]
+
+
+CACHE_REPORT = (
+    "import portal.settings as s; c = s.CACHES['default']; "
+    "print(c['BACKEND'], c.get('OPTIONS', {}).get('parser_class', '-'), "
+    "s.SESSION_ENGINE)"
+)
+
+
+def test_production_without_cache_url_shares_the_database_cache_never_a_local_one():
+    result = run(CACHE_REPORT, DEBUG="0", SECRET_KEY=GOOD_KEY, CACHE_URL="")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "portal.cache.DatabaseCache",
+        "-",
+        "django.contrib.sessions.backends.cached_db",
+    ]
+
+
+def test_cache_url_redis_uses_djangos_redis_backend_with_hiredis():
+    result = run(
+        CACHE_REPORT
+        + "; import redis._parsers.hiredis as h; print(h.HIREDIS_AVAILABLE)",
+        DEBUG="0",
+        SECRET_KEY=GOOD_KEY,
+        CACHE_URL="redis://127.0.0.1:6379/0",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.core.cache.backends.redis.RedisCache",
+        "redis._parsers.hiredis._HiredisParser",
+        "django.contrib.sessions.backends.cached_db",
+        "True",
+    ]
+
+
+def test_a_per_process_cache_never_holds_sessions():
+    result = run(CACHE_REPORT, DEBUG="1", CACHE_URL="")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "-",
+        "django.contrib.sessions.backends.db",
+    ]

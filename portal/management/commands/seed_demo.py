@@ -27,7 +27,8 @@ from datetime import time as clock
 
 import factory
 import factory.random
-from django.core.management.base import BaseCommand, CommandParser
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import Count, F
 from django.test.utils import override_settings
@@ -796,8 +797,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--orders", type=int, default=2000, help="How many orders (default 2000)."
         )
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Run even with DEBUG off (it creates weak demo logins).",
+        )
 
     def handle(self, *args, orders: int, verbosity: int = 1, **options) -> None:
+        if not settings.DEBUG and not options.get("allow_production"):
+            raise CommandError(
+                "DEBUG is off: this looks like production, and the demo creates "
+                "admin/admin. Run it with DEBUG=1, or add --allow-production."
+            )
         slugs = [spec.slug for spec in STORES]
         if Merchant.objects.filter(slug__in=slugs).exists():
             self.stdout.write("The demo data is already loaded; nothing was changed.")
