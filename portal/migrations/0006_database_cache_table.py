@@ -18,6 +18,6 @@ def drop_cache_table(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("portal", "0004_capture_idempotency_key")]
+    dependencies = [("portal", "0005_line_ledger")]
 
     operations = [migrations.RunPython(create_cache_table, drop_cache_table)]
