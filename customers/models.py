@@ -20,6 +20,7 @@ Rules of our own, where DOMAIN.md is silent:
   ``REPAYMENT_PROCESSING_DAYS`` days.
 """
 
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -116,6 +117,20 @@ class PaymentMethod(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.get_status_display()})"
+
+    @property
+    def last_digits(self) -> str:
+        """The digits that end the label ("Visa •••• 0119" → "0119"); "" if none."""
+        match = re.search(r"(\d+)\s*$", self.label)
+        return match.group(1) if match else ""
+
+    def has_same_details(self, other: "PaymentMethod") -> bool:
+        """Same kind and same last digits: for people, the same card or account."""
+        return (
+            self.kind == other.kind
+            and bool(self.last_digits)
+            and self.last_digits == other.last_digits
+        )
 
     @property
     def can_receive_money(self) -> bool:
@@ -661,14 +676,52 @@ class Repayment(models.Model):
 
     @property
     def needs_new_details(self) -> bool:
-        return self.status == RepaymentStatus.BOUNCED or (
-            self.status != RepaymentStatus.COMPLETED
-            and self.expected_by < timezone.localdate()
-        )
+        """Only a repayment known to have bounced asks the customer for new
+        details and is sent again (DOMAIN.md, "Repayments")."""
+        return self.status == RepaymentStatus.BOUNCED
 
     @property
     def can_be_reissued(self) -> bool:
         return self.needs_new_details
+
+    @property
+    def is_being_traced(self) -> bool:
+        """Sent (or due to be sent) and still not settled after the 14 days the
+        customer was promised: traced with the payment rail, never sent twice,
+        because the first transfer may still arrive (DOMAIN.md, "Repayments")."""
+        return (
+            self.status in (RepaymentStatus.SCHEDULED, RepaymentStatus.PROCESSING)
+            and self.expected_by < timezone.localdate()
+        )
+
+    @property
+    def progress(self) -> list[tuple[str, str]]:
+        """The rail's steps as ``(label, state)`` for people: scheduled →
+        processing → completed, or bounced as the last step; ``state`` is done,
+        current, upcoming or action."""
+        order = [
+            RepaymentStatus.SCHEDULED,
+            RepaymentStatus.PROCESSING,
+            RepaymentStatus.COMPLETED,
+        ]
+        if self.status == RepaymentStatus.BOUNCED:
+            return [
+                (RepaymentStatus.SCHEDULED.label, "done"),
+                (RepaymentStatus.PROCESSING.label, "done"),
+                (RepaymentStatus.BOUNCED.label, "action"),
+            ]
+        reached = order.index(self.status)
+        return [
+            (
+                status.label,
+                "done"
+                if i < reached or self.status == RepaymentStatus.COMPLETED
+                else "current"
+                if i == reached
+                else "upcoming",
+            )
+            for i, status in enumerate(order)
+        ]
 
     def advance(self, now=None) -> str:
         """One step on the simulated payment rail, when due: scheduled → processing
@@ -726,12 +779,29 @@ class Repayment(models.Model):
             notify_repayment_completed(self)
 
     def reissue(self, payment_method: "PaymentMethod | None" = None) -> None:
-        """Send a bounced or overdue repayment again: to ``payment_method`` (the
-        customer's new details) or, for a staff retry, to the same method. It
-        is scheduled for the next rail run with a fresh 14-day window."""
+        """Send a bounced repayment again: to ``payment_method`` (the customer's
+        new details) or, for a staff retry, to the same method. It is scheduled
+        for the next rail run with a fresh 14-day window.
+
+        Raises ``OrderActionNotAllowed`` unless it bounced (one still on its way
+        or being traced is never sent twice: DOMAIN.md, "Repayments"), and
+        ``InvalidRequest`` for another customer's method or new details equal to
+        the ones it bounced from (same kind and last digits; our rule).
+        """
         now = timezone.now()
         with transaction.atomic():
-            locked = Repayment.objects.select_for_update().get(pk=self.pk)
+            locked = (
+                Repayment.objects.select_for_update(of=("self",))
+                .select_related("payment_method")
+                .get(pk=self.pk)
+            )
+            if locked.is_being_traced:
+                raise OrderActionNotAllowed(
+                    "REPAYMENT_BEING_TRACED",
+                    "This money was sent more than 14 days ago and is being traced; "
+                    "it is never sent twice. If it bounces back to us, we will ask "
+                    "you for new details.",
+                )
             if not locked.needs_new_details:
                 raise OrderActionNotAllowed(
                     "REPAYMENT_ON_ITS_WAY",
@@ -741,6 +811,16 @@ class Repayment(models.Model):
                 if payment_method.customer_id != locked.customer_id:
                     raise InvalidRequest(
                         "FOREIGN_PAYMENT_METHOD", "That payment method is not yours."
+                    )
+                bounced_from = locked.payment_method
+                if bounced_from is not None and bounced_from.has_same_details(
+                    payment_method
+                ):
+                    raise InvalidRequest(
+                        "SAME_DETAILS_AS_BOUNCED",
+                        f"Your refund bounced from {bounced_from.label}. Give the "
+                        "details of another card or bank account.",
+                        field="last4",
                     )
                 locked.payment_method = payment_method
             locked.status = RepaymentStatus.SCHEDULED

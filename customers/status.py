@@ -45,6 +45,13 @@ BOUNCE_GUIDANCE = (
     "canceled, temporarily frozen, blocked or changed your connected card? If so, "
     "let us know: your refund may have bounced back to us, causing the delay."
 )
+#: What a customer whose money is overdue while processing is told (our rule:
+#: it is traced, never sent twice; DOMAIN.md, "Repayments").
+TRACING = (
+    "It has been more than 14 days and the money has not arrived. We are tracing "
+    "the transfer; it is never sent twice. If it bounced back to us, we will ask "
+    "you here for new details and send it again."
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,10 @@ class RefundTimeline:
         return any(r.needs_new_details for r in self.repayments)
 
     @property
+    def being_traced(self) -> bool:
+        return any(r.is_being_traced for r in self.repayments)
+
+    @property
     def completed(self) -> bool:
         return all(r.status == RepaymentStatus.COMPLETED for r in self.repayments)
 
@@ -227,6 +238,10 @@ class OrderPage:
     def needs_action(self) -> bool:
         return any(t.needs_action for t in self.timelines)
 
+    @property
+    def being_traced(self) -> bool:
+        return any(t.being_traced for t in self.timelines)
+
 
 def _timeline(
     order: Order,
@@ -301,15 +316,23 @@ def _repayment_step(repayment: Repayment, money: MoneyContext) -> Step:
             repayment=repayment,
         )
     if repayment.needs_new_details:
-        reason = (
-            f"Your refund bounced back: {repayment.failure_reason}"
-            if repayment.status == RepaymentStatus.BOUNCED
-            else "It has been more than 14 days and the money has not arrived."
-        )
         return Step(
             f"{amount} to {label}: action needed",
             state="action",
-            details=[reason, BOUNCE_GUIDANCE],
+            details=[
+                f"Your refund bounced back: {repayment.failure_reason}",
+                BOUNCE_GUIDANCE,
+            ],
+            repayment=repayment,
+        )
+    if repayment.is_being_traced:
+        return Step(
+            f"{amount} to {label}: not arrived yet",
+            state="current",
+            details=[
+                f"It was due by {repayment.expected_by:%-d %b %Y}. {TRACING}",
+                BOUNCE_GUIDANCE,
+            ],
             repayment=repayment,
         )
     verb = (

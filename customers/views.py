@@ -31,6 +31,8 @@ from .auth import (
 from .forms import CodeForm, EmailForm, RepaymentDetailsForm, ReturnReportForm
 from .models import LoginThrottled, Notification, Repayment
 from .status import (
+    BOUNCE_GUIDANCE,
+    TRACING,
     MoneyContext,
     OrderPage,
     balance_page,
@@ -177,6 +179,8 @@ def repayment_details(request: HttpRequest, repayment_id: UUID) -> HttpResponse:
         "repayment": repayment,
         "order": repayment.plan.order,
         "money": MoneyContext.for_order(repayment.plan.order, request.customer),
+        "tracing": TRACING,
+        "bounce_guidance": BOUNCE_GUIDANCE,
         "form": form,
         "nav": "orders",
     }
