@@ -24,7 +24,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from django.db import models, transaction
@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.functional import cached_property
 
 from portal.exceptions import DomainError, InvalidRequest, OrderActionNotAllowed
 from portal.models import PaymentProduct
@@ -197,6 +198,14 @@ class RefundEffect:
     ``before``/``after`` are the open installments' amounts (same order, same
     length); after cancellation every ``after`` amount is 0. ``money_back`` goes to
     ``destination`` (the payment method, or the account balance for financing).
+    ``service_fee_kept`` is a one-time card service fee this refund leaves charged
+    (a partial refund: seed 000); ``due_dates`` are the open installments' due
+    dates, for messages. All amounts are in minor units of the order's currency.
+
+    Recorded with the refund when it happens (``as_record``, stored on
+    ``RefundAllocation.effect``): every message about the refund is written from
+    that record, never from the plan as it is later (DOMAIN.md, "What a refund
+    did").
     """
 
     plan_id: int
@@ -212,6 +221,11 @@ class RefundEffect:
     destination_label: str
     full: bool
     kinds: tuple[str, ...] = field(default=())
+    service_fee_kept: int = 0
+    due_dates: tuple[date, ...] = field(default=())
+
+    #: The shape of ``as_record``; a later shape must still read this one.
+    RECORD_VERSION = 1
 
     @property
     def cancels_remaining(self) -> bool:
@@ -220,6 +234,62 @@ class RefundEffect:
     @property
     def remaining_after(self) -> list[int]:
         return [a for a in self.after if a]
+
+    @property
+    def total_back(self) -> int:
+        """What goes back to the customer: money back plus a returned fee."""
+        return self.money_back + self.service_fee_returned
+
+    @property
+    def installments(self) -> list[tuple[date | None, int, int]]:
+        """``(due date, before, after)`` per open installment, in order; the
+        date is None for a record without dates."""
+        dates = self.due_dates or (None,) * len(self.before)
+        return list(zip(dates, self.before, self.after, strict=True))
+
+    def as_record(self) -> dict:
+        """This effect as JSON-ready data (ints, strings, ISO dates), to be
+        stored with the refund; ``from_record`` reads it back unchanged."""
+        return {
+            "version": self.RECORD_VERSION,
+            "plan_id": self.plan_id,
+            "product": self.product,
+            "amount": self.amount,
+            "open_balance": self.open_balance,
+            "installment_ids": list(self.installment_ids),
+            "before": list(self.before),
+            "after": list(self.after),
+            "due_dates": [d.isoformat() for d in self.due_dates],
+            "money_back": self.money_back,
+            "service_fee_returned": self.service_fee_returned,
+            "service_fee_kept": self.service_fee_kept,
+            "destination": self.destination,
+            "destination_label": self.destination_label,
+            "full": self.full,
+            "kinds": list(self.kinds),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> "RefundEffect":
+        """The effect ``as_record`` stored. Raises ``KeyError`` on a record
+        missing a field the first version had."""
+        return cls(
+            plan_id=record["plan_id"],
+            product=record["product"],
+            amount=record["amount"],
+            open_balance=record["open_balance"],
+            installment_ids=tuple(record["installment_ids"]),
+            before=tuple(record["before"]),
+            after=tuple(record["after"]),
+            money_back=record["money_back"],
+            service_fee_returned=record["service_fee_returned"],
+            destination=record["destination"],
+            destination_label=record["destination_label"],
+            full=record["full"],
+            kinds=tuple(record["kinds"]),
+            service_fee_kept=record.get("service_fee_kept", 0),
+            due_dates=tuple(date.fromisoformat(d) for d in record.get("due_dates", ())),
+        )
 
     def describe(self, fmt) -> str:
         """One line for people, with ``fmt(amount) -> str`` formatting money."""
@@ -238,7 +308,7 @@ class RefundEffect:
             parts.append(remaining)
         elif self.cancels_remaining:
             parts.append("any remaining payments will be canceled")
-        total_back = self.money_back + self.service_fee_returned
+        total_back = self.total_back
         if total_back:
             where = (
                 "to the account balance"
@@ -248,6 +318,11 @@ class RefundEffect:
             parts.append(f"{fmt(total_back)} {where}")
         if self.service_fee_returned:
             parts.append(f"service fee of {fmt(self.service_fee_returned)} returned")
+        if self.service_fee_kept:
+            parts.append(
+                f"the service fee of {fmt(self.service_fee_kept)} is still charged "
+                "(a partial refund does not return it)"
+            )
         return "; ".join(parts) or "nothing changes"
 
 
@@ -421,12 +496,13 @@ class PaymentPlan(models.Model):
         ``compute_refund_effect``. Pure: nothing is changed."""
         if installments is None:
             installments = list(self.installments.all())
-        open_ = [
-            (i.pk, i.amount)
+        open_installments = [
+            i
             for i in sorted(installments, key=lambda i: i.sequence)
             if i.status in OPEN_INSTALLMENT
         ]
-        return compute_refund_effect(
+        open_ = [(i.pk, i.amount) for i in open_installments]
+        effect = compute_refund_effect(
             plan_id=self.pk,
             product=self.product,
             service_fee=self.service_fee,
@@ -439,6 +515,18 @@ class PaymentPlan(models.Model):
             open_installments=open_,
             amount=amount,
             full=full,
+        )
+        # A one-time card fee not returned by this refund stays charged (seed
+        # 000); when it is returned is compute_refund_effect's rule.
+        kept = (
+            self.service_fee
+            if not self.service_fee_refunded and not effect.service_fee_returned
+            else 0
+        )
+        return replace(
+            effect,
+            service_fee_kept=kept,
+            due_dates=tuple(i.due_date for i in open_installments),
         )
 
     def apply_refund_effect(
@@ -875,6 +963,12 @@ class NotificationQuerySet(models.QuerySet):
     def for_customer(self, customer: Customer) -> "NotificationQuerySet":
         return self.filter(customer=customer)
 
+    def for_display(self) -> "NotificationQuerySet":
+        """With what ``Notification.message`` reads, in a fixed number of queries."""
+        return self.select_related(
+            "order__merchant", "refund__order__merchant", "repayment"
+        ).prefetch_related("refund__allocations__capture")
+
     def unread(self) -> "NotificationQuerySet":
         return self.filter(read_at__isnull=True)
 
@@ -917,6 +1011,12 @@ class Notification(models.Model):
         blank=True,
         related_name="notifications",
     )
+    # What the notification is about, as facts (amounts in minor units, ISO
+    # dates, labels): its message is written from them when shown, in the
+    # order's locale (customers.notifications.render). Empty for notifications
+    # from before: their stored title and body are shown.
+    data = models.JSONField(default=dict, blank=True)
+    # A copy of the message as first written, for staff.
     title = models.CharField(max_length=255)
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -944,12 +1044,26 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @cached_property
+    def message(self):
+        """Title and body for the customer, written now from ``data``."""
+        from .notifications import render
+
+        return render(self)
+
     @classmethod
-    def post(cls, customer_id: int, kind: str, title: str, body: str, **links):
+    def post(
+        cls, customer_id: int, kind: str, title: str, body: str, data=None, **links
+    ):
         """Create an in-app notification; its email is sent by a job after commit
         (``links``: order, refund, repayment)."""
         notification = cls.objects.create(
-            customer_id=customer_id, kind=kind, title=title[:255], body=body, **links
+            customer_id=customer_id,
+            kind=kind,
+            title=title[:255],
+            body=body,
+            data=data or {},
+            **links,
         )
         notification.enqueue_email()
         return notification

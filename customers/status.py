@@ -65,8 +65,10 @@ class MoneyContext:
         return format_money(amount, self.currency, self.locale)
 
     @classmethod
-    def for_order(cls, order: Order, customer: Customer) -> "MoneyContext":
-        return cls(order.purchase_currency, customer.locale or order.locale)
+    def for_order(cls, order: Order) -> "MoneyContext":
+        """The order's currency in the order's locale (DOMAIN.md, "Money"): one
+        style for every amount about the order, whoever reads it."""
+        return cls(order.purchase_currency, order.locale)
 
 
 class CustomerOrderStatus:
@@ -179,7 +181,7 @@ class OrderPage:
     def load(cls, order: Order, customer: Customer) -> "OrderPage":
         """Everything the order page shows, in a fixed number of queries."""
         order = customer_orders(customer).prefetch_related("lines").get(pk=order.pk)
-        money = MoneyContext.for_order(order, customer)
+        money = MoneyContext.for_order(order)
         plans = list(
             PaymentPlan.objects.filter(order=order)
             .select_related("payment_method", "capture")
@@ -283,7 +285,7 @@ def _timeline(
                 if a.capture_id in shipments
                 else ""
             )
-            + _sentence(a.effect_summary)
+            + as_sentence(a.describe(money.fmt))
             for a in refund.allocations.all()
         ]
     applied += [
@@ -349,7 +351,8 @@ def _repayment_step(repayment: Repayment, money: MoneyContext) -> Step:
     )
 
 
-def _sentence(text: str) -> str:
+def as_sentence(text: str) -> str:
+    """A clause as a sentence: capital first letter, full stop at the end."""
     text = text.strip()
     if not text:
         return ""
@@ -381,5 +384,5 @@ def order_list_page(customer: Customer, number, per_page: int = 20):
     the customer's locale) for the template."""
     page = Paginator(customer_orders(customer), per_page).get_page(number)
     for order in page.object_list:
-        order.money = MoneyContext.for_order(order, customer)
+        order.money = MoneyContext.for_order(order)
     return page
