@@ -659,6 +659,15 @@ class Installment(models.Model):
     def is_open(self) -> bool:
         return self.status in OPEN_INSTALLMENT
 
+    def expected_charge_date(self, pause_until: date | None) -> date:
+        """When it will really be charged. A paused installment waits for the
+        pause to end: at the latest on ``pause_until`` payments resume and what
+        fell due meanwhile is charged (``ReturnReport.expire``, then
+        ``InstallmentQuerySet.collect_due``); our rule."""
+        if self.status == InstallmentStatus.PAUSED and pause_until is not None:
+            return max(self.due_date, pause_until)
+        return self.due_date
+
 
 class RepaymentStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"

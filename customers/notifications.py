@@ -29,7 +29,7 @@ from .models import (
     Repayment,
     ReturnReport,
 )
-from .status import BOUNCE_GUIDANCE, MoneyContext, as_sentence
+from .status import BOUNCE_GUIDANCE, MoneyContext, as_sentence, plan_rows
 
 #: ``Notification.data["version"]`` of notifications written by ``render``.
 MESSAGE_VERSION = 1
@@ -297,11 +297,20 @@ def _email_context(notification: Notification) -> dict:
         # About a refund: the plan as that refund left it, from its record.
         context["recorded_plans"] = message.plans
     else:
-        context["plans"] = list(
+        # Not about a refund (a return reported, payments resumed): the plan
+        # now, with the dates paused payments will really be charged.
+        pause_until = (
+            ReturnReport.objects.open()
+            .filter(order=order)
+            .values_list("pause_until", flat=True)
+            .first()
+        )
+        plans = list(
             PaymentPlan.objects.filter(order=order)
             .prefetch_related("installments")
             .order_by("pk")
         )
+        context["plans"] = [(plan, plan_rows(plan, pause_until)) for plan in plans]
     return context
 
 

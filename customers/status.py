@@ -158,11 +158,41 @@ class RefundTimeline:
 
 @dataclass
 class PlanRow:
+    """One installment as the customer reads it. ``charge_date`` is when it will
+    really be charged (after a pause); ``service_fee`` is the one-time card fee
+    charged with it (the first payment only), shown as its own part."""
+
     installment: Installment
+    charge_date: date
+    service_fee: int = 0
+    service_fee_returned: bool = False
 
     @property
     def status_label(self) -> str:
         return self.installment.get_status_display()
+
+    @property
+    def moved(self) -> bool:
+        return self.charge_date != self.installment.due_date
+
+    @property
+    def charged_with_fee(self) -> int:
+        """The installment plus the service fee charged with it, minor units."""
+        fee = 0 if self.service_fee_returned else self.service_fee
+        return self.installment.amount + fee
+
+
+def plan_rows(plan: PaymentPlan, pause_until: date | None) -> list[PlanRow]:
+    """The plan's installments for the customer, in sequence order."""
+    return [
+        PlanRow(
+            i,
+            charge_date=i.expected_charge_date(pause_until),
+            service_fee=plan.service_fee if i.sequence == 1 else 0,
+            service_fee_returned=plan.service_fee_refunded,
+        )
+        for i in sorted(plan.installments.all(), key=lambda i: i.sequence)
+    ]
 
 
 @dataclass
@@ -189,9 +219,8 @@ class OrderPage:
             .order_by("pk")
         )
         open_return = ReturnReport.objects.open().filter(order=order).first()
-        plan_rows = [
-            (plan, [PlanRow(i) for i in plan.installments.all()]) for plan in plans
-        ]
+        pause_until = open_return.pause_until if open_return else None
+        rows_by_plan = [(plan, plan_rows(plan, pause_until)) for plan in plans]
         refunds = list(
             Refund.objects.filter(order=order)
             .prefetch_related(
@@ -221,7 +250,7 @@ class OrderPage:
         ]
         has_scheduled = any(
             row.installment.status == InstallmentStatus.SCHEDULED
-            for _plan, rows in plan_rows
+            for _plan, rows in rows_by_plan
             for row in rows
         )
         return cls(
@@ -229,7 +258,7 @@ class OrderPage:
             money=money,
             status=order.customer_status,
             status_label=order.customer_status_label,
-            plans=plan_rows,
+            plans=rows_by_plan,
             timelines=timelines,
             open_return=open_return,
             can_report_return=has_scheduled and open_return is None,
