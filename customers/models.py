@@ -669,6 +669,15 @@ class Installment(models.Model):
         return self.due_date
 
 
+@dataclass(frozen=True)
+class RepaymentProgress:
+    """One step of a repayment on the payment rail, for people."""
+
+    label: str
+    state: str  # done | current | upcoming | action
+    when: "date | None"
+
+
 class RepaymentStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     PROCESSING = "processing", "Processing"
@@ -792,33 +801,66 @@ class Repayment(models.Model):
         )
 
     @property
-    def progress(self) -> list[tuple[str, str]]:
-        """The rail's steps as ``(label, state)`` for people: scheduled →
-        processing → completed, or bounced as the last step; ``state`` is done,
-        current, upcoming or action."""
-        order = [
-            RepaymentStatus.SCHEDULED,
-            RepaymentStatus.PROCESSING,
-            RepaymentStatus.COMPLETED,
-        ]
-        if self.status == RepaymentStatus.BOUNCED:
+    def progress(self) -> list["RepaymentProgress"]:
+        """The rail's steps for people, the same for the customer and the
+        merchant: scheduled → processing → completed, or bounced as the last
+        step. ``state`` is done, current, upcoming or action; ``when`` is the
+        date a step was reached (or, for completion still to come, the date
+        it is expected by)."""
+        status = self.status
+        sent = self.updated_at if status == RepaymentStatus.PROCESSING else None
+        if status == RepaymentStatus.BOUNCED:
             return [
-                (RepaymentStatus.SCHEDULED.label, "done"),
-                (RepaymentStatus.PROCESSING.label, "done"),
-                (RepaymentStatus.BOUNCED.label, "action"),
+                RepaymentProgress(
+                    RepaymentStatus.SCHEDULED.label, "done", self.created_at
+                ),
+                RepaymentProgress(RepaymentStatus.PROCESSING.label, "done", None),
+                RepaymentProgress(
+                    RepaymentStatus.BOUNCED.label, "action", self.updated_at
+                ),
             ]
-        reached = order.index(self.status)
+        if status == RepaymentStatus.COMPLETED:
+            states = ["done", "done", "done"]
+        elif status == RepaymentStatus.PROCESSING:
+            states = ["done", "current", "upcoming"]
+        else:
+            states = ["current", "upcoming", "upcoming"]
         return [
-            (
-                status.label,
-                "done"
-                if i < reached or self.status == RepaymentStatus.COMPLETED
-                else "current"
-                if i == reached
-                else "upcoming",
-            )
-            for i, status in enumerate(order)
+            RepaymentProgress(
+                RepaymentStatus.SCHEDULED.label, states[0], self.created_at
+            ),
+            RepaymentProgress(RepaymentStatus.PROCESSING.label, states[1], sent),
+            RepaymentProgress(
+                RepaymentStatus.COMPLETED.label,
+                states[2],
+                self.completed_at or self.expected_by,
+            ),
         ]
+
+    @property
+    def status_note(self) -> str:
+        """One line on where the money is, with dates (customer and merchant)."""
+        if self.status == RepaymentStatus.COMPLETED:
+            return f"Completed {self.completed_at:%-d %b %Y}"
+        if self.status == RepaymentStatus.BOUNCED:
+            return (
+                f"Bounced {self.updated_at:%-d %b %Y}: {self.failure_reason} "
+                "Waiting for new details from the customer."
+            )
+        if self.is_being_traced:
+            return (
+                f"Not arrived by {self.expected_by:%-d %b %Y}: being traced, "
+                "never sent twice"
+            )
+        if self.status == RepaymentStatus.PROCESSING:
+            return (
+                f"Sent {self.updated_at:%-d %b %Y}, expected by "
+                f"{self.expected_by:%-d %b %Y}"
+            )
+        return (
+            f"Scheduled {self.created_at:%-d %b %Y}, expected by "
+            f"{self.expected_by:%-d %b %Y}"
+        )
 
     def advance(self, now=None) -> str:
         """One step on the simulated payment rail, when due: scheduled → processing

@@ -244,8 +244,18 @@ class OrderPage:
         entries: dict[int, list[BalanceEntry]] = {}
         for entry in BalanceEntry.objects.filter(refund__in=refunds).order_by("pk"):
             entries.setdefault(entry.refund_id, []).append(entry)
+        registered = _returns_registered_by(
+            refunds, ReturnReport.objects.filter(order=order, resolution="registered")
+        )
         timelines = [
-            _timeline(order, refund, money, entries.get(refund.pk, []), shipments)
+            _timeline(
+                order,
+                refund,
+                money,
+                entries.get(refund.pk, []),
+                shipments,
+                registered.get(refund.pk),
+            )
             for refund in refunds
         ]
         has_scheduled = any(
@@ -274,12 +284,26 @@ class OrderPage:
         return any(t.being_traced for t in self.timelines)
 
 
+def _returns_registered_by(refunds, reports) -> dict[int, ReturnReport]:
+    """Which refund registered each reported return: the store's refund ends the
+    pause in its own transaction (``refunds.engine``), so it is the latest
+    refund made before the report was resolved."""
+    by_refund = {}
+    for report in reports:
+        made_before = [r for r in refunds if r.created_at <= report.resolved_at]
+        if made_before:
+            latest = max(made_before, key=lambda r: (r.created_at, r.pk))
+            by_refund[latest.pk] = report
+    return by_refund
+
+
 def _timeline(
     order: Order,
     refund: Refund,
     money: MoneyContext,
     entries: list[BalanceEntry],
     shipments: dict[int, int],
+    registered_return: ReturnReport | None = None,
 ) -> RefundTimeline:
     store = order.merchant.name
     items = [
@@ -293,6 +317,12 @@ def _timeline(
         registered = f"{store} registered the return or cancellation"
     else:
         registered = f"{store} registered your return"
+    if registered_return is not None:
+        items.append(
+            f"Your reported return (tracking number "
+            f"{registered_return.tracking_number}) is registered: the pause on "
+            "your payments ended, and they continue as shown in your plan."
+        )
     steps = [Step(registered, when=refund.created_at, details=items)]
 
     issued = [refund.description] if refund.description else []

@@ -285,17 +285,34 @@ def test_payment_methods_compare_by_kind_and_last_digits():
     )
 
 
-def test_repayment_progress_reads_scheduled_processing_completed_or_bounced():
-    def progress(status):
-        return [state for _, state in Repayment(status=status).progress]
+def test_repayment_progress_reads_scheduled_processing_completed_or_bounced(
+    repayment, django_capture_on_commit_callbacks
+):
+    def progress():
+        repayment.refresh_from_db()
+        return [(p.label, p.state) for p in repayment.progress]
 
-    assert progress(RepaymentStatus.SCHEDULED) == ["current", "upcoming", "upcoming"]
-    assert progress(RepaymentStatus.PROCESSING) == ["done", "current", "upcoming"]
-    assert progress(RepaymentStatus.COMPLETED) == ["done", "done", "done"]
-    assert Repayment(status=RepaymentStatus.BOUNCED).progress[-1] == (
-        "Bounced",
-        "action",
+    assert progress() == [
+        ("Scheduled", "current"),
+        ("Processing", "upcoming"),
+        ("Completed", "upcoming"),
+    ]
+    assert repayment.progress[2].when == repayment.expected_by
+    assert repayment.status_note.startswith("Scheduled ")
+    repayment.advance(later(3))
+    assert [state for _, state in progress()] == ["done", "current", "upcoming"]
+    assert repayment.status_note.startswith("Sent ")
+    with django_capture_on_commit_callbacks(execute=True):
+        repayment.advance(later(4))
+    assert [state for _, state in progress()] == ["done", "done", "done"]
+    assert repayment.progress[2].when == repayment.completed_at
+    assert repayment.status_note == f"Completed {repayment.completed_at:%-d %b %Y}"
+
+    Repayment.objects.filter(pk=repayment.pk).update(
+        status=RepaymentStatus.BOUNCED, failure_reason="Visa •••• 4242 is closed."
     )
+    assert progress()[-1] == ("Bounced", "action")
+    assert "Visa •••• 4242 is closed." in repayment.status_note
 
 
 def test_a_staff_retry_sends_a_bounced_repayment_to_the_same_method(repayment):
