@@ -20,6 +20,8 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from portal.models import PaymentProduct
+
 from .models import (
     REFUND_PROCESSING_DAYS,
     Customer,
@@ -110,7 +112,7 @@ def _effect_lines(
     if effect.cancels_remaining:
         lines.append("Any remaining payments will be canceled.")
     elif effect.remaining_after:
-        if effect.product == "financing":
+        if effect.product == PaymentProduct.FINANCING:
             lines.append(
                 f"{money.fmt(effect.amount)} was deducted from your financing balance."
             )
