@@ -703,6 +703,36 @@ class RepaymentQuerySet(models.QuerySet):
             process_after__lte=now,
         )
 
+    def notify_traced(self, today: date | None = None) -> int:
+        """Tell each customer once that a repayment past its 14 days is being
+        traced (never sent twice); returns how many were told."""
+        from .notifications import notify_repayment_traced
+
+        today = today or timezone.localdate()
+        late = (
+            self.filter(
+                status__in=(RepaymentStatus.SCHEDULED, RepaymentStatus.PROCESSING),
+                expected_by__lt=today,
+            )
+            .exclude(notifications__kind=Notification.Kind.REPAYMENT_TRACED)
+            .order_by("pk")
+        )
+        told = 0
+        for repayment in late:
+            with transaction.atomic():
+                locked = (
+                    Repayment.objects.select_for_update(of=("self",))
+                    .select_related("plan__order__merchant")
+                    .get(pk=repayment.pk)
+                )
+                already = locked.notifications.filter(
+                    kind=Notification.Kind.REPAYMENT_TRACED
+                ).exists()
+                if not already and locked.is_being_traced:
+                    notify_repayment_traced(locked)
+                    told += 1
+        return told
+
     def process_due(self, now=None) -> int:
         """Move every due repayment one step on the rail; returns how many moved."""
         moved = 0
@@ -1034,6 +1064,7 @@ class Notification(models.Model):
         REFUND = "refund", "Refund issued"
         REPAYMENT_COMPLETED = "repayment_completed", "Money back completed"
         REPAYMENT_BOUNCED = "repayment_bounced", "Refund bounced: action needed"
+        REPAYMENT_TRACED = "repayment_traced", "Refund late: being traced"
         RETURN_REPORTED = "return_reported", "Return reported"
         PAYMENTS_RESUMED = "payments_resumed", "Payments resumed"
 

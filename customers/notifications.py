@@ -31,7 +31,7 @@ from .models import (
     Repayment,
     ReturnReport,
 )
-from .status import BOUNCE_GUIDANCE, MoneyContext, as_sentence, plan_rows
+from .status import BOUNCE_GUIDANCE, TRACING, MoneyContext, as_sentence, plan_rows
 
 #: ``Notification.data["version"]`` of notifications written by ``render``.
 MESSAGE_VERSION = 1
@@ -178,6 +178,16 @@ def render(notification: Notification) -> Message:
             "details and we will send it again.",
             plans,
         )
+    if notification.kind == kinds.REPAYMENT_TRACED:
+        amount = money.fmt(data["amount"])
+        return Message(
+            f"Your refund of {amount} is late: we are tracing it",
+            f"The refund of {amount} from {store} (order {_order_name(order)}) to "
+            f"{data['label']} was due by "
+            f"{_day(date.fromisoformat(data['expected_by']))}. {TRACING} "
+            f"{BOUNCE_GUIDANCE}",
+            plans,
+        )
     if notification.kind == kinds.RETURN_REPORTED:
         return Message(
             f"Return reported: payments for {store} paused",
@@ -256,6 +266,22 @@ def notify_repayment_bounced(repayment: Repayment) -> Notification:
         repayment.customer_id,
         Notification.Kind.REPAYMENT_BOUNCED,
         {"amount": repayment.amount, "reason": repayment.failure_reason},
+        order=repayment.plan.order,
+        refund=repayment.refund,
+        repayment=repayment,
+    )
+
+
+def notify_repayment_traced(repayment: Repayment) -> Notification:
+    label = repayment.payment_method.label if repayment.payment_method else "you"
+    return _post(
+        repayment.customer_id,
+        Notification.Kind.REPAYMENT_TRACED,
+        {
+            "amount": repayment.amount,
+            "label": label,
+            "expected_by": repayment.expected_by.isoformat(),
+        },
         order=repayment.plan.order,
         refund=repayment.refund,
         repayment=repayment,

@@ -219,6 +219,20 @@ def test_issue_11_case_1_a_repayment_overdue_while_processing_is_traced_never_re
         repayment.reissue()
     assert refused.value.code == "REPAYMENT_BEING_TRACED"
 
+    # The customer is also told once, by notification and email.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert Repayment.objects.notify_traced() == 1
+        assert Repayment.objects.notify_traced() == 0
+    traced = Notification.objects.get(kind=Notification.Kind.REPAYMENT_TRACED)
+    assert (
+        traced.message.title == "Your refund of 40,00\xa0€ is late: we are tracing it"
+    )
+    assert "it is never sent twice" in traced.message.body
+    assert "Did you recently change banks" in traced.message.body
+    assert [m.subject for m in mail.outbox] == [traced.message.title]
+    inbox = customer_client.get(reverse("customers:notification_list"))
+    assert details not in inbox.content.decode()
+
     # The first transfer settles in the end: once, never sent a second time.
     with django_capture_on_commit_callbacks(execute=True):
         run_periodic(later(31))
