@@ -16,6 +16,7 @@ from customers.models import (
     Notification,
     PaymentMethod,
     RefundEffect,
+    Repayment,
     RepaymentStatus,
 )
 from customers.notifications import render
@@ -112,6 +113,7 @@ def test_a_late_catch_up_notification_is_written_from_the_record_too(make_order)
         Notification.Kind.REFUND,
         Notification.Kind.REPAYMENT_BOUNCED,
         Notification.Kind.REPAYMENT_COMPLETED,
+        Notification.Kind.REPAYMENT_TRACED,
     ],
 )
 def test_every_notification_kind_is_written_from_the_record_after_the_plan_changed(
@@ -126,9 +128,17 @@ def test_every_notification_kind_is_written_from_the_record_after_the_plan_chang
         refund = order.refund_lines([("TSHIRT-1", 3)])
     repayment = refund.repayments.get()
     assert repayment.amount == 10000
+    # Late on the rail: sent, still not settled after 14 days, and traced.
+    repayment.advance(timezone.now() + timedelta(days=3))
+    Repayment.objects.filter(pk=repayment.pk).update(
+        expected_by=timezone.localdate() - timedelta(days=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert Repayment.objects.notify_traced() == 1
+    # Then it bounces, and is sent again to new details.
     PaymentMethod.objects.filter(pk=card.pk).update(status="closed")
     with django_capture_on_commit_callbacks(execute=True):
-        repayment.advance(timezone.now() + timedelta(days=3))
+        repayment.advance(timezone.now() + timedelta(days=5))
     assert repayment.status == RepaymentStatus.BOUNCED
     repayment.reissue(customer.add_payment_method("card", "Mastercard •••• 5555"))
     with django_capture_on_commit_callbacks(execute=True):
@@ -163,6 +173,8 @@ def test_every_notification_kind_is_written_from_the_record_after_the_plan_chang
         )
     elif kind == Notification.Kind.REPAYMENT_BOUNCED:
         assert "Visa •••• 4242 is closed." in message.body
+    elif kind == Notification.Kind.REPAYMENT_TRACED:
+        assert "to Visa •••• 4242 was due by" in message.body
     else:
         assert "paid back to Mastercard •••• 5555" in message.body
     [plan] = message.plans
