@@ -3,8 +3,11 @@ timeline (store registered the return → refund issued → how it was applied �
 money back → completed).
 
 Read-only: builds plain objects for the customer pages and emails in a fixed
-number of queries. Amounts are shown in the order's currency and the customer's
-locale (``MoneyContext`` works with the ``money`` template filter).
+number of queries. Amounts about an order are shown in the order's currency and
+locale (DOMAIN.md, "Money"), so each currency has one style on every page; the
+account balance, which belongs to no order, in the customer's locale
+(``MoneyContext`` works with the ``money`` template filter). Amounts are
+formatted when shown, never stored as formatted text.
 """
 
 from dataclasses import dataclass, field
@@ -440,7 +443,7 @@ def balance_page(customer: Customer, number, per_page: int = 20):
 
 def order_list_page(customer: Customer, number, per_page: int = 20):
     """A page of ``customer_orders``, each order with ``money`` (its currency in
-    the customer's locale) for the template."""
+    its locale) for the template."""
     page = Paginator(customer_orders(customer), per_page).get_page(number)
     for order in page.object_list:
         order.money = MoneyContext.for_order(order)
