@@ -200,7 +200,7 @@ COLUMNS = {
         "id amount currency description created_at refund_id customer_id"
     ),
     "customers_notification": (
-        "id kind title body created_at read_at email_sent_at email_attempts "
+        "id kind title body data created_at read_at email_sent_at email_attempts "
         "email_last_error customer_id order_id refund_id repayment_id"
     ),
     "portal_ledgerentry": (
@@ -888,6 +888,7 @@ class Loader:
                 "refund",
                 f"Refund from {merchant.name}: {fmt(total)}",
                 " ".join(body),
+                "{}",  # no facts: the stored title and body are shown
                 at,
                 at + timedelta(hours=6) if rng.random() < 0.6 else None,
                 at + timedelta(seconds=5),

@@ -20,10 +20,11 @@ Rules of our own, where DOMAIN.md is silent:
   ``REPAYMENT_PROCESSING_DAYS`` days.
 """
 
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -32,6 +33,7 @@ from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.functional import cached_property
 
 from portal.exceptions import DomainError, InvalidRequest, OrderActionNotAllowed
 from portal.models import PaymentProduct
@@ -119,6 +121,20 @@ class PaymentMethod(models.Model):
         return f"{self.label} ({self.get_status_display()})"
 
     @property
+    def last_digits(self) -> str:
+        """The digits that end the label ("Visa •••• 0119" → "0119"); "" if none."""
+        match = re.search(r"(\d+)\s*$", self.label)
+        return match.group(1) if match else ""
+
+    def has_same_details(self, other: "PaymentMethod") -> bool:
+        """Same kind and same last digits: for people, the same card or account."""
+        return (
+            self.kind == other.kind
+            and bool(self.last_digits)
+            and self.last_digits == other.last_digits
+        )
+
+    @property
     def can_receive_money(self) -> bool:
         return self.status == self.Status.ACTIVE
 
@@ -183,6 +199,14 @@ class RefundEffect:
     ``before``/``after`` are the open installments' amounts (same order, same
     length); after cancellation every ``after`` amount is 0. ``money_back`` goes to
     ``destination`` (the payment method, or the account balance for financing).
+    ``service_fee_kept`` is a one-time card service fee this refund leaves charged
+    (a partial refund: seed 000); ``due_dates`` are the open installments' due
+    dates, for messages. All amounts are in minor units of the order's currency.
+
+    Recorded with the refund when it happens (``as_record``, stored on
+    ``RefundAllocation.effect``): every message about the refund is written from
+    that record, never from the plan as it is later (DOMAIN.md, "What a refund
+    did").
     """
 
     plan_id: int
@@ -198,6 +222,11 @@ class RefundEffect:
     destination_label: str
     full: bool
     kinds: tuple[str, ...] = field(default=())
+    service_fee_kept: int = 0
+    due_dates: tuple[date, ...] = field(default=())
+
+    #: The shape of ``as_record``; a later shape must still read this one.
+    RECORD_VERSION = 1
 
     @property
     def cancels_remaining(self) -> bool:
@@ -206,6 +235,62 @@ class RefundEffect:
     @property
     def remaining_after(self) -> list[int]:
         return [a for a in self.after if a]
+
+    @property
+    def total_back(self) -> int:
+        """What goes back to the customer: money back plus a returned fee."""
+        return self.money_back + self.service_fee_returned
+
+    @property
+    def installments(self) -> list[tuple[date | None, int, int]]:
+        """``(due date, before, after)`` per open installment, in order; the
+        date is None for a record without dates."""
+        dates = self.due_dates or (None,) * len(self.before)
+        return list(zip(dates, self.before, self.after, strict=True))
+
+    def as_record(self) -> dict:
+        """This effect as JSON-ready data (ints, strings, ISO dates), to be
+        stored with the refund; ``from_record`` reads it back unchanged."""
+        return {
+            "version": self.RECORD_VERSION,
+            "plan_id": self.plan_id,
+            "product": self.product,
+            "amount": self.amount,
+            "open_balance": self.open_balance,
+            "installment_ids": list(self.installment_ids),
+            "before": list(self.before),
+            "after": list(self.after),
+            "due_dates": [d.isoformat() for d in self.due_dates],
+            "money_back": self.money_back,
+            "service_fee_returned": self.service_fee_returned,
+            "service_fee_kept": self.service_fee_kept,
+            "destination": self.destination,
+            "destination_label": self.destination_label,
+            "full": self.full,
+            "kinds": list(self.kinds),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> "RefundEffect":
+        """The effect ``as_record`` stored. Raises ``KeyError`` on a record
+        missing a field the first version had."""
+        return cls(
+            plan_id=record["plan_id"],
+            product=record["product"],
+            amount=record["amount"],
+            open_balance=record["open_balance"],
+            installment_ids=tuple(record["installment_ids"]),
+            before=tuple(record["before"]),
+            after=tuple(record["after"]),
+            money_back=record["money_back"],
+            service_fee_returned=record["service_fee_returned"],
+            destination=record["destination"],
+            destination_label=record["destination_label"],
+            full=record["full"],
+            kinds=tuple(record["kinds"]),
+            service_fee_kept=record.get("service_fee_kept", 0),
+            due_dates=tuple(date.fromisoformat(d) for d in record.get("due_dates", ())),
+        )
 
     def describe(self, fmt) -> str:
         """One line for people, with ``fmt(amount) -> str`` formatting money."""
@@ -224,7 +309,7 @@ class RefundEffect:
             parts.append(remaining)
         elif self.cancels_remaining:
             parts.append("any remaining payments will be canceled")
-        total_back = self.money_back + self.service_fee_returned
+        total_back = self.total_back
         if total_back:
             where = (
                 "to the account balance"
@@ -234,6 +319,11 @@ class RefundEffect:
             parts.append(f"{fmt(total_back)} {where}")
         if self.service_fee_returned:
             parts.append(f"service fee of {fmt(self.service_fee_returned)} returned")
+        if self.service_fee_kept:
+            parts.append(
+                f"the service fee of {fmt(self.service_fee_kept)} is still charged "
+                "(a partial refund does not return it)"
+            )
         return "; ".join(parts) or "nothing changes"
 
 
@@ -409,12 +499,13 @@ class PaymentPlan(models.Model):
         ``compute_refund_effect``. Pure: nothing is changed."""
         if installments is None:
             installments = list(self.installments.all())
-        open_ = [
-            (i.pk, i.amount)
+        open_installments = [
+            i
             for i in sorted(installments, key=lambda i: i.sequence)
             if i.status in OPEN_INSTALLMENT
         ]
-        return compute_refund_effect(
+        open_ = [(i.pk, i.amount) for i in open_installments]
+        effect = compute_refund_effect(
             plan_id=self.pk,
             product=self.product,
             service_fee=self.service_fee,
@@ -427,6 +518,18 @@ class PaymentPlan(models.Model):
             open_installments=open_,
             amount=amount,
             full=full,
+        )
+        # A one-time card fee not returned by this refund stays charged (seed
+        # 000); when it is returned is compute_refund_effect's rule.
+        kept = (
+            self.service_fee
+            if not self.service_fee_refunded and not effect.service_fee_returned
+            else 0
+        )
+        return replace(
+            effect,
+            service_fee_kept=kept,
+            due_dates=tuple(i.due_date for i in open_installments),
         )
 
     def apply_refund_effect(
@@ -559,6 +662,24 @@ class Installment(models.Model):
     def is_open(self) -> bool:
         return self.status in OPEN_INSTALLMENT
 
+    def expected_charge_date(self, pause_until: date | None) -> date:
+        """When it will really be charged. A paused installment waits for the
+        pause to end: at the latest on ``pause_until`` payments resume and what
+        fell due meanwhile is charged (``ReturnReport.expire``, then
+        ``InstallmentQuerySet.collect_due``); our rule."""
+        if self.status == InstallmentStatus.PAUSED and pause_until is not None:
+            return max(self.due_date, pause_until)
+        return self.due_date
+
+
+@dataclass(frozen=True)
+class RepaymentProgress:
+    """One step of a repayment on the payment rail, for people."""
+
+    label: str
+    state: str  # done | current | upcoming | action
+    when: "date | None"
+
 
 class RepaymentStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
@@ -584,6 +705,36 @@ class RepaymentQuerySet(models.QuerySet):
             status__in=(RepaymentStatus.SCHEDULED, RepaymentStatus.PROCESSING),
             process_after__lte=now,
         )
+
+    def notify_traced(self, today: date | None = None) -> int:
+        """Tell each customer once that a repayment past its 14 days is being
+        traced (never sent twice); returns how many were told."""
+        from .notifications import notify_repayment_traced
+
+        today = today or timezone.localdate()
+        late = (
+            self.filter(
+                status__in=(RepaymentStatus.SCHEDULED, RepaymentStatus.PROCESSING),
+                expected_by__lt=today,
+            )
+            .exclude(notifications__kind=Notification.Kind.REPAYMENT_TRACED)
+            .order_by("pk")
+        )
+        told = 0
+        for repayment in late:
+            with transaction.atomic():
+                locked = (
+                    Repayment.objects.select_for_update(of=("self",))
+                    .select_related("plan__order__merchant")
+                    .get(pk=repayment.pk)
+                )
+                already = locked.notifications.filter(
+                    kind=Notification.Kind.REPAYMENT_TRACED
+                ).exists()
+                if not already and locked.is_being_traced:
+                    notify_repayment_traced(locked)
+                    told += 1
+        return told
 
     def process_due(self, now=None) -> int:
         """Move every due repayment one step on the rail; returns how many moved."""
@@ -664,14 +815,85 @@ class Repayment(models.Model):
 
     @property
     def needs_new_details(self) -> bool:
-        return self.status == RepaymentStatus.BOUNCED or (
-            self.status != RepaymentStatus.COMPLETED
-            and self.expected_by < timezone.localdate()
-        )
+        """Only a repayment known to have bounced asks the customer for new
+        details and is sent again (DOMAIN.md, "Repayments")."""
+        return self.status == RepaymentStatus.BOUNCED
 
     @property
     def can_be_reissued(self) -> bool:
         return self.needs_new_details
+
+    @property
+    def is_being_traced(self) -> bool:
+        """Sent (or due to be sent) and still not settled after the 14 days the
+        customer was promised: traced with the payment rail, never sent twice,
+        because the first transfer may still arrive (DOMAIN.md, "Repayments")."""
+        return (
+            self.status in (RepaymentStatus.SCHEDULED, RepaymentStatus.PROCESSING)
+            and self.expected_by < timezone.localdate()
+        )
+
+    @property
+    def progress(self) -> list["RepaymentProgress"]:
+        """The rail's steps for people, the same for the customer and the
+        merchant: scheduled → processing → completed, or bounced as the last
+        step. ``state`` is done, current, upcoming or action; ``when`` is the
+        date a step was reached (or, for completion still to come, the date
+        it is expected by)."""
+        status = self.status
+        sent = self.updated_at if status == RepaymentStatus.PROCESSING else None
+        if status == RepaymentStatus.BOUNCED:
+            return [
+                RepaymentProgress(
+                    RepaymentStatus.SCHEDULED.label, "done", self.created_at
+                ),
+                RepaymentProgress(RepaymentStatus.PROCESSING.label, "done", None),
+                RepaymentProgress(
+                    RepaymentStatus.BOUNCED.label, "action", self.updated_at
+                ),
+            ]
+        if status == RepaymentStatus.COMPLETED:
+            states = ["done", "done", "done"]
+        elif status == RepaymentStatus.PROCESSING:
+            states = ["done", "current", "upcoming"]
+        else:
+            states = ["current", "upcoming", "upcoming"]
+        return [
+            RepaymentProgress(
+                RepaymentStatus.SCHEDULED.label, states[0], self.created_at
+            ),
+            RepaymentProgress(RepaymentStatus.PROCESSING.label, states[1], sent),
+            RepaymentProgress(
+                RepaymentStatus.COMPLETED.label,
+                states[2],
+                self.completed_at or self.expected_by,
+            ),
+        ]
+
+    @property
+    def status_note(self) -> str:
+        """One line on where the money is, with dates (customer and merchant)."""
+        if self.status == RepaymentStatus.COMPLETED:
+            return f"Completed {self.completed_at:%-d %b %Y}"
+        if self.status == RepaymentStatus.BOUNCED:
+            return (
+                f"Bounced {self.updated_at:%-d %b %Y}: {self.failure_reason} "
+                "Waiting for new details from the customer."
+            )
+        if self.is_being_traced:
+            return (
+                f"Not arrived by {self.expected_by:%-d %b %Y}: being traced, "
+                "never sent twice"
+            )
+        if self.status == RepaymentStatus.PROCESSING:
+            return (
+                f"Sent {self.updated_at:%-d %b %Y}, expected by "
+                f"{self.expected_by:%-d %b %Y}"
+            )
+        return (
+            f"Scheduled {self.created_at:%-d %b %Y}, expected by "
+            f"{self.expected_by:%-d %b %Y}"
+        )
 
     def advance(self, now=None) -> str:
         """One step on the simulated payment rail, when due: scheduled → processing
@@ -729,12 +951,29 @@ class Repayment(models.Model):
             notify_repayment_completed(self)
 
     def reissue(self, payment_method: "PaymentMethod | None" = None) -> None:
-        """Send a bounced or overdue repayment again: to ``payment_method`` (the
-        customer's new details) or, for a staff retry, to the same method. It
-        is scheduled for the next rail run with a fresh 14-day window."""
+        """Send a bounced repayment again: to ``payment_method`` (the customer's
+        new details) or, for a staff retry, to the same method. It is scheduled
+        for the next rail run with a fresh 14-day window.
+
+        Raises ``OrderActionNotAllowed`` unless it bounced (one still on its way
+        or being traced is never sent twice: DOMAIN.md, "Repayments"), and
+        ``InvalidRequest`` for another customer's method or new details equal to
+        the ones it bounced from (same kind and last digits; our rule).
+        """
         now = timezone.now()
         with transaction.atomic():
-            locked = Repayment.objects.select_for_update().get(pk=self.pk)
+            locked = (
+                Repayment.objects.select_for_update(of=("self",))
+                .select_related("payment_method")
+                .get(pk=self.pk)
+            )
+            if locked.is_being_traced:
+                raise OrderActionNotAllowed(
+                    "REPAYMENT_BEING_TRACED",
+                    "This money was sent more than 14 days ago and is being traced; "
+                    "it is never sent twice. If it bounces back to us, we will ask "
+                    "you for new details.",
+                )
             if not locked.needs_new_details:
                 raise OrderActionNotAllowed(
                     "REPAYMENT_ON_ITS_WAY",
@@ -744,6 +983,16 @@ class Repayment(models.Model):
                 if payment_method.customer_id != locked.customer_id:
                     raise InvalidRequest(
                         "FOREIGN_PAYMENT_METHOD", "That payment method is not yours."
+                    )
+                bounced_from = locked.payment_method
+                if bounced_from is not None and bounced_from.has_same_details(
+                    payment_method
+                ):
+                    raise InvalidRequest(
+                        "SAME_DETAILS_AS_BOUNCED",
+                        f"Your refund bounced from {bounced_from.label}. Give the "
+                        "details of another card or bank account.",
+                        field="last4",
                     )
                 locked.payment_method = payment_method
             locked.status = RepaymentStatus.SCHEDULED
@@ -798,6 +1047,12 @@ class NotificationQuerySet(models.QuerySet):
     def for_customer(self, customer: Customer) -> "NotificationQuerySet":
         return self.filter(customer=customer)
 
+    def for_display(self) -> "NotificationQuerySet":
+        """With what ``Notification.message`` reads, in a fixed number of queries."""
+        return self.select_related(
+            "order__merchant", "refund__order__merchant", "repayment"
+        ).prefetch_related("refund__allocations__capture")
+
     def unread(self) -> "NotificationQuerySet":
         return self.filter(read_at__isnull=True)
 
@@ -820,6 +1075,7 @@ class Notification(models.Model):
         REFUND = "refund", "Refund issued"
         REPAYMENT_COMPLETED = "repayment_completed", "Money back completed"
         REPAYMENT_BOUNCED = "repayment_bounced", "Refund bounced: action needed"
+        REPAYMENT_TRACED = "repayment_traced", "Refund late: being traced"
         RETURN_REPORTED = "return_reported", "Return reported"
         PAYMENTS_RESUMED = "payments_resumed", "Payments resumed"
 
@@ -848,6 +1104,12 @@ class Notification(models.Model):
         blank=True,
         related_name="notifications",
     )
+    # What the notification is about, as facts (amounts in minor units, ISO
+    # dates, labels): its message is written from them when shown, in the
+    # order's locale (customers.notifications.render). Empty for notifications
+    # from before: their stored title and body are shown.
+    data = models.JSONField(default=dict, blank=True)
+    # A copy of the message as first written, for staff.
     title = models.CharField(max_length=255)
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -886,12 +1148,26 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @cached_property
+    def message(self):
+        """Title and body for the customer, written now from ``data``."""
+        from .notifications import render
+
+        return render(self)
+
     @classmethod
-    def post(cls, customer_id: int, kind: str, title: str, body: str, **links):
+    def post(
+        cls, customer_id: int, kind: str, title: str, body: str, data=None, **links
+    ):
         """Create an in-app notification; its email is sent by a job after commit
         (``links``: order, refund, repayment)."""
         notification = cls.objects.create(
-            customer_id=customer_id, kind=kind, title=title[:255], body=body, **links
+            customer_id=customer_id,
+            kind=kind,
+            title=title[:255],
+            body=body,
+            data=data or {},
+            **links,
         )
         notification.enqueue_email()
         return notification

@@ -3,8 +3,11 @@ timeline (store registered the return → refund issued → how it was applied �
 money back → completed).
 
 Read-only: builds plain objects for the customer pages and emails in a fixed
-number of queries. Amounts are shown in the order's currency and the customer's
-locale (``MoneyContext`` works with the ``money`` template filter).
+number of queries. Amounts about an order are shown in the order's currency and
+locale (DOMAIN.md, "Money"), so each currency has one style on every page; the
+account balance, which belongs to no order, in the customer's locale
+(``MoneyContext`` works with the ``money`` template filter). Amounts are
+formatted when shown, never stored as formatted text.
 """
 
 from dataclasses import dataclass, field
@@ -45,6 +48,13 @@ BOUNCE_GUIDANCE = (
     "canceled, temporarily frozen, blocked or changed your connected card? If so, "
     "let us know: your refund may have bounced back to us, causing the delay."
 )
+#: What a customer whose money is overdue while processing is told (our rule:
+#: it is traced, never sent twice; DOMAIN.md, "Repayments").
+TRACING = (
+    "It has been more than 14 days and the money has not arrived. We are tracing "
+    "the transfer; it is never sent twice. If it bounced back to us, we will ask "
+    "you here for new details and send it again."
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,10 @@ class MoneyContext:
         return format_money(amount, self.currency, self.locale)
 
     @classmethod
-    def for_order(cls, order: Order, customer: Customer) -> "MoneyContext":
-        return cls(order.purchase_currency, customer.locale or order.locale)
+    def for_order(cls, order: Order) -> "MoneyContext":
+        """The order's currency in the order's locale (DOMAIN.md, "Money"): one
+        style for every amount about the order, whoever reads it."""
+        return cls(order.purchase_currency, order.locale)
 
 
 class CustomerOrderStatus:
@@ -139,17 +151,51 @@ class RefundTimeline:
         return any(r.needs_new_details for r in self.repayments)
 
     @property
+    def being_traced(self) -> bool:
+        return any(r.is_being_traced for r in self.repayments)
+
+    @property
     def completed(self) -> bool:
         return all(r.status == RepaymentStatus.COMPLETED for r in self.repayments)
 
 
 @dataclass
 class PlanRow:
+    """One installment as the customer reads it. ``charge_date`` is when it will
+    really be charged (after a pause); ``service_fee`` is the one-time card fee
+    charged with it (the first payment only), shown as its own part."""
+
     installment: Installment
+    charge_date: date
+    service_fee: int = 0
+    service_fee_returned: bool = False
 
     @property
     def status_label(self) -> str:
         return self.installment.get_status_display()
+
+    @property
+    def moved(self) -> bool:
+        return self.charge_date != self.installment.due_date
+
+    @property
+    def charged_with_fee(self) -> int:
+        """The installment plus the service fee charged with it, minor units."""
+        fee = 0 if self.service_fee_returned else self.service_fee
+        return self.installment.amount + fee
+
+
+def plan_rows(plan: PaymentPlan, pause_until: date | None) -> list[PlanRow]:
+    """The plan's installments for the customer, in sequence order."""
+    return [
+        PlanRow(
+            i,
+            charge_date=i.expected_charge_date(pause_until),
+            service_fee=plan.service_fee if i.sequence == 1 else 0,
+            service_fee_returned=plan.service_fee_refunded,
+        )
+        for i in sorted(plan.installments.all(), key=lambda i: i.sequence)
+    ]
 
 
 @dataclass
@@ -168,7 +214,7 @@ class OrderPage:
     def load(cls, order: Order, customer: Customer) -> "OrderPage":
         """Everything the order page shows, in a fixed number of queries."""
         order = customer_orders(customer).prefetch_related("lines").get(pk=order.pk)
-        money = MoneyContext.for_order(order, customer)
+        money = MoneyContext.for_order(order)
         plans = list(
             PaymentPlan.objects.filter(order=order)
             .select_related("payment_method", "capture")
@@ -176,9 +222,8 @@ class OrderPage:
             .order_by("pk")
         )
         open_return = ReturnReport.objects.open().filter(order=order).first()
-        plan_rows = [
-            (plan, [PlanRow(i) for i in plan.installments.all()]) for plan in plans
-        ]
+        pause_until = open_return.pause_until if open_return else None
+        rows_by_plan = [(plan, plan_rows(plan, pause_until)) for plan in plans]
         refunds = list(
             Refund.objects.filter(order=order)
             .prefetch_related(
@@ -202,13 +247,23 @@ class OrderPage:
         entries: dict[int, list[BalanceEntry]] = {}
         for entry in BalanceEntry.objects.filter(refund__in=refunds).order_by("pk"):
             entries.setdefault(entry.refund_id, []).append(entry)
+        registered = _returns_registered_by(
+            refunds, ReturnReport.objects.filter(order=order, resolution="registered")
+        )
         timelines = [
-            _timeline(order, refund, money, entries.get(refund.pk, []), shipments)
+            _timeline(
+                order,
+                refund,
+                money,
+                entries.get(refund.pk, []),
+                shipments,
+                registered.get(refund.pk),
+            )
             for refund in refunds
         ]
         has_scheduled = any(
             row.installment.status == InstallmentStatus.SCHEDULED
-            for _plan, rows in plan_rows
+            for _plan, rows in rows_by_plan
             for row in rows
         )
         return cls(
@@ -216,7 +271,7 @@ class OrderPage:
             money=money,
             status=order.customer_status,
             status_label=order.customer_status_label,
-            plans=plan_rows,
+            plans=rows_by_plan,
             timelines=timelines,
             open_return=open_return,
             can_report_return=has_scheduled and open_return is None,
@@ -227,6 +282,23 @@ class OrderPage:
     def needs_action(self) -> bool:
         return any(t.needs_action for t in self.timelines)
 
+    @property
+    def being_traced(self) -> bool:
+        return any(t.being_traced for t in self.timelines)
+
+
+def _returns_registered_by(refunds, reports) -> dict[int, ReturnReport]:
+    """Which refund registered each reported return: the store's refund ends the
+    pause in its own transaction (``refunds.engine``), so it is the latest
+    refund made before the report was resolved."""
+    by_refund = {}
+    for report in reports:
+        made_before = [r for r in refunds if r.created_at <= report.resolved_at]
+        if made_before:
+            latest = max(made_before, key=lambda r: (r.created_at, r.pk))
+            by_refund[latest.pk] = report
+    return by_refund
+
 
 def _timeline(
     order: Order,
@@ -234,6 +306,7 @@ def _timeline(
     money: MoneyContext,
     entries: list[BalanceEntry],
     shipments: dict[int, int],
+    registered_return: ReturnReport | None = None,
 ) -> RefundTimeline:
     store = order.merchant.name
     items = [
@@ -247,6 +320,12 @@ def _timeline(
         registered = f"{store} registered the return or cancellation"
     else:
         registered = f"{store} registered your return"
+    if registered_return is not None:
+        items.append(
+            f"Your reported return (tracking number "
+            f"{registered_return.tracking_number}) is registered: the pause on "
+            "your payments ended, and they continue as shown in your plan."
+        )
     steps = [Step(registered, when=refund.created_at, details=items)]
 
     issued = [refund.description] if refund.description else []
@@ -268,7 +347,7 @@ def _timeline(
                 if a.capture_id in shipments
                 else ""
             )
-            + _sentence(a.effect_summary)
+            + as_sentence(a.describe(money.fmt))
             for a in refund.allocations.all()
         ]
     applied += [
@@ -301,15 +380,23 @@ def _repayment_step(repayment: Repayment, money: MoneyContext) -> Step:
             repayment=repayment,
         )
     if repayment.needs_new_details:
-        reason = (
-            f"Your refund bounced back: {repayment.failure_reason}"
-            if repayment.status == RepaymentStatus.BOUNCED
-            else "It has been more than 14 days and the money has not arrived."
-        )
         return Step(
             f"{amount} to {label}: action needed",
             state="action",
-            details=[reason, BOUNCE_GUIDANCE],
+            details=[
+                f"Your refund bounced back: {repayment.failure_reason}",
+                BOUNCE_GUIDANCE,
+            ],
+            repayment=repayment,
+        )
+    if repayment.is_being_traced:
+        return Step(
+            f"{amount} to {label}: not arrived yet",
+            state="current",
+            details=[
+                f"It was due by {repayment.expected_by:%-d %b %Y}. {TRACING}",
+                BOUNCE_GUIDANCE,
+            ],
             repayment=repayment,
         )
     verb = (
@@ -326,7 +413,8 @@ def _repayment_step(repayment: Repayment, money: MoneyContext) -> Step:
     )
 
 
-def _sentence(text: str) -> str:
+def as_sentence(text: str) -> str:
+    """A clause as a sentence: capital first letter, full stop at the end."""
     text = text.strip()
     if not text:
         return ""
@@ -355,8 +443,8 @@ def balance_page(customer: Customer, number, per_page: int = 20):
 
 def order_list_page(customer: Customer, number, per_page: int = 20):
     """A page of ``customer_orders``, each order with ``money`` (its currency in
-    the customer's locale) for the template."""
+    its locale) for the template."""
     page = Paginator(customer_orders(customer), per_page).get_page(number)
     for order in page.object_list:
-        order.money = MoneyContext.for_order(order, customer)
+        order.money = MoneyContext.for_order(order)
     return page

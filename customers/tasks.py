@@ -220,6 +220,7 @@ def notify_unnotified_refunds(now=None) -> int:
 class PeriodicReport:
     orders_expired: int
     repayments_moved: int
+    repayments_traced: int
     returns_expired: int
     installments_collected: int
     refunds_notified: int
@@ -237,6 +238,7 @@ def run_periodic(now=None) -> PeriodicReport:
     return PeriodicReport(
         orders_expired=Order.objects.expire_due(now),
         repayments_moved=Repayment.objects.process_due(now),
+        repayments_traced=Repayment.objects.notify_traced(today),
         returns_expired=ReturnReport.objects.expire_due(today),
         installments_collected=Installment.objects.collect_due(today),
         refunds_notified=notify_unnotified_refunds(now),

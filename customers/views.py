@@ -32,6 +32,8 @@ from .auth import (
 from .forms import CodeForm, EmailForm, RepaymentDetailsForm, ReturnReportForm
 from .models import LoginThrottled, Notification, Repayment
 from .status import (
+    BOUNCE_GUIDANCE,
+    TRACING,
     MoneyContext,
     OrderPage,
     balance_page,
@@ -177,7 +179,9 @@ def repayment_details(request: HttpRequest, repayment_id: UUID) -> HttpResponse:
         "customer": request.customer,
         "repayment": repayment,
         "order": repayment.plan.order,
-        "money": MoneyContext.for_order(repayment.plan.order, request.customer),
+        "money": MoneyContext.for_order(repayment.plan.order),
+        "tracing": TRACING,
+        "bounce_guidance": BOUNCE_GUIDANCE,
         "form": form,
         "nav": "orders",
     }
@@ -201,7 +205,7 @@ def balance(request: HttpRequest) -> HttpResponse:
 def notification_list(request: HttpRequest) -> HttpResponse:
     notifications = (
         Notification.objects.for_customer(request.customer)
-        .select_related("order", "repayment")
+        .for_display()
         .order_by("-created_at", "-pk")
     )
     context = {
@@ -216,9 +220,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 @customer_required
 def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
     notification = get_object_or_404(
-        Notification.objects.for_customer(request.customer).select_related(
-            "order", "repayment"
-        ),
+        Notification.objects.for_customer(request.customer).for_display(),
         pk=pk,
     )
     notification.mark_read()

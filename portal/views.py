@@ -7,6 +7,7 @@ pick the response. Rules live in the models; a refused action is a
 """
 
 import csv
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from customers.models import Repayment
 from portal.clients import client_address
 from portal.decorators import merchant_required
 from portal.exceptions import DomainError
@@ -149,13 +151,27 @@ class OrderOverview:
             Refund.objects.filter(order=order)
             .order_by("created_at", "pk")
             .select_related("created_by")
-            .prefetch_related("lines", "allocations")
+            .prefetch_related(
+                "lines",
+                "allocations",
+                # Money back to the customer, for its status per refund.
+                Prefetch("repayments", queryset=Repayment.objects.order_by("pk")),
+            )
+        )
+        fmt = functools.partial(
+            format_money, currency=order.purchase_currency, locale=order.locale
         )
         for refund in refunds:
             for allocation in refund.allocations.all():
                 capture = numbers[allocation.capture_id]
                 allocation.capture = capture
+                # From the record of what the refund did, formatted now.
+                allocation.summary = allocation.describe(fmt)
                 capture.allocations.append((refund, allocation))
+            refund.to_balance = any(
+                (a.effect or {}).get("destination") == "account_balance"
+                for a in refund.allocations.all()
+            )
         overview = cls(
             order=order,
             lines=lines,

@@ -1084,6 +1084,7 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
                 effect_summary=a.effect.describe(plan.fmt)[:500]
                 if a.effect
                 else "Store credit",
+                effect=a.effect.as_record() if a.effect else None,
             )
         )
         if a.effect is not None:

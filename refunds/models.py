@@ -178,6 +178,12 @@ class RefundAllocation(models.Model):
     effect_summary = models.CharField(
         max_length=500, blank=True, help_text="What it did to the plan."
     )
+    # What the refund did to the plan when it happened (RefundEffect.as_record):
+    # plan before/after, money back, fee kept or returned, destination. Every
+    # message about the refund is written from it. Null for store credit (no
+    # effect) and for refunds made before it was recorded (then the sentence in
+    # effect_summary, written at the time, is all that is known).
+    effect = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["refund", "capture"]
@@ -192,6 +198,19 @@ class RefundAllocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} of {self.refund} to {self.capture}"
+
+    def recorded_effect(self):
+        """The ``customers.models.RefundEffect`` recorded when the refund was
+        made, or None (store credit, or a refund from before the record)."""
+        from customers.models import RefundEffect
+
+        return RefundEffect.from_record(self.effect) if self.effect else None
+
+    def describe(self, fmt) -> str:
+        """What this allocation did, for people, formatted with ``fmt`` now:
+        from the record, else the sentence stored at the time."""
+        effect = self.recorded_effect()
+        return effect.describe(fmt) if effect is not None else self.effect_summary
 
 
 class RefundRequestKey(models.Model):

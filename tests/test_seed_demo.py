@@ -5,6 +5,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
@@ -18,6 +19,7 @@ from customers.models import (
     PaymentMethod,
     Repayment,
     RepaymentStatus,
+    ReturnReport,
 )
 from portal.models import (
     Capture,
@@ -215,3 +217,29 @@ def test_running_it_again_changes_nothing(demo):
         model.objects.count()
         for model in (Order, Refund, Customer, get_user_model(), Merchant, Payout)
     ]
+
+
+def test_the_demo_customers_a_newcomer_needs_are_named_in_the_readme(demo):
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    # Bounce: Jordan's money back is due to a closed card (above).
+    jordan = Customer.objects.get(email="jordan.reyes@example.com")
+    # Pause: Lena reported a return; her payments wait for the store.
+    lena = Customer.objects.get(email="lena.vogel@example.com")
+    report = ReturnReport.objects.open().get(customer=lena)
+    assert report.pause_until > timezone.localdate()
+    assert Installment.objects.filter(
+        plan__order=report.order, status=InstallmentStatus.PAUSED
+    ).exists()
+    # Financing balance and account balance: Maja's goodwill refund was deducted
+    # from her financing balance; Lena's financing return left a balance.
+    maja = Customer.objects.get(email="maja@example.com")
+    assert Refund.objects.filter(
+        order__customer=maja, order__payment_product=PaymentProduct.FINANCING
+    ).exists()
+    assert lena.balances()["EUR"] > 0
+    # Store credit: Noah's return was settled as store credit.
+    noah = Customer.objects.get(email="noah.lindqvist@example.com")
+    assert Refund.objects.filter(order__customer=noah, store_credit=True).exists()
+    for customer in (maja, jordan, lena, noah):
+        assert f"`{customer.email}`" in readme
+        assert customer.email in demo

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from customers.models import BalanceEntry, Notification
+from tests.factories import line
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +138,22 @@ def test_the_balance_page_shows_the_total_and_its_history(customer_client, custo
 def test_an_empty_balance_page_says_so(customer_client):
     html = customer_client.get(reverse("customers:balance")).content.decode()
     assert "Nothing yet." in html
+
+
+def test_the_inbox_of_messages_written_from_refund_records_stays_bounded(
+    customer_client,
+    make_order,
+    django_capture_on_commit_callbacks,
+    django_assert_max_num_queries,
+):
+    order = make_order(lines=[line(f"SKU-{i}", 1000) for i in range(12)], capture=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(12):
+            order.refund_lines([(f"SKU-{i}", 1)])
+    with django_assert_max_num_queries(9):
+        html = customer_client.get(INBOX).content.decode()
+    # 90,00 € was still owed: eight refunds lower it, the ninth cancels the
+    # rest, the last three go back to the card.
+    assert html.count("Your remaining payments:") == 8
+    assert html.count("Any remaining payments will be canceled.") == 1
+    assert html.count("goes back to Visa •••• 4242") == 3

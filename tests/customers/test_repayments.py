@@ -179,18 +179,154 @@ def test_a_repayment_on_its_way_cannot_be_redirected(repayment, customer_client)
         repayment.reissue()
 
 
-def test_after_14_days_without_the_money_the_customer_is_asked_for_new_details(
-    repayment, customer_client
+def test_issue_11_case_1_a_repayment_overdue_while_processing_is_traced_never_resent(
+    repayment, customer_client, django_capture_on_commit_callbacks
 ):
+    # Issue 11, case 1: a pay-now refund goes to processing, is still unsettled
+    # after 14 days, and the customer enters new card details.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert repayment.advance(later(3)) == RepaymentStatus.PROCESSING
+    assert repayment.attempts == 1
     Repayment.objects.filter(pk=repayment.pk).update(
-        status=RepaymentStatus.PROCESSING,
-        expected_by=timezone.localdate() - timedelta(days=1),
+        expected_by=timezone.localdate() - timedelta(days=1), process_after=later(30)
     )
+    repayment.refresh_from_db()
+    assert repayment.is_being_traced and not repayment.needs_new_details
+
     order_page = reverse("customers:order_detail", args=[repayment.plan.order.order_id])
     html = customer_client.get(order_page).content.decode()
-    assert "more than 14 days" in html
-    assert "Your refund has not reached you" in html
-    assert Repayment.objects.overdue().get() == repayment
+    assert "Your refund is taking longer than 14 days" in html
+    assert "We are tracing the transfer; it is never sent twice." in html
+    # The seed's 14-day guidance still shows.
+    assert "Did you recently change banks or close your linked bank account?" in html
+    assert "Your refund has not reached you" not in html
+    details = reverse("customers:repayment_details", args=[repayment.repayment_id])
+    assert details not in html
+
+    page = customer_client.get(details).content.decode()
+    assert "Still haven’t received your refund after 14 days?" in page
+    assert "details-form" not in page
+    response = customer_client.post(
+        details, {"kind": "card", "provider": "Visa", "last4": "5678"}
+    )
+    assert "is being traced; it is never sent twice" in response.content.decode()
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.PROCESSING
+    assert repayment.attempts == 1
+    assert repayment.payment_method.label == "Visa •••• 4242"
+    assert PaymentMethod.objects.filter(customer=repayment.customer).count() == 1
+    with pytest.raises(OrderActionNotAllowed) as refused:
+        repayment.reissue()
+    assert refused.value.code == "REPAYMENT_BEING_TRACED"
+
+    # The customer is also told once, by notification and email.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert Repayment.objects.notify_traced() == 1
+        assert Repayment.objects.notify_traced() == 0
+    traced = Notification.objects.get(kind=Notification.Kind.REPAYMENT_TRACED)
+    assert (
+        traced.message.title == "Your refund of 40,00\xa0€ is late: we are tracing it"
+    )
+    assert "it is never sent twice" in traced.message.body
+    assert "Did you recently change banks" in traced.message.body
+    assert [m.subject for m in mail.outbox] == [traced.message.title]
+    inbox = customer_client.get(reverse("customers:notification_list"))
+    assert details not in inbox.content.decode()
+
+    # The first transfer settles in the end: once, never sent a second time.
+    with django_capture_on_commit_callbacks(execute=True):
+        run_periodic(later(31))
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.COMPLETED
+    assert repayment.attempts == 1
+    assert Repayment.objects.overdue().count() == 0
+
+
+def test_issue_11_case_2_new_details_equal_to_the_ones_that_bounced_are_refused(
+    make_order, customer, customer_client, django_capture_on_commit_callbacks
+):
+    # Issue 11, case 2: the card ending 0119 was closed; the customer enters
+    # Visa 0119 again.
+    card = PaymentMethod.objects.get(customer=customer)
+    PaymentMethod.objects.filter(pk=card.pk).update(label="Visa •••• 0119")
+    order = make_order(product=PaymentProduct.PAY_NOW, capture=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        repayment = order.refund_amount(4000).repayments.get()
+    PaymentMethod.objects.filter(pk=card.pk).update(status=PaymentMethod.Status.CLOSED)
+    repayment.advance(later(3))
+    assert repayment.status == RepaymentStatus.BOUNCED
+    url = reverse("customers:repayment_details", args=[repayment.repayment_id])
+
+    for provider in ("Visa", "visa"):
+        response = customer_client.post(
+            url, {"kind": "card", "provider": provider, "last4": "0119"}
+        )
+        assert response.status_code == 200
+        assert (
+            "Your refund bounced from Visa •••• 0119. Give the details of another "
+            "card or bank account." in response.content.decode()
+        )
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.BOUNCED
+    assert repayment.payment_method_id == card.pk
+    assert PaymentMethod.objects.filter(customer=customer).count() == 1
+    assert customer.default_payment_method() == card
+
+    # Other details are thanked and used: another card, or an account ending 0119.
+    response = customer_client.post(
+        url, {"kind": "bank_account", "provider": "Nordea", "last4": "0119"}
+    )
+    assert response.status_code == 302
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.SCHEDULED
+    assert repayment.payment_method.label == "Nordea •••• 0119"
+
+
+def test_payment_methods_compare_by_kind_and_last_digits():
+    visa = PaymentMethod(kind=PaymentMethod.Kind.CARD, label="Visa •••• 0119")
+    assert visa.last_digits == "0119"
+    assert visa.has_same_details(
+        PaymentMethod(kind=PaymentMethod.Kind.CARD, label="VISA •••• 0119 ")
+    )
+    assert not visa.has_same_details(
+        PaymentMethod(kind=PaymentMethod.Kind.CARD, label="Visa •••• 0118")
+    )
+    assert not visa.has_same_details(
+        PaymentMethod(kind=PaymentMethod.Kind.BANK_ACCOUNT, label="Bank •••• 0119")
+    )
+    assert not PaymentMethod(kind="card", label="Card").has_same_details(
+        PaymentMethod(kind="card", label="Card")
+    )
+
+
+def test_repayment_progress_reads_scheduled_processing_completed_or_bounced(
+    repayment, django_capture_on_commit_callbacks
+):
+    def progress():
+        repayment.refresh_from_db()
+        return [(p.label, p.state) for p in repayment.progress]
+
+    assert progress() == [
+        ("Scheduled", "current"),
+        ("Processing", "upcoming"),
+        ("Completed", "upcoming"),
+    ]
+    assert repayment.progress[2].when == repayment.expected_by
+    assert repayment.status_note.startswith("Scheduled ")
+    repayment.advance(later(3))
+    assert [state for _, state in progress()] == ["done", "current", "upcoming"]
+    assert repayment.status_note.startswith("Sent ")
+    with django_capture_on_commit_callbacks(execute=True):
+        repayment.advance(later(4))
+    assert [state for _, state in progress()] == ["done", "done", "done"]
+    assert repayment.progress[2].when == repayment.completed_at
+    assert repayment.status_note == f"Completed {repayment.completed_at:%-d %b %Y}"
+
+    Repayment.objects.filter(pk=repayment.pk).update(
+        status=RepaymentStatus.BOUNCED, failure_reason="Visa •••• 4242 is closed."
+    )
+    assert progress()[-1] == ("Bounced", "action")
+    assert "Visa •••• 4242 is closed." in repayment.status_note
 
 
 def test_a_staff_retry_sends_a_bounced_repayment_to_the_same_method(repayment):

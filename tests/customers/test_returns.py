@@ -158,3 +158,33 @@ def test_a_pause_that_ran_out_cannot_be_renewed_by_reporting_again(captured_orde
         ReturnReport.report(captured_order, tracking_number="T2", shipped_on=today)
     assert refused.value.code == "RETURN_PAUSE_USED"
     assert InstallmentStatus.PAUSED not in statuses(captured_order)
+
+
+def test_a_return_the_store_registers_ends_the_pause_at_once_on_the_timeline(
+    captured_order, customer_client, django_capture_on_commit_callbacks
+):
+    captured_order.refund_amount(1000, description="Goodwill")  # before the return
+    ReturnReport.report(
+        captured_order, tracking_number="1Z999AA1", shipped_on=timezone.localdate()
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        captured_order.refund_lines([("TSHIRT-1", 1)], description="T-shirt back")
+    assert statuses(captured_order) == ["paid", "scheduled", "scheduled", "scheduled"]
+
+    html = customer_client.get(
+        reverse("customers:order_detail", args=[captured_order.order_id])
+    ).content.decode()
+    registered = (
+        "Your reported return (tracking number 1Z999AA1) is registered: the pause "
+        "on your payments ended"
+    )
+    assert html.count(registered) == 1
+    # On the return's refund (the newest, shown first), not on the goodwill one.
+    detail = '<p class="c-step-detail">{}</p>'.format
+    assert (
+        html.index(registered)
+        < html.index(detail("T-shirt back"))
+        < html.index(detail("Goodwill"))
+    )
+    assert 'id="return-report"' not in html
+    assert "c-pill-paused" not in html

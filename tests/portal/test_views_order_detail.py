@@ -1,9 +1,13 @@
 """The order page and the order actions (capture, cancel, release) by role."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from portal.models import OrderStatus
+from customers.models import PaymentMethod, RepaymentStatus
+from portal.models import OrderStatus, PaymentProduct
 from portal.views import order_timeline
 from tests.factories import line
 
@@ -235,8 +239,6 @@ def test_a_double_submitted_capture_captures_once(portal_client, order):
 
 
 def test_the_store_sees_a_return_the_customer_reported(portal_client, captured_order):
-    from django.utils import timezone
-
     from customers.models import ReturnReport
 
     ReturnReport.report(
@@ -264,3 +266,50 @@ def test_the_release_page_of_a_fully_captured_order_says_nothing_remains(
     url = reverse("portal:order_release", args=[captured_order.order_id])
     body = portal_client.get(url).content.decode()
     assert "Nothing remains authorized on this order." in body
+
+
+def test_each_refund_shows_its_money_back_status_with_dates(
+    portal_client, make_order, customer, django_capture_on_commit_callbacks
+):
+    order = make_order(
+        product=PaymentProduct.PAY_NOW,
+        lines=[line("A", 4000), line("B", 6000)],
+        capture=True,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = order.refund_lines([("A", 1)]).repayments.get()
+        sent.advance(timezone.now() + timedelta(days=3))
+        bounced = order.refund_lines([("B", 1)]).repayments.get()
+        PaymentMethod.objects.filter(customer=customer).update(status="closed")
+        bounced.advance(timezone.now() + timedelta(days=3))
+    assert sent.status == RepaymentStatus.PROCESSING
+    assert bounced.status == RepaymentStatus.BOUNCED
+
+    body = portal_client.get(detail(order)).content.decode()
+    expected_by = f"{sent.expected_by:%-d %b %Y}"
+    assert "Money back to the customer" in body
+    assert (
+        '<span class="badge badge-repayment-processing">Processing</span>'
+        f'<span class="cell-sub">Sent {sent.updated_at:%-d %b %Y}, expected by '
+        f"{expected_by}</span>" in body
+    )
+    assert (
+        '<span class="badge badge-repayment-bounced">Bounced</span>'
+        f'<span class="cell-sub">Bounced {bounced.updated_at:%-d %b %Y}: Visa •••• '
+        "4242 is closed. Waiting for new details from the customer.</span>" in body
+    )
+
+
+def test_the_refunds_money_back_status_keeps_the_page_queries_bounded(
+    portal_client, make_order, django_assert_max_num_queries
+):
+    order = make_order(
+        product=PaymentProduct.PAY_NOW,
+        lines=[line(f"SKU-{i}", 1000) for i in range(10)],
+        capture=True,
+    )
+    for i in range(10):
+        order.refund_lines([(f"SKU-{i}", 1)])
+    with django_assert_max_num_queries(14):
+        body = portal_client.get(detail(order)).content.decode()
+    assert body.count("badge-repayment-scheduled") == 10

@@ -38,6 +38,7 @@ from customers.models import (
     OPEN_INSTALLMENT,
     REFUND_PROCESSING_DAYS,
     REPAYMENT_PROCESSING_DAYS,
+    RETURN_PAUSE_DAYS,
     BalanceEntry,
     Customer,
     Installment,
@@ -48,6 +49,7 @@ from customers.models import (
     PlanStatus,
     Repayment,
     RepaymentStatus,
+    ReturnReport,
 )
 from customers.tasks import notify_refund
 from portal.exceptions import DomainError
@@ -82,6 +84,8 @@ from ..demo_catalog import CARD_BRANDS, DE_ROLE_USERS, EMAIL_DOMAINS, STORES, De
 DAYS = 90
 DEMO_CUSTOMER_EMAIL = "maja@example.com"
 CLOSED_CARD_EMAIL = "jordan.reyes@example.com"
+PAUSED_RETURN_EMAIL = "lena.vogel@example.com"
+STORE_CREDIT_EMAIL = "noah.lindqvist@example.com"
 # Tasks are not queued while the past is written: each refund's notification is
 # created on the spot (notify_refund, called directly) and counts as emailed then.
 NO_TASK_QUEUE = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
@@ -755,6 +759,79 @@ class DemoBuilder:
         )
         self.plan_refund(plan, "complete", days(4, 12), by_api=False)
 
+        # A customer who reported a return three days ago: that order's payments
+        # are paused (and charged after the pause at the latest). Her financing
+        # plan, returned in full after two payments, left a positive balance.
+        lena = self.customer(
+            de,
+            name="Lena Vogel",
+            email=PAUSED_RETURN_EMAIL,
+            card="Mastercard •••• 7310",
+        )
+        plan = self.plan_order(
+            de,
+            lena,
+            PaymentProduct.PAY_IN_4,
+            days(10, 19),
+            items(de, ("NW-SNKR-LDR", 1), ("NW-GUERTEL", 1)),
+        )
+        self.plan_capture(plan, days(9, 9), by_api=True)
+        reported = days(3, 18)
+        self.at(reported, lambda p=plan, w=reported: self.report_return(p, w))
+        plan = self.plan_order(
+            de,
+            lena,
+            PaymentProduct.FINANCING,
+            days(80, 12),
+            items(de, ("NW-MANTEL-W", 1), ("NW-PULLI-MER", 1)),
+        )
+        self.plan_capture(plan, days(79, 9), by_api=True)
+        self.plan_refund(plan, "complete", days(2, 11), by_api=False)
+
+        # Store credit: Skog & Sten settled the return of a cup as store credit
+        # (the store's policy for it); the customer's payments continue.
+        noah = self.customer(
+            se, name="Noah Lindqvist", email=STORE_CREDIT_EMAIL, card="Visa •••• 2081"
+        )
+        plan = self.plan_order(
+            se,
+            noah,
+            PaymentProduct.PAY_IN_4,
+            days(18, 15),
+            items(se, ("SS-KOPP-STG", 2), ("SS-DOFTLJUS", 1)),
+        )
+        self.plan_capture(plan, days(17, 9), by_api=True)
+        settled = days(5, 10)
+        self.at(
+            settled,
+            lambda p=plan, w=settled: self.store_credit_refund(
+                p, w, [("SS-KOPP-STG", 1)]
+            ),
+        )
+
+    def report_return(self, plan: OrderPlan, when: datetime) -> None:
+        """The customer reports a return (tracking number, date sent) at ``when``."""
+        report = ReturnReport.report(
+            plan.order, tracking_number="00340434161094042557", shipped_on=when.date()
+        )
+        ReturnReport.objects.filter(pk=report.pk).update(
+            created_at=when,
+            pause_until=when.date() + timedelta(days=RETURN_PAUSE_DAYS),
+        )
+        Notification.objects.filter(order=plan.order).update(
+            created_at=when, email_sent_at=when
+        )
+
+    def store_credit_refund(self, plan: OrderPlan, when: datetime, lines) -> None:
+        """A return the store settles as store credit: its store-credit policy is
+        on for this refund only (the demo stores refund in money otherwise)."""
+        merchants = Merchant.objects.filter(pk=plan.store.merchant.pk)
+        merchants.update(store_credit_only=True)
+        try:
+            self.refund(plan, "items", when, lines=lines, by_api=False)
+        finally:
+            merchants.update(store_credit_only=False)
+
     def days_ago(self, days: int, hour: int) -> datetime:
         return datetime.combine(
             self.today - timedelta(days=days), clock(hour), tzinfo=UTC
@@ -873,8 +950,11 @@ class Command(BaseCommand):
                 "Customer",
                 DEMO_CUSTOMER_EMAIL,
                 "/my/",
-                "the login code is printed in the console email",
+                "every product refunded; the login code is in the console email",
             ),
+            ("", CLOSED_CARD_EMAIL, "/my/", "money back to a closed card bounces"),
+            ("", PAUSED_RETURN_EMAIL, "/my/", "payments paused; account balance"),
+            ("", STORE_CREDIT_EMAIL, "/my/", "a return settled as store credit"),
         ]
         self.stdout.write("")
         self.stdout.write(self.style.MIGRATE_HEADING("Demo logins"))
