@@ -518,8 +518,10 @@ class InstallmentQuerySet(models.QuerySet):
 
 
 class Installment(models.Model):
+    # PROTECT: a plan with installments is never deleted (our rule); its refunds
+    # and previews read them.
     plan = models.ForeignKey(
-        PaymentPlan, on_delete=models.CASCADE, related_name="installments"
+        PaymentPlan, on_delete=models.PROTECT, related_name="installments"
     )
     sequence = models.PositiveSmallIntegerField()
     due_date = models.DateField()

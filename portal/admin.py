@@ -111,11 +111,17 @@ class AppendOnlyAdminMixin:
         return False
 
 
-class ReadOnlyAdminMixin(AppendOnlyAdminMixin):
-    """Rows written only by model verbs: staff may look, never add, edit or delete."""
+class WrittenByVerbsAdminMixin(AppendOnlyAdminMixin):
+    """Rows only model verbs create (a refund's repayment, a customer's return
+    report...): an admin "add" form could only show read-only fields and fail on
+    save, so there is none. Change stays, for the admin actions that call verbs."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdminMixin(WrittenByVerbsAdminMixin):
+    """Rows written only by model verbs: staff may look, never add, edit or delete."""
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
@@ -157,8 +163,24 @@ class MerchantAdmin(admin.ModelAdmin):
     ]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at"]
     inlines = [MerchantUserInline]
     actions = ["close_next_payout"]
+    #: What a merchant's orders, ledger and payouts were made in: fixed once it
+    #: has orders (a USD store's orders and payouts cannot become EUR).
+    LOCKED_WITH_ORDERS = ("country", "currency")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.orders.exists():
+            readonly += self.LOCKED_WITH_ORDERS
+        return readonly
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A merchant with orders has money rows; one without may go.
+        if obj is not None and obj.orders.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     @admin.action(description="Close the next payout", permissions=["change"])
     def close_next_payout(self, request, queryset) -> None:
