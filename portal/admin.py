@@ -355,15 +355,12 @@ class OrderAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "merchant",
     ]
-    # An order id (UUID) is looked up exactly; see get_search_results.
-    search_fields = [
-        "=reference",
-        "=merchant_reference1",
-        "=merchant_reference2",
-        "customer__email",
-    ]
+    # The portal's order search (Order.objects.search); see get_search_results.
+    search_fields = ["reference"]
     search_help_text = (
-        "Order id, reference (K4MADNY), merchant reference or customer email."
+        "Order id, start of the reference (hh9wz), part of the store's order "
+        "number (10886), start of an email (maja@), part of an email "
+        "(example.org) or of a name, accents optional (muller)."
     )
     list_select_related = ["merchant", "customer"]
     list_per_page = 50
@@ -437,12 +434,7 @@ class OrderAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
         return False
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        try:
-            order_id = uuid.UUID(term)
-        except ValueError:
-            return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(order_id=order_id), False
+        return queryset.search(search_term), False
 
     def save_model(self, request, obj: Order, form, change) -> None:
         # Only the merchant references are editable; the verb records the change
