@@ -74,6 +74,36 @@ class Cursor:
         return cls(order.created_at, order.pk)
 
 
+class RefundExportForm(forms.Form):
+    """The refunds export: a date range (either end may be open) and a format."""
+
+    FORMATS = [("csv", "CSV"), ("xlsx", "Excel (XLSX)")]
+
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    format = forms.ChoiceField(
+        label="Format", choices=FORMATS, initial="csv", widget=forms.RadioSelect
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return cleaned
+
+    def filename(self) -> str:
+        """``refunds-2026-11-01-to-2026-11-30.csv``; open ends say "start"/"today"."""
+        data = self.cleaned_data
+        start = data.get("date_from") or "start"
+        end = data.get("date_to") or "today"
+        return f"refunds-{start}-to-{end}.{data['format']}"
+
+
 @dataclass
 class OrderPage:
     orders: list[Order]
