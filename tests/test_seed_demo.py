@@ -224,3 +224,23 @@ def test_the_default_demo_is_small_enough_to_load_in_seconds():
 
     parser = seed_demo.Command().create_parser("manage.py", "seed_demo")
     assert parser.get_default("orders") == seed_demo.DEFAULT_ORDERS == 800
+
+
+def test_demo_orders_are_found_by_part_of_what_people_remember(demo):
+    from customers.models import fold
+
+    orders = Order.objects.for_merchant(Merchant.objects.get(country="DE"))
+    majas = orders.search("maja@")
+    assert majas.exists()
+    assert {o.customer.email for o in majas} == {"maja@example.com"}
+    order = orders.exclude(merchant_reference1="").order_by("pk").first()
+    assert order in orders.search(order.merchant_reference1.removeprefix("NW-"))
+    assert order in orders.search(order.reference[:5].lower())
+    domain = order.customer.email.split("@")[1]
+    assert order in orders.search(domain)
+    accented = next(
+        o for o in orders.select_related("customer") if not o.customer.name.isascii()
+    )
+    surname = fold(accented.customer.name.split()[-1])
+    assert surname.isascii()
+    assert accented in orders.search(surname)

@@ -518,3 +518,47 @@ def test_a_merchant_without_orders_can_still_be_set_up(admin_client, us_merchant
     url = admin_url(portal_admin.Merchant, "change", us_merchant.pk)
     form = admin_client.get(url).context["adminform"].form
     assert {"currency", "country"} <= set(form.fields)
+
+
+@pytest.mark.parametrize(
+    ("changelist", "action"),
+    [
+        ("admin:portal_merchant_changelist", "close_next_payout"),
+        ("admin:customers_repayment_changelist", "retry_bounced"),
+        ("admin:customers_repayment_changelist", "resend_notification"),
+        ("admin:customers_notification_changelist", "resend_notification"),
+        ("admin:portal_order_changelist", "delete_selected"),
+        ("admin:customers_paymentplan_changelist", "delete_selected"),
+    ],
+)
+def test_view_only_staff_cannot_run_actions_that_move_money(
+    client, view_only_staff, every_admin_row, changelist, action
+):
+    from customers.models import Notification, Repayment
+
+    Repayment.objects.update(status="bounced", failure_reason="Card frozen.")
+    client.force_login(view_only_staff)
+    before = money_fingerprint()
+    url = reverse(changelist)
+    model = client.get(url).context["cl"].model
+    pks = list(model._default_manager.values_list("pk", flat=True))
+    notifications = list(Notification.objects.values_list("email_attempts", "pk"))
+    response = client.post(url, {"action": action, "_selected_action": pks})
+    assert response.status_code in (200, 302, 403)
+    assert money_fingerprint() == before
+    assert set(Repayment.objects.values_list("status", flat=True)) == {"bounced"}
+    assert list(Notification.objects.values_list("email_attempts", "pk")) == (
+        notifications
+    )
+    assert not Payout.objects.filter(number__gt=1).exists()
+
+
+def test_the_merchant_admin_offers_no_bulk_delete_of_merchants_with_orders(
+    admin_client, merchant, order
+):
+    response = admin_client.post(
+        reverse("admin:portal_merchant_changelist"),
+        {"action": "delete_selected", "_selected_action": [merchant.pk], "post": "yes"},
+    )
+    assert response.status_code in (200, 302, 403)
+    assert portal_admin.Merchant.objects.filter(pk=merchant.pk).exists()
