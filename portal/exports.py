@@ -64,6 +64,12 @@ def safe_cell(value: str) -> str:
     return value
 
 
+def spreadsheet_time(moment: datetime) -> str:
+    """``2026-11-30 14:05:09`` in the portal's time zone: a date and time every
+    Excel reads as one (an ISO string with "T" and an offset stays text)."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -159,7 +165,7 @@ def ledger_rows(entries: QuerySet) -> Iterator[Row]:
     )
     for row in rows.iterator(chunk_size=CHUNK_SIZE):
         created, *middle, amount, currency = row
-        yield [created.isoformat(), *middle, amount, currency], currency
+        yield [spreadsheet_time(created), *middle, amount, currency], currency
 
 
 # Refunds ---------------------------------------------------------------------------
@@ -229,7 +235,7 @@ def refund_rows(refunds: QuerySet) -> Iterator[Row]:
         )
         yield (
             [
-                refund.created_at.isoformat(),
+                spreadsheet_time(refund.created_at),
                 order.order_id,
                 order.reference,
                 order.merchant_reference1,

@@ -238,6 +238,8 @@ def test_demo_orders_are_found_by_part_of_what_people_remember(demo):
     assert order in orders.search(order.reference[:5].lower())
     domain = order.customer.email.split("@")[1]
     assert order in orders.search(domain)
+    (muller,) = orders.search("muller")
+    assert muller.customer.name == "Lena Müller"
     accented = next(
         o for o in orders.select_related("customer") if not o.customer.name.isascii()
     )

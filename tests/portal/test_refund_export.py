@@ -171,3 +171,10 @@ def test_a_range_that_ends_before_it_starts_is_explained(portal_client, db):
 def test_the_export_needs_a_merchant_login(client, db):
     response = client.get(URL, {"format": "csv"})
     assert response.status_code == 302
+
+
+def test_dates_are_written_as_excel_reads_them(portal_client, captured_order):
+    refund = captured_order.refund_amount(1000)
+    (row,) = csv_table(portal_client.get(URL, {"format": "csv"}))
+    local = timezone.localtime(refund.created_at)
+    assert row["date"] == local.strftime("%Y-%m-%d %H:%M:%S")

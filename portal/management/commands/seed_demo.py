@@ -758,6 +758,17 @@ class DemoBuilder:
         )
         self.plan_refund(plan, "complete", days(4, 12), by_api=False)
 
+        # A surname with an umlaut: the order list finds it typed without ("muller").
+        lena = self.customer(de, name="Lena Müller", email="lena.mueller@example.org")
+        plan = self.plan_order(
+            de,
+            lena,
+            PaymentProduct.PAY_LATER,
+            days(6, 11),
+            items(de, ("NW-SCHAL-KAS", 1)),
+        )
+        self.plan_capture(plan, days(5, 9), by_api=True)
+
     def days_ago(self, days: int, hour: int) -> datetime:
         return datetime.combine(
             self.today - timedelta(days=days), clock(hour), tzinfo=UTC
