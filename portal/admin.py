@@ -3,7 +3,10 @@
 Money rows (captures, capture lines, ledger entries, payouts) are append-only and
 written by the model verbs (``order.capture``, ``Payout.close_next``...), so the
 admin shows them read-only; an order's amounts and status are read-only for the same
-reason. Amounts are formatted like the portal: in the order's currency and locale.
+reason. Rows only verbs create have no "add" page, money rows have no "delete", and
+a merchant's country and currency lock once it has orders (our rules, issue 14).
+Amounts are formatted like the portal: in the order's currency and locale. The order
+search is the portal's (``Order.objects.search``).
 
 The order changelist is built to stay fast at 100,000+ orders: one query for the
 page (``list_select_related``), no full ``COUNT(*)`` (``show_full_result_count``
