@@ -36,6 +36,7 @@ from customers.models import (
     SCHEDULES,
     RefundEffect,
     compute_refund_effect,
+    fold,
 )
 from portal.models import OrderLine, PaymentProduct
 from portal.money import basis_points, format_money, split_evenly, unit_range_amount
@@ -152,7 +153,7 @@ LAST_NAMES = [
 ]
 
 COLUMNS = {
-    "customers_customer": ("id name email locale created_at"),
+    "customers_customer": ("id name email locale created_at search_name"),
     "customers_paymentmethod": "id kind label status is_default created_at customer_id",
     "portal_order": (
         "id order_id reference merchant_reference1 merchant_reference2 "
@@ -412,6 +413,7 @@ class Loader:
                     email,
                     merchant.locale,
                     created,
+                    fold(f"{first} {last}"),
                 ),
             )
             card = f"Visa •••• {rng.randint(0, 9999):04d}"

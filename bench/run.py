@@ -244,6 +244,15 @@ class Fixtures:
     list_targets: dict = field(default_factory=dict)
 
 
+#: The order list's searches by part of a value (issue 14), and their samples.
+PREFIX_SEARCHES = [
+    ("reference prefix search (hh9wz)", "reference_prefixes"),
+    ("order number search (10886)", "order_numbers"),
+    ("email prefix search (maja@)", "email_prefixes"),
+    ("surname search without accents (muller)", "surnames"),
+]
+
+
 def prepare_list_targets(merchant, samples: int = 200) -> dict:
     """Order ids and emails to search for, and a cursor deep in the list."""
     import random
@@ -262,6 +271,12 @@ def prepare_list_targets(merchant, samples: int = 200) -> dict:
         "ids": [str(o.order_id) for o in picked],
         "emails": [o.customer.email for o in picked],
         "references": [o.reference for o in picked],
+        # What people remember (issue 14): the start of a reference or an email,
+        # the number of a store order, a surname typed without its accents.
+        "reference_prefixes": [o.reference[:5].lower() for o in picked],
+        "order_numbers": [o.merchant_reference1.split("-")[-1] for o in picked],
+        "email_prefixes": [o.customer.email.split("@")[0] + "@" for o in picked],
+        "surnames": [o.customer.search_name.split()[-1] for o in picked],
         "deep_cursor": Cursor.of(deep).encode(),
         "deep_position": int(count * 0.9),
         "merchant_orders": count,
@@ -440,6 +455,10 @@ class Bench:
             ("exact order id search", lambda n: f"/orders/?q={ids[n % len(ids)]}"),
             ("email search", lambda n: f"/orders/?q={emails[n % len(emails)]}"),
             ("order reference search", lambda n: f"/orders/?q={refs[n % len(refs)]}"),
+            *(
+                (name, lambda n, values=t[key]: f"/orders/?q={values[n % len(values)]}")
+                for name, key in PREFIX_SEARCHES
+            ),
             ("status filter (Cancelled)", "/orders/?status=CANCELLED"),
             (
                 "status filter (Partially refunded)",
@@ -926,6 +945,7 @@ def targets(rows: list[Row], ceiling: Row, args) -> list[tuple[str, str, bool]]:
                 "exact order id",
                 "email search",
                 "order reference search",
+                *(name for name, _ in PREFIX_SEARCHES),
                 "status filter",
             )
         ):

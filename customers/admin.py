@@ -6,7 +6,11 @@ from datetime import timedelta
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from portal.admin import AppendOnlyAdminMixin, money_display
+from portal.admin import (
+    ReadOnlyAdminMixin,
+    WrittenByVerbsAdminMixin,
+    money_display,
+)
 from portal.exceptions import DomainError
 from portal.money import format_money
 
@@ -89,7 +93,11 @@ class InstallmentInline(admin.TabularInline):
 
 
 @admin.register(PaymentPlan)
-class PaymentPlanAdmin(admin.ModelAdmin):
+class PaymentPlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A plan is opened by its capture and changed only by payments and refunds;
+    deleting it would take its installments along and break every refund of the
+    order, so staff only look."""
+
     list_display = [
         "order",
         "customer",
@@ -144,7 +152,7 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Repayment)
-class RepaymentAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
+class RepaymentAdmin(WrittenByVerbsAdminMixin, admin.ModelAdmin):
     list_display = [
         "repayment_id",
         "customer",
@@ -213,7 +221,7 @@ class RepaymentAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(BalanceEntry)
-class BalanceEntryAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
+class BalanceEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "customer", "amount_shown", "description"]
     list_select_related = ["customer"]
     search_fields = ["customer__email", "description"]
@@ -229,9 +237,6 @@ class BalanceEntryAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     amount_shown = money_display(
         "amount", lambda e: (e.currency, e.customer.locale), "Amount"
     )
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # Append-only: the history is the truth.
 
 
 class EmailStatusFilter(admin.SimpleListFilter):
@@ -260,7 +265,7 @@ class EmailStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(WrittenByVerbsAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "customer",
@@ -304,7 +309,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReturnReport)
-class ReturnReportAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
+class ReturnReportAdmin(WrittenByVerbsAdminMixin, admin.ModelAdmin):
     list_display = [
         "order",
         "customer",

@@ -22,6 +22,7 @@ Rules of our own, where DOMAIN.md is silent:
 
 import re
 import secrets
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,11 +46,40 @@ RETURN_PAUSE_DAYS = 21
 ONE_TIME_CARD_FEE_BP = 200
 
 
+def fold(text: str) -> str:
+    """``text`` as the order search compares it: case and accents dropped
+    ("Müller" -> "muller", "Åsa Öberg" -> "asa oberg", "Straße" -> "strasse").
+    Our rule: people type names without the accents of another language."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class CustomerQuerySet(models.QuerySet):
+    def matching(self, text: str) -> "CustomerQuerySet":
+        """Customers whose name or email contains ``text``, accent- and
+        case-insensitively ("muller" finds Müller, "example.org" every address
+        there); with an "@", emails starting with it ("maja@"). Shorter than
+        three characters (below what a trigram index serves): names starting
+        with it. Indexes: trigram (PostgreSQL) on ``search_name`` and
+        ``UPPER(email)``, ``text_pattern_ops`` on ``search_name``."""
+        text = text.strip()
+        folded = fold(text)
+        if "@" in text:
+            return self.filter(email__istartswith=text)
+        if len(folded) < 3:
+            return self.filter(search_name__startswith=folded)
+        return self.filter(Q(search_name__contains=folded) | Q(email__icontains=text))
+
+
 class Customer(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField(unique=True)
     locale = models.CharField(max_length=10, default="en_US")
     created_at = models.DateTimeField(default=timezone.now)
+    # fold(name), kept by save(): what the order search matches names against.
+    search_name = models.CharField(max_length=400, blank=True, editable=False)
+
+    objects = CustomerQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -64,6 +94,13 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    def save(self, *args, **kwargs) -> None:
+        self.search_name = fold(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "search_name"}
+        super().save(*args, **kwargs)
 
     def balances(self) -> dict[str, int]:
         """The positive account balance per currency (from financing refunds),
@@ -624,8 +661,10 @@ class InstallmentQuerySet(models.QuerySet):
 
 
 class Installment(models.Model):
+    # PROTECT: a plan with installments is never deleted (our rule); its refunds
+    # and previews read them.
     plan = models.ForeignKey(
-        PaymentPlan, on_delete=models.CASCADE, related_name="installments"
+        PaymentPlan, on_delete=models.PROTECT, related_name="installments"
     )
     sequence = models.PositiveSmallIntegerField()
     due_date = models.DateField()

@@ -3,7 +3,10 @@
 Money rows (captures, capture lines, ledger entries, payouts) are append-only and
 written by the model verbs (``order.capture``, ``Payout.close_next``...), so the
 admin shows them read-only; an order's amounts and status are read-only for the same
-reason. Amounts are formatted like the portal: in the order's currency and locale.
+reason. Rows only verbs create have no "add" page, money rows have no "delete", and
+a merchant's country and currency lock once it has orders (our rules, issue 14).
+Amounts are formatted like the portal: in the order's currency and locale. The order
+search is the portal's (``Order.objects.search``).
 
 The order changelist is built to stay fast at 100,000+ orders: one query for the
 page (``list_select_related``), no full ``COUNT(*)`` (``show_full_result_count``
@@ -111,11 +114,17 @@ class AppendOnlyAdminMixin:
         return False
 
 
-class ReadOnlyAdminMixin(AppendOnlyAdminMixin):
-    """Rows written only by model verbs: staff may look, never add, edit or delete."""
+class WrittenByVerbsAdminMixin(AppendOnlyAdminMixin):
+    """Rows only model verbs create (a refund's repayment, a customer's return
+    report...): an admin "add" form could only show read-only fields and fail on
+    save, so there is none. Change stays, for the admin actions that call verbs."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdminMixin(WrittenByVerbsAdminMixin):
+    """Rows written only by model verbs: staff may look, never add, edit or delete."""
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
@@ -157,8 +166,24 @@ class MerchantAdmin(admin.ModelAdmin):
     ]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at"]
     inlines = [MerchantUserInline]
     actions = ["close_next_payout"]
+    #: What a merchant's orders, ledger and payouts were made in: fixed once it
+    #: has orders (a USD store's orders and payouts cannot become EUR).
+    LOCKED_WITH_ORDERS = ("country", "currency")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.orders.exists():
+            readonly += self.LOCKED_WITH_ORDERS
+        return readonly
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A merchant with orders has money rows; one without may go.
+        if obj is not None and obj.orders.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     @admin.action(description="Close the next payout", permissions=["change"])
     def close_next_payout(self, request, queryset) -> None:
@@ -333,15 +358,12 @@ class OrderAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "merchant",
     ]
-    # An order id (UUID) is looked up exactly; see get_search_results.
-    search_fields = [
-        "=reference",
-        "=merchant_reference1",
-        "=merchant_reference2",
-        "customer__email",
-    ]
+    # The portal's order search (Order.objects.search); see get_search_results.
+    search_fields = ["reference"]
     search_help_text = (
-        "Order id, reference (K4MADNY), merchant reference or customer email."
+        "Order id, start of the reference (hh9wz), part of the store's order "
+        "number (10886), start of an email (maja@), part of an email "
+        "(example.org) or of a name, accents optional (muller)."
     )
     list_select_related = ["merchant", "customer"]
     list_per_page = 50
@@ -415,12 +437,7 @@ class OrderAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
         return False
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        try:
-            order_id = uuid.UUID(term)
-        except ValueError:
-            return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(order_id=order_id), False
+        return queryset.search(search_term), False
 
     def save_model(self, request, obj: Order, form, change) -> None:
         # Only the merchant references are editable; the verb records the change

@@ -8,7 +8,6 @@ next to the field it concerns.
 import base64
 import binascii
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -19,15 +18,12 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from customers.models import Customer
 from portal.clients import Throttle, digest
 from portal.exceptions import DomainError
 from portal.models import MerchantUser, Order, OrderStatus, PaymentProduct, RefundState
 from portal.money import parse_amount
 
 PAGE_SIZE = 25
-#: A name prefix matching more customers than this is searched by subquery.
-NAME_PREFIX_IDS = 1000
 
 REFUND_STATUS_FILTERS = {
     "partially_refunded": RefundState.PARTIAL,
@@ -77,6 +73,36 @@ class Cursor:
     @classmethod
     def of(cls, order: Order) -> "Cursor":
         return cls(order.created_at, order.pk)
+
+
+class RefundExportForm(forms.Form):
+    """The refunds export: a date range (either end may be open) and a format."""
+
+    FORMATS = [("csv", "CSV"), ("xlsx", "Excel (XLSX)")]
+
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    format = forms.ChoiceField(
+        label="Format", choices=FORMATS, initial="csv", widget=forms.RadioSelect
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return cleaned
+
+    def filename(self) -> str:
+        """``refunds-2026-11-01-to-2026-11-30.csv``; open ends say "start"/"today"."""
+        data = self.cleaned_data
+        start = data.get("date_from") or "start"
+        end = data.get("date_to") or "today"
+        return f"refunds-{start}-to-{end}.{data['format']}"
 
 
 @dataclass
@@ -129,7 +155,7 @@ class OrderSearchForm(forms.Form):
         data = self.cleaned_data
         text = data.get("q", "").strip()
         if text:
-            orders = orders.filter(self._search(text))
+            orders = orders.search(text)
         status = data.get("status")
         if status in REFUND_STATUS_FILTERS:
             orders = orders.with_refund_state(REFUND_STATUS_FILTERS[status])
@@ -148,33 +174,36 @@ class OrderSearchForm(forms.Form):
             orders = orders.filter(created_at__lt=end)
         return orders
 
-    @staticmethod
-    def _search(text: str) -> Q:
-        """Exact matches on identifiers (order id, reference, the store's order
-        number as typed, upper-cased or without a leading "#"); a customer by
-        exact email or by any part of the name ("berg" finds Maja Berg).
-
-        Every branch is an index lookup. The name is resolved to customer ids
-        first (a trigram index on PostgreSQL), so the OR of reference, store order
-        number and customer can use an index each (an OR across the customer join
-        would scan the merchant's orders); a name matching more customers than
-        ``NAME_PREFIX_IDS`` falls back to a subquery, slower but complete.
-        """
-        try:
-            return Q(order_id=uuid.UUID(text))
-        except ValueError:
-            pass
-        if "@" in text:
-            return Q(customer__email__iexact=text)
-        customers = Customer.objects.filter(name__icontains=text).values("pk")
-        ids = list(customers[: NAME_PREFIX_IDS + 1].values_list("pk", flat=True))
-        bare = text.lstrip("#").strip()
-        store_numbers = {text, text.upper(), bare, bare.upper()}
-        return (
-            Q(reference=bare.upper())
-            | Q(merchant_reference1__in=store_numbers)
-            | Q(customer_id__in=ids if len(ids) <= NAME_PREFIX_IDS else customers)
-        )
+    def nothing_found(self) -> dict:
+        """What an empty result searched (the text, the filters) and what to try
+        instead; the order list shows it in place of the rows."""
+        data = self.cleaned_data
+        text = data.get("q", "").strip()
+        filters = [
+            f"{self.fields[name].label}: {label}"
+            for name in ("status", "product")
+            if data.get(name)
+            for value, label in self.fields[name].choices
+            if value == data[name]
+        ]
+        if data.get("date_from") or data.get("date_to"):
+            start, end = data.get("date_from"), data.get("date_to")
+            filters.append(f"Dates: {start or '…'} to {end or '…'}")
+        tips = []
+        if text and "@" in text:
+            tips.append(
+                "An email is matched from its start (maja@) or by any part "
+                "without the @ (example.org)."
+            )
+        elif text:
+            tips.append(
+                "Type less: the start of a reference (HH9WZ), part of your order "
+                "number (10886), part of an email (example.org) or a surname "
+                "(accents optional: muller finds Müller)."
+            )
+        if filters:
+            tips.append("Clear the filters or widen the dates.")
+        return {"text": text, "filters": filters, "tips": tips}
 
     def page(self, orders: models.QuerySet, size: int = PAGE_SIZE) -> OrderPage:
         """One page of ``orders``, newest first, after or before a cursor.

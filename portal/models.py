@@ -180,6 +180,14 @@ def new_order_reference() -> str:
     return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(7))
 
 
+#: Customers matched by a search are passed to the order query as ids up to this
+#: many; more are searched by subquery.
+NAME_PREFIX_IDS = 1000
+#: Below this many characters a search text matches only from the start (a
+#: trigram index needs three).
+MIN_CONTAINS = 3
+
+
 def default_expiry():
     return timezone.now() + timedelta(days=AUTHORIZATION_DAYS)
 
@@ -197,6 +205,41 @@ class OrderQuerySet(models.QuerySet):
 
     def for_customer(self, customer) -> "OrderQuerySet":
         return self.filter(customer=customer).fetch_mode(models.FETCH_PEERS)
+
+    def search(self, text: str) -> "OrderQuerySet":
+        """Orders matching what a person typed (our rule): the order id (whole),
+        the start of the short reference ("hh9wz" finds HH9WZ2K), any part of the
+        store's order number ("10886" finds NW-10886; a leading "#" is ignored),
+        or the customer as ``CustomerQuerySet.matching`` finds them (any part of
+        the name without accents, "muller" finds Müller; any part of the email;
+        an email's start, "maja@"). Shorter than three characters: starts only.
+
+        Each branch is an index lookup on PostgreSQL (migrations portal 0005,
+        customers 0008). Customers are resolved to ids first, so the OR of the
+        branches is a BitmapOr of order indexes, not a walk of the merchant's
+        orders; more than ``NAME_PREFIX_IDS`` customers fall back to a subquery.
+        """
+        from customers.models import Customer
+
+        text = text.strip()
+        if not text:
+            return self
+        try:
+            return self.filter(order_id=uuid.UUID(text))
+        except ValueError:
+            pass
+        number = text.lstrip("#").strip() or text
+        if len(number) >= MIN_CONTAINS:
+            by_number = Q(merchant_reference1__icontains=number)
+        else:
+            by_number = Q(merchant_reference1__istartswith=number)
+        customers = Customer.objects.matching(text).values("pk")
+        ids = list(customers[: NAME_PREFIX_IDS + 1].values_list("pk", flat=True))
+        return self.filter(
+            Q(reference__startswith=number.upper())
+            | by_number
+            | Q(customer_id__in=ids if len(ids) <= NAME_PREFIX_IDS else customers)
+        )
 
     def with_refund_state(self, state: str) -> "OrderQuerySet":
         if state == RefundState.NONE:

@@ -6,9 +6,7 @@ pick the response. Rules live in the models; a refused action is a
 ``DomainError`` whose message is shown to the person.
 """
 
-import csv
 import functools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -26,6 +24,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from customers.models import Repayment
+from portal import exports
 from portal.clients import client_address
 from portal.decorators import merchant_required
 from portal.exceptions import DomainError
@@ -34,6 +33,7 @@ from portal.forms import (
     MerchantUserChangeForm,
     MerchantUserCreateForm,
     OrderSearchForm,
+    RefundExportForm,
     ThrottledPasswordResetForm,
 )
 from portal.models import (
@@ -45,12 +45,11 @@ from portal.models import (
     OrderEvent,
     Payout,
 )
-from portal.money import format_money, to_major_string
+from portal.money import format_money
 from refunds.models import Refund
 
 ENTRIES_PAGE_SIZE = 200
 PAYOUTS_PAGE_SIZE = 50
-CSV_CHUNK_SIZE = 2000
 
 
 def redirect_or_htmx(request: HttpRequest, url: str) -> HttpResponse:
@@ -427,75 +426,6 @@ def payout_detail(request: HttpRequest, number: int) -> HttpResponse:
     )
 
 
-CSV_HEADER = [
-    "date",
-    "type",
-    "order_id",
-    "order_reference",
-    "merchant_reference1",
-    "reference",
-    "amount",
-    "currency",
-]
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _safe_cell(value: str) -> str:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
-    if value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value
-
-
-def _csv_rows(entries) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
-    rows = entries.order_by("id").values_list(
-        "created_at",
-        "kind",
-        "order__order_id",
-        "order__reference",
-        "order__merchant_reference1",
-        "reference",
-        "amount",
-        "currency",
-    )
-    for (
-        created,
-        kind,
-        order_id,
-        order_ref,
-        ref1,
-        reference,
-        amount,
-        currency,
-    ) in rows.iterator(chunk_size=CSV_CHUNK_SIZE):
-        yield writer.writerow(
-            [
-                created.isoformat(),
-                kind,
-                order_id,
-                order_ref,
-                _safe_cell(ref1),
-                _safe_cell(reference),
-                to_major_string(amount, currency),
-                currency,
-            ]
-        )
-
-
-def _csv_response(entries, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(
-        _csv_rows(entries), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 @require_GET
 @merchant_required
 def payout_csv(request: HttpRequest, number: int) -> StreamingHttpResponse:
@@ -503,14 +433,46 @@ def payout_csv(request: HttpRequest, number: int) -> StreamingHttpResponse:
         Payout.objects.for_merchant(request.merchant), number=number
     )
     entries = LedgerEntry.objects.filter(merchant=request.merchant, payout=payout)
-    return _csv_response(entries, f"payout-{payout.number}.csv")
+    return exports.csv_response(
+        exports.LEDGER_COLUMNS,
+        exports.ledger_rows(entries),
+        request.merchant,
+        f"payout-{payout.number}.csv",
+    )
 
 
 @require_GET
 @merchant_required
 def payout_next_csv(request: HttpRequest) -> StreamingHttpResponse:
     entries = LedgerEntry.objects.filter(merchant=request.merchant, payout__isnull=True)
-    return _csv_response(entries, "next-payout.csv")
+    return exports.csv_response(
+        exports.LEDGER_COLUMNS,
+        exports.ledger_rows(entries),
+        request.merchant,
+        "next-payout.csv",
+    )
+
+
+@require_GET
+@merchant_required
+def refund_export(request: HttpRequest) -> HttpResponse:
+    """The export page; with a valid range and format, the file itself."""
+    form = RefundExportForm(request.GET if "format" in request.GET else None)
+    if not form.is_valid():
+        dialect = exports.SpreadsheetDialect.for_locale(request.merchant.locale)
+        return TemplateResponse(
+            request, "portal/refund_export.html", {"form": form, "dialect": dialect}
+        )
+    data = form.cleaned_data
+    refunds = exports.refunds_between(
+        request.merchant, data.get("date_from"), data.get("date_to")
+    )
+    rows = exports.refund_rows(refunds)
+    if data["format"] == "xlsx":
+        return exports.xlsx_response(exports.REFUND_COLUMNS, rows, form.filename())
+    return exports.csv_response(
+        exports.REFUND_COLUMNS, rows, request.merchant, form.filename()
+    )
 
 
 # Users -------------------------------------------------------------------------------

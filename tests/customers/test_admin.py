@@ -128,3 +128,22 @@ def test_customers_are_searchable_by_email(admin_client, everything, other_custo
         reverse("admin:customers_customer_changelist"), {"q": "olle@"}
     )
     assert [c.email for c in response.context["cl"].result_list] == ["olle@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("name", "folded"),
+    [
+        ("Jürgen Müller", "jurgen muller"),
+        ("Åsa Öberg", "asa oberg"),
+        ("Bartholomäus Straße", "bartholomaus strasse"),
+        ("Zoë LEE", "zoe lee"),
+    ],
+)
+def test_a_customers_name_is_kept_folded_for_the_order_search(name, folded):
+    from customers.models import Customer
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory(name="Someone")
+    customer.name = name
+    customer.save(update_fields=["name"])
+    assert Customer.objects.get(pk=customer.pk).search_name == folded

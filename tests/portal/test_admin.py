@@ -338,3 +338,227 @@ def test_staff_who_may_only_view_cannot_run_money_moving_actions(client, merchan
         {"action": "close_next_payout", "_selected_action": [merchant.pk]},
     )
     assert not Payout.objects.exists()
+
+
+# Staff cannot break money ------------------------------------------------------------
+
+#: Money rows and the amounts on them: the admin never deletes or changes these.
+MONEY_AMOUNTS = {
+    "portal.Order": ["order_amount", "captured_amount", "refunded_amount"],
+    "portal.OrderLine": ["total_amount", "captured_quantity", "refunded_quantity"],
+    "portal.Capture": ["captured_amount", "refunded_amount"],
+    "portal.CaptureLine": ["amount", "refunded_quantity"],
+    "portal.LedgerEntry": ["amount"],
+    "portal.Payout": ["total", "paid_amount"],
+    "refunds.Refund": ["refunded_amount", "fee_amount"],
+    "refunds.RefundLine": ["total_amount", "quantity"],
+    "refunds.RefundAllocation": ["amount"],
+    "customers.PaymentPlan": ["amount", "service_fee"],
+    "customers.Installment": ["amount", "original_amount"],
+    "customers.Repayment": ["amount"],
+    "customers.BalanceEntry": ["amount"],
+}
+
+
+def money_fingerprint() -> dict:
+    """Every money row's primary key and amounts, by model."""
+    from django.apps import apps
+
+    return {
+        label: sorted(
+            apps.get_model(label).objects.values_list("pk", *fields).order_by("pk")
+        )
+        for label, fields in MONEY_AMOUNTS.items()
+    }
+
+
+@pytest.fixture
+def every_admin_row(every_kind_of_row, customer, merchant, staff_user):
+    """A row of every registered model: orders, refunds, plans, repayments, a
+    return report, a balance entry, a login code, an API credential."""
+    from django.utils import timezone
+
+    from customers.models import BalanceEntry, LoginCode, ReturnReport
+    from portal.api.models import ApiCredential
+
+    open_order = Order.objects.filter(status="PART_CAPTURED").first()
+    ReturnReport.report(
+        open_order or every_kind_of_row,
+        tracking_number="T-1",
+        shipped_on=timezone.localdate(),
+    )
+    BalanceEntry.objects.create(
+        customer=customer, amount=500, currency="EUR", description="Refund"
+    )
+    LoginCode.issue(customer.email, "127.0.0.1")
+    ApiCredential.issue(merchant, "Shop", by=staff_user)
+    return every_kind_of_row
+
+
+@pytest.fixture
+def view_only_staff(db):
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(username="looks-only", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    return user
+
+
+def every_admin_url(model, acting_user) -> list[str]:
+    urls = [admin_url(model, "changelist"), admin_url(model, "add")]
+    objects = model._default_manager.exclude(pk=acting_user.pk).order_by("pk")
+    if model._meta.label != "auth.User":
+        objects = model._default_manager.order_by("pk")
+    for obj in objects[:3]:
+        urls += [
+            admin_url(model, "change", obj.pk),
+            admin_url(model, "history", obj.pk),
+            admin_url(model, "delete", obj.pk),
+        ]
+    return urls
+
+
+@pytest.mark.parametrize("who", ["superuser", "view-only staff"])
+def test_every_admin_url_opens_for_staff_without_an_error(
+    client, superuser, view_only_staff, every_admin_row, who
+):
+    acting = superuser if who == "superuser" else view_only_staff
+    client.force_login(acting)
+    before = money_fingerprint()
+    for model, _ in REGISTERED:
+        for url in every_admin_url(model, acting):
+            # The test client re-raises a server error: a 500 fails here.
+            status = client.get(url).status_code
+            assert status in (200, 302, 403), (url, status)
+    assert money_fingerprint() == before
+
+
+def test_no_admin_add_change_or_delete_post_breaks_money(
+    admin_client, superuser, every_admin_row
+):
+    """Post every add form empty, every change form as shown, and confirm every
+    delete page: nothing fails, and no money row is deleted or changed."""
+    before = money_fingerprint()
+    for model, _ in REGISTERED:
+        assert admin_client.post(admin_url(model, "add"), {}).status_code in (
+            200,
+            403,
+        ), model
+        obj = model._default_manager.exclude(pk=superuser.pk).order_by("pk").first()
+        if obj is None:
+            continue
+        change = admin_url(model, "change", obj.pk)
+        page = admin_client.get(change)
+        if page.context and "adminform" in page.context:
+            response = admin_client.post(change, form_data(page))
+            assert response.status_code in (200, 302, 403), (change, response)
+        delete = admin_url(model, "delete", obj.pk)
+        response = admin_client.post(delete, {"post": "yes"})
+        assert response.status_code in (200, 302, 403), delete
+    assert money_fingerprint() == before
+
+
+@pytest.mark.parametrize("label", sorted(MONEY_AMOUNTS))
+def test_money_rows_have_no_delete_and_no_add_in_the_admin(rf, superuser, label):
+    from django.apps import apps
+
+    model = apps.get_model(label)
+    request = rf.get("/admin/")
+    request.user = superuser
+    model_admin = admin.site._registry.get(model)
+    if model_admin is None:  # installments: only inside their plan
+        assert label == "customers.Installment"
+        return
+    assert not model_admin.has_delete_permission(request)
+    assert not model_admin.has_add_permission(request)
+
+
+@pytest.mark.parametrize(
+    "model_name", ["repayment", "paymentplan", "balanceentry", "notification"]
+)
+def test_rows_made_by_verbs_have_no_add_page(admin_client, model_name):
+    # These add pages showed only read-only fields, and Save was a 500.
+    url = reverse(f"admin:customers_{model_name}_add")
+    assert admin_client.get(url).status_code == 403
+    assert admin_client.post(url, {}).status_code == 403
+
+
+def test_a_payment_plan_cannot_be_deleted(admin_client, captured_order):
+    from django.db.models import ProtectedError
+
+    from customers.models import PaymentPlan
+
+    plan = PaymentPlan.objects.get(order=captured_order)
+    url = reverse("admin:customers_paymentplan_delete", args=[plan.pk])
+    assert admin_client.get(url).status_code == 403
+    assert admin_client.post(url, {"post": "yes"}).status_code == 403
+    with pytest.raises(ProtectedError):
+        plan.delete()
+    assert PaymentPlan.objects.filter(pk=plan.pk).exists()
+    assert plan.installments.count() == 4
+
+
+def test_a_merchants_currency_and_country_lock_once_it_has_orders(
+    admin_client, merchant, order
+):
+    url = admin_url(portal_admin.Merchant, "change", merchant.pk)
+    page = admin_client.get(url)
+    assert {"currency", "country"}.isdisjoint(page.context["adminform"].form.fields)
+    data = form_data(page)
+    data.update(currency="USD", country="US", name="Nordic Threads GmbH")
+    assert admin_client.post(url, data).status_code == 302
+    merchant.refresh_from_db()
+    assert (merchant.currency, merchant.country) == ("EUR", "DE")
+    assert merchant.name == "Nordic Threads GmbH"
+    delete = admin_url(portal_admin.Merchant, "delete", merchant.pk)
+    assert admin_client.get(delete).status_code == 403
+
+
+def test_a_merchant_without_orders_can_still_be_set_up(admin_client, us_merchant):
+    url = admin_url(portal_admin.Merchant, "change", us_merchant.pk)
+    form = admin_client.get(url).context["adminform"].form
+    assert {"currency", "country"} <= set(form.fields)
+
+
+@pytest.mark.parametrize(
+    ("changelist", "action"),
+    [
+        ("admin:portal_merchant_changelist", "close_next_payout"),
+        ("admin:customers_repayment_changelist", "retry_bounced"),
+        ("admin:customers_repayment_changelist", "resend_notification"),
+        ("admin:customers_notification_changelist", "resend_notification"),
+        ("admin:portal_order_changelist", "delete_selected"),
+        ("admin:customers_paymentplan_changelist", "delete_selected"),
+    ],
+)
+def test_view_only_staff_cannot_run_actions_that_move_money(
+    client, view_only_staff, every_admin_row, changelist, action
+):
+    from customers.models import Notification, Repayment
+
+    Repayment.objects.update(status="bounced", failure_reason="Card frozen.")
+    client.force_login(view_only_staff)
+    before = money_fingerprint()
+    url = reverse(changelist)
+    model = client.get(url).context["cl"].model
+    pks = list(model._default_manager.values_list("pk", flat=True))
+    notifications = list(Notification.objects.values_list("email_attempts", "pk"))
+    response = client.post(url, {"action": action, "_selected_action": pks})
+    assert response.status_code in (200, 302, 403)
+    assert money_fingerprint() == before
+    assert set(Repayment.objects.values_list("status", flat=True)) == {"bounced"}
+    assert list(Notification.objects.values_list("email_attempts", "pk")) == (
+        notifications
+    )
+    assert not Payout.objects.filter(number__gt=1).exists()
+
+
+def test_the_merchant_admin_offers_no_bulk_delete_of_merchants_with_orders(
+    admin_client, merchant, order
+):
+    response = admin_client.post(
+        reverse("admin:portal_merchant_changelist"),
+        {"action": "delete_selected", "_selected_action": [merchant.pk], "post": "yes"},
+    )
+    assert response.status_code in (200, 302, 403)
+    assert portal_admin.Merchant.objects.filter(pk=merchant.pk).exists()

@@ -78,7 +78,7 @@ def test_search_finds_an_order_by_each_identifier(portal_client, make_order, que
 def test_search_by_another_merchants_order_id_finds_nothing(portal_client, other_order):
     response = portal_client.get(URL, {"q": str(other_order.order_id)})
     assert refs(response) == []
-    assert "No orders match this search." in response.content.decode()
+    assert "No orders match" in response.content.decode()
 
 
 def test_status_filter_includes_partially_and_fully_refunded(
@@ -208,7 +208,7 @@ def test_order_list_queries_do_not_grow_with_the_page(
 def test_a_name_prefix_matching_many_customers_still_finds_every_order(
     portal_client, make_order, monkeypatch
 ):
-    monkeypatch.setattr("portal.forms.NAME_PREFIX_IDS", 1)
+    monkeypatch.setattr("portal.models.NAME_PREFIX_IDS", 1)
     orders = []
     for name in ("Zelda Quist", "Zelda Berg", "Zeno Hart"):  # all contain "ze"
         customer = CustomerFactory(name=name)
@@ -227,3 +227,99 @@ def test_live_search_results_say_what_is_wrong_with_the_filters(portal_client, d
     )
     body = response.content.decode()
     assert "The end date is before the start date." in body
+
+
+# Issue 14: finding orders from part of what people remember --------------------------
+
+DEMO_SEARCHES = ["10886", "hh9wz", "maja@", "example.org", "muller"]
+
+
+@pytest.fixture
+def searched_orders(make_order, customer):
+    """One order per search of issue 14, each matching only its own search."""
+
+    def someone(name: str, email: str):
+        person = CustomerFactory(name=name, email=email)
+        PaymentMethodFactory(customer=person)
+        return person
+
+    orders = {
+        "10886": make_order(
+            merchant_reference1="NW-10886",
+            customer=someone("Lena Vogt", "lena.vogt@example.com"),
+        ),
+        "hh9wz": make_order(
+            reference="HH9WZ2K", customer=someone("Tom Berger", "tb@example.net")
+        ),
+        "maja@": make_order(customer=customer),  # Maja Berg, maja@example.com
+        "example.org": make_order(customer=someone("Ida Lund", "ida.lund@example.org")),
+        "muller": make_order(
+            customer=someone("Jürgen Müller", "j.mueller@example.net")
+        ),
+    }
+    make_order(
+        merchant_reference1="NW-10887",
+        customer=someone("Karl Mahler", "km@example.com"),
+    )
+    return orders
+
+
+@pytest.mark.parametrize("text", DEMO_SEARCHES)
+def test_a_part_of_what_people_remember_finds_the_order(
+    portal_client, searched_orders, text
+):
+    response = portal_client.get(URL, {"q": text})
+    assert refs(response) == [searched_orders[text].reference]
+
+
+@pytest.mark.parametrize("text", DEMO_SEARCHES)
+def test_the_staff_admins_order_search_finds_the_same_order(
+    client, searched_orders, text
+):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    response = client.get(reverse("admin:portal_order_changelist"), {"q": text})
+    assert list(response.context["cl"].result_list) == [searched_orders[text]]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("MÜLLER", "muller"),
+        ("Jurgen", "muller"),
+        ("#10886", "10886"),
+        ("nw-10886", "10886"),
+        ("HH9WZ2K", "hh9wz"),
+        ("ida.lund@", "example.org"),
+    ],
+)
+def test_search_ignores_case_accents_and_a_leading_hash(
+    portal_client, searched_orders, text, key
+):
+    response = portal_client.get(URL, {"q": text})
+    assert refs(response) == [searched_orders[key].reference]
+
+
+def test_an_email_with_an_at_matches_only_from_its_start(portal_client, make_order):
+    person = CustomerFactory(name="Ann Lee", email="annemaja@example.com")
+    PaymentMethodFactory(customer=person)
+    make_order(customer=person)
+    assert refs(portal_client.get(URL, {"q": "maja@"})) == []
+
+
+def test_an_empty_result_says_what_was_searched_and_what_to_try(
+    portal_client, searched_orders
+):
+    response = portal_client.get(URL, {"q": "zzqx", "product": "pay_now"})
+    body = response.content.decode()
+    assert refs(response) == []
+    assert "No orders match “zzqx” with Payment product: Pay now." in body
+    assert "Searched: order IDs, the start of references" in body
+    assert "part of your order number (10886)" in body
+    assert "Clear the filters or widen the dates." in body
+
+
+def test_an_empty_email_search_explains_how_emails_match(portal_client, db):
+    body = portal_client.get(URL, {"q": "nobody@"}).content.decode()
+    assert "An email is matched from its start (maja@)" in body

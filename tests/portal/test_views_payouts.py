@@ -1,5 +1,6 @@
 """Payouts: the next payout with every entry, past payouts, streamed CSV export."""
 
+import codecs
 import csv
 import io
 
@@ -9,10 +10,13 @@ from django.urls import reverse
 from portal.models import LedgerEntry, Payout
 
 
-def csv_rows(response) -> list[list[str]]:
+def csv_rows(response, delimiter=";") -> list[list[str]]:
+    """The rows of a CSV as a German Excel reads it: UTF-8 after a BOM, ";"."""
     assert isinstance(response, StreamingHttpResponse)
-    text = b"".join(response.streaming_content).decode()
-    return list(csv.reader(io.StringIO(text)))
+    data = b"".join(response.streaming_content)
+    assert data.startswith(codecs.BOM_UTF8)
+    text = data.decode("utf-8-sig")
+    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
 
 
 def test_next_payout_shows_sales_returns_and_fees_with_every_entry(
@@ -69,9 +73,9 @@ def test_csv_export_streams_every_entry_of_a_payout(
     header, *rows = csv_rows(response)
     assert header[:2] == ["date", "type"]
     assert sorted((row[1], row[6]) for row in rows) == [
-        ("FEE", "-11.96"),
-        ("RETURN", "-10.50"),
-        ("SALE", "400.00"),
+        ("FEE", "-11,96"),
+        ("RETURN", "-10,50"),
+        ("SALE", "400,00"),
     ]
     assert {row[2] for row in rows} == {str(captured_order.order_id)}
     # A reference a spreadsheet would run as a formula is neutralised.
@@ -93,3 +97,26 @@ def test_csv_export_reads_entries_in_chunks_not_all_at_once(
     with django_assert_max_num_queries(1):
         rows = csv_rows(response)
     assert len(rows) == 3
+
+
+def test_a_us_stores_csv_uses_commas_and_a_decimal_point(client, us_merchant):
+    from tests.conftest import member
+    from tests.factories import CustomerFactory, OrderFactory, PaymentMethodFactory
+
+    person = CustomerFactory(email="sam@example.com")
+    PaymentMethodFactory(customer=person)
+    order = OrderFactory(merchant=us_merchant, customer=person)
+    order.capture()
+    client.force_login(member(us_merchant, "owner", "us-owner").user)
+    rows = csv_rows(client.get(reverse("portal:payout_next_csv")), delimiter=",")
+    assert rows[0][:3] == ["date", "type", "order_id"]
+    assert sorted(row[6] for row in rows[1:]) == ["-11.96", "400.00"]
+
+
+def test_a_swedish_stores_csv_uses_semicolons_and_a_decimal_comma():
+    from portal.exports import SpreadsheetDialect
+
+    assert SpreadsheetDialect.for_locale("sv_SE") == SpreadsheetDialect(";", ",")
+    assert SpreadsheetDialect.for_locale("de_DE") == SpreadsheetDialect(";", ",")
+    assert SpreadsheetDialect.for_locale("en_US") == SpreadsheetDialect(",", ".")
+    assert SpreadsheetDialect.for_locale("sv_SE").amount(-123450, "SEK") == "-1234,50"
