@@ -157,6 +157,53 @@ def notify_payments_resumed(report: ReturnReport) -> Notification:
     )
 
 
+def notify_order_updated(order, previous_amount: int, change: str) -> Notification:
+    """The store changed the order before shipping it (update authorization)."""
+    money = MoneyContext.for_order(order, order.customer)
+    store = order.merchant.name
+    detail = f" ({change})" if change else ""
+    return Notification.post(
+        order.customer_id,
+        Notification.Kind.ORDER_UPDATED,
+        f"{store} changed your order: now {money.fmt(order.order_amount)}",
+        f"{store} changed order {_order_name(order)}{detail}: the order total went "
+        f"from {money.fmt(previous_amount)} to {money.fmt(order.order_amount)}. "
+        "You only pay for what is shipped; your payments are set when it ships.",
+        order=order,
+    )
+
+
+def notify_invoice(capture) -> Notification:
+    """The invoice for a capture (its plan and due dates), sent again on the
+    store's request (trigger-send-out)."""
+    order = capture.order
+    money = MoneyContext.for_order(order, order.customer)
+    plan = PaymentPlan.objects.prefetch_related("installments").get(capture=capture)
+    sentence = _plan_sentence(plan, money) or "Nothing is left to pay on it."
+    return Notification.post(
+        order.customer_id,
+        Notification.Kind.INVOICE,
+        f"Your invoice {capture.klarna_reference} from {order.merchant.name}",
+        f"Invoice {capture.klarna_reference} for order {_order_name(order)}: "
+        f"{money.fmt(capture.captured_amount)}. {sentence}",
+        order=order,
+    )
+
+
+def notify_due_date_extended(extension) -> Notification:
+    plan = extension.plan
+    order = plan.order
+    return Notification.post(
+        plan.customer_id,
+        Notification.Kind.DUE_DATE_EXTENDED,
+        f"More time to pay {order.merchant.name}",
+        f"{order.merchant.name} gave you {extension.number_of_days} more days to pay "
+        f"for order {_order_name(order)}: it is now due on "
+        f"{extension.new_due_date:%-d %b %Y}, at no cost to you.",
+        order=order,
+    )
+
+
 def _email_context(notification: Notification) -> dict:
     context = {"notification": notification, "customer": notification.customer}
     if notification.order_id is None:

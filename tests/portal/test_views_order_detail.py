@@ -173,7 +173,9 @@ def test_capture_with_a_badly_typed_amount_says_how_to_type_it(portal_client, or
     response = portal_client.post(
         url, {"kind": "amount", "amount": "ten", "action": "review"}
     )
-    assert response.context["form"].errors["amount"] == ["Enter a number, like 12.50 or 12,50."]
+    assert response.context["form"].errors["amount"] == [
+        "Enter a number, like 12.50 or 12,50."
+    ]
 
 
 def test_cancel_needs_confirmation_and_then_cancels(portal_client, order):
