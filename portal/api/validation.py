@@ -15,7 +15,7 @@ from babel import Locale
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from portal.models import Order, OrderLine, PaymentProduct
+from portal.models import Order, OrderLine, OrderLineValues, PaymentProduct
 from portal.money import MAX_AMOUNT
 from refunds.engine import RefundKind, RefundRequest
 
@@ -131,18 +131,8 @@ def object_list(
 # Order lines in captures and refunds ----------------------------------------
 
 
-@dataclass(frozen=True)
-class CheckoutLine:
-    type: str
-    reference: str
-    name: str
-    quantity: int
-    quantity_unit: str
-    unit_price: int
-    tax_rate: int
-    total_discount_amount: int
-    total_amount: int
-    total_tax_amount: int
+#: An order line as a checkout or an order edit sends it.
+CheckoutLine = OrderLineValues
 
 
 @dataclass(frozen=True)
