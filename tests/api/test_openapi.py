@@ -5,9 +5,6 @@ import copy
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import (
@@ -27,10 +24,10 @@ from portal.api.openapi import (
 )
 from portal.models import Capture
 from refunds.models import Refund
+from tests.api.conftest import WSGI_APP
 from tests.api.helpers import basic
 from tests.factories import OrderFactory
 
-WSGI_APP = get_wsgi_application()
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -85,18 +82,6 @@ def example_order(db, merchant, customer, settings):
     refund = order.refund_lines([("TSHIRT-1", 1)])
     Refund.objects.filter(pk=refund.pk).update(refund_id=EXAMPLE_REFUND_ID)
     return order
-
-
-@pytest.fixture
-def wsgi_keeps_the_test_connection():
-    """The WSGI app closes the database connection after each request, which would
-    drop the test's transaction on PostgreSQL; Django's own test client
-    disconnects the same signal handlers."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 # Loaded from the same function that serves /ordermanagement/v1/openapi.json (the
