@@ -289,18 +289,22 @@ class Order(models.Model):
     # page and returned by the API as given. Addresses use Klarna's keys
     # (given_name, street_address, postal_code, city, country, email, phone...).
     fraud_status = models.CharField(
-        max_length=8, choices=FraudStatus.choices, default=FraudStatus.ACCEPTED
+        max_length=8,
+        choices=FraudStatus.choices,
+        default=FraudStatus.ACCEPTED,
+        db_default=FraudStatus.ACCEPTED,
     )
-    billing_address = models.JSONField(default=dict, blank=True)
-    shipping_address = models.JSONField(default=dict, blank=True)
+    billing_address = models.JSONField(default=dict, db_default={}, blank=True)
+    shipping_address = models.JSONField(default=dict, db_default={}, blank=True)
     customer_details = models.JSONField(
         default=dict,
+        db_default={},
         blank=True,
         help_text="Klarna's “customer”: date_of_birth, national_identification_number.",
     )
-    merchant_data = models.TextField(blank=True)
-    shipping_info = models.JSONField(default=list, blank=True)
-    selected_shipping_option = models.JSONField(default=dict, blank=True)
+    merchant_data = models.TextField(blank=True, default="", db_default="")
+    shipping_info = models.JSONField(default=list, db_default=[], blank=True)
+    selected_shipping_option = models.JSONField(default=dict, db_default={}, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrderQuerySet.as_manager()
@@ -1294,10 +1298,10 @@ class Capture(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # The shipment: Klarna's shipping_info entries (carrier, tracking number...),
     # the announced delay in days, and the order's addresses when it shipped.
-    shipping_info = models.JSONField(default=list, blank=True)
-    shipping_delay = models.PositiveIntegerField(default=0)
-    billing_address = models.JSONField(default=dict, blank=True)
-    shipping_address = models.JSONField(default=dict, blank=True)
+    shipping_info = models.JSONField(default=list, db_default=[], blank=True)
+    shipping_delay = models.PositiveIntegerField(default=0, db_default=0)
+    billing_address = models.JSONField(default=dict, db_default={}, blank=True)
+    shipping_address = models.JSONField(default=dict, db_default={}, blank=True)
 
     class Meta:
         ordering = ["order", "created_at", "pk"]
@@ -1430,7 +1434,7 @@ class OrderEvent(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount = models.BigIntegerField(null=True, blank=True)
-    note = models.CharField(max_length=255, blank=True)
+    note = models.CharField(max_length=255, blank=True, default="", db_default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -148,6 +148,7 @@ class OrderOverview:
         numbers = {}
         for number, capture in enumerate(captures, start=1):
             capture.number = number  # primes the cached property: no query per row
+            capture.order = order
             capture.allocations = []
             numbers[capture.pk] = capture
         refunds = list(
