@@ -813,6 +813,13 @@ class Order(models.Model):
             method["number_of_installments"] = installments
         return method
 
+    @property
+    def shipping_option_label(self) -> str:
+        """The selected shipping option as the order page names it."""
+        option = self.selected_shipping_option
+        parts = [option.get("name") or option.get("id") or "", option.get("carrier")]
+        return " · ".join(part for part in parts if part)
+
     def authorization_update_refusal(self) -> OrderActionNotAllowed | None:
         if not self.authorization_open:
             return OrderActionNotAllowed(

@@ -7,6 +7,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+from jsonschema import Draft4Validator
 from schemathesis.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -116,3 +117,58 @@ def test_the_reference_page_without_a_slash_redirects(client):
     response = client.get("/ordermanagement/v1/docs")
 
     assert response["Location"] == "/ordermanagement/v1/docs/"
+
+
+KLARNA_OPERATIONS = {
+    "listCaptures",
+    "listRefunds",
+    "updateAuthorization",
+    "updateCustomerDetails",
+    "acknowledgeOrder",
+    "appendOrderShippingInfo",
+    "appendShippingInfo",
+    "triggerSendOut",
+    "getOptionsForExtendDueDate",
+    "extendDueDate",
+}
+
+
+def _operations(document: dict):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            yield path, method, operation
+
+
+def test_the_document_describes_the_operations_issue_13_added():
+    ids = {op["operationId"] for _, _, op in _operations(openapi_document())}
+
+    assert ids >= KLARNA_OPERATIONS
+
+
+@pytest.mark.django_db
+def test_the_reference_page_shows_every_operation_with_an_example_exchange(client):
+    html = client.get("/ordermanagement/v1/docs/").content.decode()
+
+    for path, method, operation in _operations(openapi_document()):
+        section = html.split(f'id="{operation["operationId"]}"', 1)[1]
+        section = section.split('<article class="card operation"', 1)[0]
+        assert f"{method.upper()} {path.split('{')[0]}" in section
+        assert "HTTP/1.1 2" in section, operation["operationId"]
+
+
+def test_every_example_response_matches_its_schema():
+    document = openapi_document()
+    checked = 0
+    for _path, _method, operation in _operations(document):
+        for response in operation["responses"].values():
+            content = response.get("content", {}).get("application/json", {})
+            if "example" not in content:
+                continue
+            schema = {
+                "allOf": [content["schema"]],
+                "components": document["components"],
+            }
+            errors = list(Draft4Validator(schema).iter_errors(content["example"]))
+            assert errors == [], (operation["operationId"], errors[:1])
+            checked += 1
+    assert checked >= 7
