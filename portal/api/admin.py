@@ -7,7 +7,12 @@ them once); staff can see and revoke them here, not create them.
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import ApiCredential, ApiIdempotencyRecord, ApiRequestLog
+from .models import (
+    ApiCredential,
+    ApiIdempotencyRecord,
+    ApiRequestLog,
+    DescriptiveRefundLine,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -82,3 +87,11 @@ class ApiIdempotencyRecordAdmin(ReadOnlyAdmin):
     ]
     search_fields = ["=key"]
     list_select_related = ["merchant"]
+
+
+@admin.register(DescriptiveRefundLine)
+class DescriptiveRefundLineAdmin(ReadOnlyAdmin):
+    """Lines a merchant's system sent with a refund by amount (descriptive)."""
+
+    list_display = ["refund", "name", "quantity", "total_amount"]
+    list_select_related = ["refund__order"]
