@@ -322,7 +322,8 @@ class CaptureForm(forms.Form):
         elif data["kind"] == self.AMOUNT:
             options["amount"] = data["amount_minor"]
         try:
-            return self.order.capture(**options)
+            # The shipment keeps the order's addresses as they are now.
+            return self.order.capture_shipment(**options)
         except DomainError as error:
             add_domain_error(self, error, self.ERROR_FIELDS)
             return None

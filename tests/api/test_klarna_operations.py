@@ -592,3 +592,19 @@ def test_only_pay_later_invoices_can_be_extended(api, captured_order):
 
     assert options["options"] == []
     assert response.status_code == 403
+
+
+def test_the_lists_cost_the_same_queries_for_many_captures_and_refunds(
+    api, make_order, django_assert_max_num_queries
+):
+    order = make_order(lines=[line(f"SKU-{i}", 1000, 2) for i in range(8)])
+    for i in range(8):
+        order.capture(lines=[(f"SKU-{i}", 2)])
+        order.refund_lines([(f"SKU-{i}", 1)])
+
+    with django_assert_max_num_queries(12):
+        captures = api.get(om(order, "captures"))
+    with django_assert_max_num_queries(12):
+        refunds = api.get(om(order, "refunds"))
+
+    assert (len(captures.json()), len(refunds.json())) == (8, 8)

@@ -193,3 +193,13 @@ def test_the_customer_sees_tracking_and_the_extension(
 
     assert "Shipped with DHL Paket" in body and "0034X" in body
     assert "gave you 14 more days to pay" in body
+
+
+def test_a_capture_made_in_the_portal_keeps_the_addresses(portal_client, order):
+    order.shipping_address = {"city": "Berlin"}
+    order.save()
+    url = reverse("portal:order_capture", args=[order.order_id])
+
+    portal_client.post(url, {"kind": "all", "action": "confirm"})
+
+    assert order.captures.get().shipping_address == {"city": "Berlin"}
