@@ -17,6 +17,7 @@ from portal.money import format_money
 from .models import (
     BalanceEntry,
     Customer,
+    DueDateExtension,
     Installment,
     LoginCode,
     Notification,
@@ -218,6 +219,30 @@ class RepaymentAdmin(WrittenByVerbsAdminMixin, admin.ModelAdmin):
                 notification.resend_email()
                 sent += 1
         self.message_user(request, f"{sent} notification email(s) queued again.")
+
+
+@admin.register(DueDateExtension)
+class DueDateExtensionAdmin(WrittenByVerbsAdminMixin, admin.ModelAdmin):
+    """Pay-later due dates moved later at a merchant's request (append-only)."""
+
+    list_display = ["created_at", "plan", "number_of_days", "new_due_date", "fee"]
+    list_select_related = ["plan__order"]
+    readonly_fields = [
+        "plan",
+        "number_of_days",
+        "fee",
+        "new_due_date",
+        "created_by",
+        "channel",
+        "created_at",
+    ]
+    exclude = ["fee_amount"]
+    fee = money_display(
+        "fee_amount", lambda e: _order_currency(e.plan.order), "Merchant's fee"
+    )
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(BalanceEntry)

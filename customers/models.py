@@ -619,6 +619,148 @@ class PaymentPlan(models.Model):
 
     resume_paused.alters_data = True
 
+    # Due-date extension (pay-later invoices) ------------------------------------
+
+    def due_date_extension_refusal(self) -> OrderActionNotAllowed | None:
+        if self.product != PaymentProduct.PAY_LATER:
+            return OrderActionNotAllowed(
+                "NOT_EXTENDABLE",
+                "Only a pay-later invoice's due date can be extended.",
+            )
+        if self.status != PlanStatus.ACTIVE or not any(
+            i.is_open for i in self.installments.all()
+        ):
+            return OrderActionNotAllowed(
+                "NOT_EXTENDABLE", "Nothing is owed on this invoice any more."
+            )
+        if self.due_date_extensions.exists():
+            return OrderActionNotAllowed(
+                "ALREADY_EXTENDED", "This invoice's due date was already extended."
+            )
+        return None
+
+    def due_date_extension_options(self) -> list[tuple[int, int]]:
+        """``[(number_of_days, merchant fee in minor units), ...]`` for this
+        invoice now: ``DUE_DATE_EXTENSION_FEES_BP`` of what is still owed, rounded
+        half up (our rule; Klarna does not publish its fees). Empty when the due
+        date cannot be extended."""
+        if self.due_date_extension_refusal() is not None:
+            return []
+        owed = sum(i.amount for i in self.installments.all() if i.is_open)
+        return [
+            (days, basis_points(owed, rate))
+            for days, rate in DUE_DATE_EXTENSION_FEES_BP.items()
+        ]
+
+    def extend_due_date(
+        self, number_of_days: int, *, by=None, channel: str = "portal"
+    ) -> "DueDateExtension":
+        """Move the invoice's open due dates ``number_of_days`` later, for the fee
+        ``due_date_extension_options`` names (Klarna's extend-due-date).
+
+        The merchant pays the fee: a FEE entry deducted from its next payout. The
+        customer owes the same amount later and is told. Once per invoice (our
+        rule). Raises ``OrderActionNotAllowed``.
+        """
+        from portal.models import LedgerEntry, Order, OrderEvent
+
+        from .notifications import notify_due_date_extended
+
+        with transaction.atomic():
+            order = (
+                Order.objects.select_for_update()
+                .select_related("merchant")
+                .get(pk=self.order_id)
+            )
+            plan = PaymentPlan.objects.select_for_update().get(pk=self.pk)
+            if refusal := plan.due_date_extension_refusal():
+                raise refusal
+            fees = dict(plan.due_date_extension_options())
+            if number_of_days not in fees:
+                raise OrderActionNotAllowed(
+                    "NOT_AN_OPTION",
+                    "The due date can be extended by "
+                    f"{', '.join(str(d) for d in fees)} days, not {number_of_days}.",
+                )
+            open_ = [
+                i
+                for i in plan.installments.select_for_update().order_by("sequence")
+                if i.is_open
+            ]
+            for installment in open_:
+                installment.due_date += timedelta(days=number_of_days)
+            Installment.objects.bulk_update(open_, ["due_date"])
+            extension = DueDateExtension.objects.create(
+                plan=plan,
+                number_of_days=number_of_days,
+                fee_amount=fees[number_of_days],
+                new_due_date=open_[0].due_date,
+                created_by=by,
+                channel=channel,
+            )
+            capture = plan.capture
+            if extension.fee_amount:
+                LedgerEntry.objects.create(
+                    merchant_id=order.merchant_id,
+                    order=order,
+                    capture=capture,
+                    kind=LedgerEntry.Kind.FEE,
+                    amount=-extension.fee_amount,
+                    currency=order.purchase_currency,
+                    reference=f"Due date extension {order.reference}",
+                )
+            OrderEvent.objects.create(
+                order=order,
+                kind=OrderEvent.Kind.DUE_DATE_EXTENDED,
+                amount=extension.fee_amount or None,
+                note=f"{number_of_days} days, now due {extension.new_due_date:%-d %b %Y}",
+                created_by=by,
+            )
+            notify_due_date_extended(extension)
+            return extension
+
+    extend_due_date.alters_data = True
+
+
+#: Extension of a pay-later due date: days → the merchant's fee in basis points of
+#: what is still owed (our rule).
+DUE_DATE_EXTENSION_FEES_BP = {7: 100, 14: 200, 30: 300}
+
+
+class DueDateExtension(models.Model):
+    """A pay-later invoice's due date moved later, once, for a fee the merchant
+    pays (append-only)."""
+
+    plan = models.ForeignKey(
+        PaymentPlan, on_delete=models.PROTECT, related_name="due_date_extensions"
+    )
+    number_of_days = models.PositiveSmallIntegerField()
+    fee_amount = models.BigIntegerField(help_text="Paid by the merchant.")
+    new_due_date = models.DateField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    channel = models.CharField(max_length=10, default="portal")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["plan", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan"], name="due_date_extension_once_per_plan"
+            ),
+            models.CheckConstraint(
+                condition=Q(fee_amount__gte=0), name="due_date_extension_fee_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} extended {self.number_of_days} days"
+
 
 class InstallmentQuerySet(models.QuerySet):
     def due(self, today: date | None = None) -> "InstallmentQuerySet":
@@ -1117,6 +1259,9 @@ class Notification(models.Model):
         REPAYMENT_TRACED = "repayment_traced", "Refund late: being traced"
         RETURN_REPORTED = "return_reported", "Return reported"
         PAYMENTS_RESUMED = "payments_resumed", "Payments resumed"
+        ORDER_UPDATED = "order_updated", "Order changed by the store"
+        INVOICE = "invoice", "Invoice"
+        DUE_DATE_EXTENDED = "due_date_extended", "Due date extended"
 
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="notifications"

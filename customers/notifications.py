@@ -23,6 +23,7 @@ from django.utils import timezone
 from portal.models import PaymentProduct
 
 from .models import (
+    OPEN_INSTALLMENT,
     REFUND_PROCESSING_DAYS,
     Customer,
     Notification,
@@ -306,6 +307,63 @@ def notify_payments_resumed(report: ReturnReport) -> Notification:
         Notification.Kind.PAYMENTS_RESUMED,
         {"tracking_number": report.tracking_number},
         order=report.order,
+    )
+
+
+def notify_order_updated(order, previous_amount: int, change: str) -> Notification:
+    """The store changed the order before shipping it (update authorization)."""
+    money = MoneyContext.for_order(order)
+    store = order.merchant.name
+    detail = f" ({change})" if change else ""
+    return Notification.post(
+        order.customer_id,
+        Notification.Kind.ORDER_UPDATED,
+        f"{store} changed your order: now {money.fmt(order.order_amount)}",
+        f"{store} changed order {_order_name(order)}{detail}: the order total went "
+        f"from {money.fmt(previous_amount)} to {money.fmt(order.order_amount)}. "
+        "You only pay for what is shipped; your payments are set when it ships.",
+        order=order,
+    )
+
+
+def _plan_sentence(plan: PaymentPlan, money: MoneyContext) -> str:
+    open_ = [i for i in plan.installments.all() if i.status in OPEN_INSTALLMENT]
+    if not open_:
+        return ""
+    payments = ", ".join(
+        f"{money.fmt(i.amount)} on {i.due_date:%-d %b %Y}" for i in open_
+    )
+    return f"Your remaining payments: {payments}."
+
+
+def notify_invoice(capture) -> Notification:
+    """The invoice for a capture (its plan and due dates), sent again on the
+    store's request (trigger-send-out)."""
+    order = capture.order
+    money = MoneyContext.for_order(order)
+    plan = PaymentPlan.objects.prefetch_related("installments").get(capture=capture)
+    sentence = _plan_sentence(plan, money) or "Nothing is left to pay on it."
+    return Notification.post(
+        order.customer_id,
+        Notification.Kind.INVOICE,
+        f"Your invoice {capture.klarna_reference} from {order.merchant.name}",
+        f"Invoice {capture.klarna_reference} for order {_order_name(order)}: "
+        f"{money.fmt(capture.captured_amount)}. {sentence}",
+        order=order,
+    )
+
+
+def notify_due_date_extended(extension) -> Notification:
+    plan = extension.plan
+    order = plan.order
+    return Notification.post(
+        plan.customer_id,
+        Notification.Kind.DUE_DATE_EXTENDED,
+        f"More time to pay {order.merchant.name}",
+        f"{order.merchant.name} gave you {extension.number_of_days} more days to pay "
+        f"for order {_order_name(order)}: it is now due on "
+        f"{extension.new_due_date:%-d %b %Y}, at no cost to you.",
+        order=order,
     )
 
 

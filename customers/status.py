@@ -218,7 +218,7 @@ class OrderPage:
         plans = list(
             PaymentPlan.objects.filter(order=order)
             .select_related("payment_method", "capture")
-            .prefetch_related("installments")
+            .prefetch_related("installments", "due_date_extensions")
             .order_by("pk")
         )
         open_return = ReturnReport.objects.open().filter(order=order).first()

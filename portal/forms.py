@@ -401,13 +401,61 @@ class CaptureForm(forms.Form):
         elif data["kind"] == self.AMOUNT:
             options["amount"] = data["amount_minor"]
         try:
-            return self.order.capture(**options)
+            # The shipment keeps the order's addresses as they are now.
+            return self.order.capture_shipment(**options)
         except DomainError as error:
             add_domain_error(self, error, self.ERROR_FIELDS)
             return None
 
 
 # Merchant users ---------------------------------------------------------------------
+
+
+class RemoveItemForm(forms.Form):
+    """“Remove an item from the order”: units not captured yet (out of stock, the
+    customer changed their mind). ``order.remove_item`` applies the rules."""
+
+    line = forms.ChoiceField(label="Item")
+    quantity = forms.IntegerField(label="How many", min_value=1, initial=1)
+
+    def __init__(self, order: Order, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order = order
+        self.fields["line"].choices = [
+            (line.reference, f"{line.name} ({line.capturable_quantity} not captured)")
+            for line in order.lines.order_by("position", "pk")
+            if line.capturable_quantity > 0
+        ]
+
+    def save(self, *, by) -> int | None:
+        """The amount removed (minor units), or None with the refusal on the form."""
+        try:
+            return self.order.remove_item(
+                self.cleaned_data["line"], self.cleaned_data["quantity"], by=by
+            )
+        except DomainError as error:
+            add_domain_error(self, error, {"line": "line", "quantity": "quantity"})
+            return None
+
+
+class DueDateExtensionForm(forms.Form):
+    """Extend a pay-later invoice's due date by one of its options."""
+
+    number_of_days = forms.TypedChoiceField(label="Extend by", coerce=int)
+
+    def __init__(self, plan, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plan = plan
+        self.fields["number_of_days"].choices = [
+            (days, f"{days} days") for days, _fee in plan.due_date_extension_options()
+        ]
+
+    def save(self, *, by):
+        try:
+            return self.plan.extend_due_date(self.cleaned_data["number_of_days"], by=by)
+        except DomainError as error:
+            add_domain_error(self, error, {})
+            return None
 
 
 def assignable_roles(actor: MerchantUser) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ Rules of our own, where DOMAIN.md is silent:
 import secrets
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -172,6 +173,31 @@ class RefundState(models.TextChoices):
     FULL = "full", "Fully refunded"
 
 
+class FraudStatus(models.TextChoices):
+    """Klarna's ``fraud_status``. Orders are authorized at checkout without a
+    separate risk review (our rule), so they are ACCEPTED unless the checkout says
+    otherwise."""
+
+    ACCEPTED = "ACCEPTED", "Accepted"
+    PENDING = "PENDING", "Pending"
+    REJECTED = "REJECTED", "Rejected"
+
+
+#: Klarna's ``initial_payment_method`` for each of our payment products:
+#: (type, description, number of installments or None).
+INITIAL_PAYMENT_METHODS = {
+    "pay_in_4": ("PAY_IN_X", "Pay in 4", 4),
+    "pay_in_3": ("PAY_IN_X", "Pay in 3", 3),
+    "pay_later": ("INVOICE", "Pay later in 30 days", None),
+    "pay_now": ("PAY_BY_CARD", "Pay now", None),
+    "financing": ("FIXED_AMOUNT", "Financing", 12),
+    "one_time_card": ("PAY_IN_X", "One-time card Pay in 4", 4),
+}
+
+#: Most shipping_info entries an order or a capture holds (Klarna's limit).
+MAX_SHIPPING_INFO = 500
+
+
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
@@ -302,6 +328,27 @@ class Order(models.Model):
     released_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(default=default_expiry)
+    # What the shop's checkout sent (Klarna's order fields); shown on the order
+    # page and returned by the API as given. Addresses use Klarna's keys
+    # (given_name, street_address, postal_code, city, country, email, phone...).
+    fraud_status = models.CharField(
+        max_length=8,
+        choices=FraudStatus.choices,
+        default=FraudStatus.ACCEPTED,
+        db_default=FraudStatus.ACCEPTED,
+    )
+    billing_address = models.JSONField(default=dict, db_default={}, blank=True)
+    shipping_address = models.JSONField(default=dict, db_default={}, blank=True)
+    customer_details = models.JSONField(
+        default=dict,
+        db_default={},
+        blank=True,
+        help_text="Klarna's “customer”: date_of_birth, national_identification_number.",
+    )
+    merchant_data = models.TextField(blank=True, default="", db_default="")
+    shipping_info = models.JSONField(default=list, db_default=[], blank=True)
+    selected_shipping_option = models.JSONField(default=dict, db_default={}, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrderQuerySet.as_manager()
 
@@ -455,6 +502,7 @@ class Order(models.Model):
     def _refresh_from(self, other: "Order") -> None:
         for field in (
             "status",
+            "order_amount",
             "captured_amount",
             "refunded_amount",
             "released_at",
@@ -754,8 +802,18 @@ class Order(models.Model):
     def update_merchant_references(
         self, reference1=None, reference2=None, *, by=None
     ) -> None:
+        """Overwrite the references given (None keeps one; neither changes nothing).
+
+        Raises ``OrderActionNotAllowed`` on a cancelled order (Klarna: 403).
+        """
         with transaction.atomic():
             order = self._locked()
+            if order.status == OrderStatus.CANCELLED:
+                raise OrderActionNotAllowed(
+                    "ORDER_CANCELLED", "Can not update a cancelled order."
+                )
+            if reference1 is None and reference2 is None:
+                return
             if reference1 is not None:
                 order.merchant_reference1 = reference1
             if reference2 is not None:
@@ -816,6 +874,372 @@ class Order(models.Model):
         return execute_refund(self, request, by=by, **_exec_fields(options))
 
     refund_amount.alters_data = True
+
+    # Changes before and after shipping (Klarna's order edits) -----------------
+
+    @property
+    def initial_payment_method(self) -> dict:
+        """Klarna's ``initial_payment_method``, from the payment product."""
+        kind, description, installments = INITIAL_PAYMENT_METHODS[self.payment_product]
+        method = {"type": kind, "description": description}
+        if installments:
+            method["number_of_installments"] = installments
+        return method
+
+    @property
+    def shipping_option_label(self) -> str:
+        """The selected shipping option as the order page names it."""
+        option = self.selected_shipping_option
+        parts = [option.get("name") or option.get("id") or "", option.get("carrier")]
+        return " · ".join(part for part in parts if part)
+
+    def authorization_update_refusal(self) -> OrderActionNotAllowed | None:
+        if not self.authorization_open:
+            return OrderActionNotAllowed(
+                "NOT_UPDATABLE",
+                f"The order is {self.display_status.lower()} and its authorization "
+                "is closed; its amount can no longer change.",
+            )
+        return None
+
+    def update_authorization(
+        self, order_amount: int, lines: Sequence, *, description: str = "", by=None
+    ) -> None:
+        """Set a new order amount (minor units) and the whole new set of order lines
+        before they are captured: an item is out of stock, the customer changed
+        their mind (Klarna's “update authorization”).
+
+        ``lines`` have ``OrderLineValues``' attributes. Klarna's rules: only while
+        the authorization is open; never below the captured amount; never above
+        the amount authorized at checkout (``original_order_amount``). Ours: the
+        lines add up to ``order_amount`` and their references are unique; a line
+        with captured units stays, with its type, unit price and tax rate, at least
+        its captured quantity, and the amount its remaining units had (units go
+        from the end), so captures and refunds are untouched; a line without
+        captured units may change or go; the edit may not leave the order fully
+        captured while a line still has uncaptured units. The customer is told.
+
+        Raises ``OrderActionNotAllowed`` (403) or ``InvalidRequest`` (422).
+        """
+        with transaction.atomic():
+            order = self._locked()
+            order._update_authorization_locked(
+                order_amount, lines, description=description, by=by
+            )
+            self._refresh_from(order)
+
+    update_authorization.alters_data = True
+
+    def remove_item(self, reference: str, quantity: int, *, by=None) -> int:
+        """Take ``quantity`` uncaptured units of the line ``reference`` off the order
+        (the portal's “Remove an item”); returns the amount removed (minor units).
+
+        The line's last units go at what they were worth, so the order amount drops
+        by exactly that; a line left with no units goes. Same rules and errors as
+        ``update_authorization``.
+        """
+        with transaction.atomic():
+            order = self._locked()
+            lines = list(order.lines.order_by("position", "pk"))
+            line = next((x for x in lines if x.reference == reference), None)
+            if line is None:
+                raise InvalidRequest(
+                    "UNKNOWN_LINE",
+                    f"The order has no line “{reference}”.",
+                    field="line",
+                )
+            if not 1 <= quantity <= line.capturable_quantity:
+                raise InvalidRequest(
+                    "NOT_REMOVABLE",
+                    f"{line.capturable_quantity} of “{line.name}” can be removed "
+                    "(the units not captured).",
+                    field="quantity",
+                )
+            kept = line.quantity - quantity
+            removed = line.amount_for_units(kept, quantity)
+            values = [OrderLineValues.of(x) for x in lines]
+            index = lines.index(line)
+            if kept:
+                values[index] = values[index].with_quantity(
+                    kept, line.amount_for_units(0, kept)
+                )
+            else:
+                del values[index]
+            order._update_authorization_locked(
+                order.order_amount - removed,
+                values,
+                description=f"{quantity} × {line.name} removed",
+                by=by,
+            )
+            self._refresh_from(order)
+            return removed
+
+    remove_item.alters_data = True
+
+    def _update_authorization_locked(self, order_amount, lines, *, description, by):
+        from customers.notifications import notify_order_updated
+
+        if refusal := self.authorization_update_refusal():
+            raise refusal
+        if order_amount < self.captured_amount:
+            raise OrderActionNotAllowed(
+                "BELOW_CAPTURED",
+                f"The order amount cannot be lower than what is captured "
+                f"({self.captured_amount}).",
+            )
+        if order_amount > self.original_order_amount:
+            raise OrderActionNotAllowed(
+                "ABOVE_AUTHORIZED",
+                f"The order amount cannot be higher than the amount authorized at "
+                f"checkout ({self.original_order_amount}).",
+            )
+        total = sum(line.total_amount for line in lines)
+        if total != order_amount:
+            raise InvalidRequest(
+                "LINES_TOTAL",
+                f"{order_amount} is not the order lines' total ({total}).",
+                field="order_amount",
+            )
+        existing = {
+            x.reference: x for x in self.lines.select_for_update().order_by("pk")
+        }
+        kept, created, seen = [], [], set()
+        for position, new in enumerate(lines):
+            if new.reference in seen:
+                raise InvalidRequest(
+                    "DUPLICATE_REFERENCE",
+                    f"“{new.reference}” is used by an earlier line.",
+                    field="order_lines",
+                )
+            seen.add(new.reference)
+            old = existing.get(new.reference)
+            if old is None:
+                created.append(OrderLine(order=self, **new.fields(position)))
+                continue
+            if old.captured_quantity:
+                _check_captured_line_kept(old, new)
+            for name, value in new.fields(position).items():
+                setattr(old, name, value)
+            kept.append(old)
+        for reference, old in existing.items():
+            if reference not in seen and old.captured_quantity:
+                raise OrderActionNotAllowed(
+                    "LINE_CAPTURED",
+                    f"“{old.name}” has captured units; it cannot be removed.",
+                )
+        uncaptured = [x for x in [*kept, *created] if x.quantity > x.captured_quantity]
+        if order_amount == self.captured_amount and uncaptured:
+            raise OrderActionNotAllowed(
+                "UNCAPTURED_LINES",
+                f"The order would be fully captured while “{uncaptured[0].name}” "
+                "has units not captured; remove them too.",
+            )
+        gone = [x.pk for ref, x in existing.items() if ref not in seen]
+        OrderLine.objects.filter(pk__in=gone).delete()
+        OrderLine.objects.bulk_update(kept, [*OrderLineValues.FIELDS, "position"])
+        OrderLine.objects.bulk_create(created)
+        previous = self.order_amount
+        self.order_amount = order_amount
+        self.status = self._status_after_change()
+        self.save(update_fields=["order_amount", "status"])
+        OrderEvent.objects.create(
+            order=self,
+            kind=OrderEvent.Kind.AMENDED,
+            amount=order_amount,
+            note=description[:255],
+            created_by=by,
+        )
+        if previous != order_amount:
+            notify_order_updated(self, previous, description)
+
+    def customer_details_refusal(self) -> OrderActionNotAllowed | None:
+        if not self.authorization_open or self.remaining_authorized_amount == 0:
+            return OrderActionNotAllowed(
+                "NOT_UPDATABLE",
+                "Nothing is left to ship on this order; the shipping address can "
+                "no longer change.",
+            )
+        return None
+
+    def update_customer_details(self, shipping_address: dict | None, *, by=None):
+        """Replace the shipping address (Klarna's keys) before shipping; None
+        changes nothing (the body may leave it out).
+
+        Our rule for Klarna's “based on order state”: only while something remains
+        to be captured. The billing address never changes (Klarna). Raises
+        ``OrderActionNotAllowed``.
+        """
+        with transaction.atomic():
+            order = self._locked()
+            if refusal := order.customer_details_refusal():
+                raise refusal
+            if shipping_address is None:
+                return
+            order.shipping_address = dict(shipping_address)
+            order.save(update_fields=["shipping_address"])
+            OrderEvent.objects.create(
+                order=order, kind=OrderEvent.Kind.CUSTOMER_UPDATED, created_by=by
+            )
+            self.shipping_address = order.shipping_address
+
+    update_customer_details.alters_data = True
+
+    def acknowledge(self, *, by=None) -> None:
+        """Record that the shop received the order (Klarna's acknowledge); the
+        first time counts, repeats change nothing."""
+        with transaction.atomic():
+            order = self._locked()
+            if order.acknowledged_at is None:
+                order.acknowledged_at = timezone.now()
+                order.save(update_fields=["acknowledged_at"])
+                OrderEvent.objects.create(
+                    order=order, kind=OrderEvent.Kind.ACKNOWLEDGED, created_by=by
+                )
+            self.acknowledged_at = order.acknowledged_at
+
+    acknowledge.alters_data = True
+
+    def add_shipping_info(self, entries: Sequence[dict], *, by=None) -> None:
+        """Append shipping entries (Klarna's shipping_info) to the order; at most
+        500 in all (Klarna). Raises ``InvalidRequest``."""
+        with transaction.atomic():
+            order = self._locked()
+            order.shipping_info = _appended_shipping_info(order.shipping_info, entries)
+            order.save(update_fields=["shipping_info"])
+            OrderEvent.objects.create(
+                order=order, kind=OrderEvent.Kind.SHIPPING_INFO, created_by=by
+            )
+            self.shipping_info = order.shipping_info
+
+    add_shipping_info.alters_data = True
+
+    def capture_shipment(
+        self,
+        *,
+        shipping_info: Sequence[dict] = (),
+        shipping_delay: int = 0,
+        **capture_options,
+    ) -> "Capture":
+        """``capture`` (same options and errors) plus what the shipment carries:
+        tracking entries, the ``shipping_delay`` in days, and the order's addresses
+        as they are now (where this shipment goes). One transaction."""
+        with transaction.atomic():
+            capture = self.capture(**capture_options)
+            if capture.replayed:
+                return capture
+            order = capture.order
+            capture.shipping_info = _appended_shipping_info([], shipping_info)
+            capture.shipping_delay = shipping_delay
+            capture.billing_address = order.billing_address
+            capture.shipping_address = order.shipping_address
+            capture.save(
+                update_fields=[
+                    "shipping_info",
+                    "shipping_delay",
+                    "billing_address",
+                    "shipping_address",
+                ]
+            )
+            return capture
+
+    capture_shipment.alters_data = True
+
+
+def _appended_shipping_info(current: list, entries: Sequence[dict]) -> list:
+    combined = [*current, *(dict(e) for e in entries)]
+    if len(combined) > MAX_SHIPPING_INFO:
+        raise InvalidRequest(
+            "TOO_MUCH_SHIPPING_INFO",
+            f"At most {MAX_SHIPPING_INFO} shipping_info entries are kept "
+            f"({len(current)} already).",
+            field="shipping_info",
+        )
+    return combined
+
+
+def _check_captured_line_kept(old: "OrderLine", new: "OrderLineValues") -> None:
+    if (new.type, new.unit_price, new.tax_rate) != (
+        old.type,
+        old.unit_price,
+        old.tax_rate,
+    ):
+        raise InvalidRequest(
+            "CAPTURED_LINE_CHANGED",
+            f"“{old.reference}” has captured units: its type, unit price and tax "
+            "rate cannot change.",
+            field="order_lines",
+        )
+    if new.quantity < old.captured_quantity:
+        raise OrderActionNotAllowed(
+            "BELOW_CAPTURED_QUANTITY",
+            f"“{old.name}” has {old.captured_quantity} captured; its quantity "
+            "cannot be lower.",
+        )
+    if new.quantity > old.quantity:
+        raise InvalidRequest(
+            "CAPTURED_LINE_GROWS",
+            f"“{old.reference}” has captured units; its quantity cannot grow "
+            "(add a new line instead).",
+            field="order_lines",
+        )
+    expected = old.amount_for_units(0, new.quantity)
+    if new.total_amount != expected:
+        raise InvalidRequest(
+            "CAPTURED_LINE_AMOUNT",
+            f"“{old.reference}”: {new.quantity} units keep the amount they had "
+            f"({expected}), not {new.total_amount}.",
+            field="order_lines",
+        )
+
+
+@dataclass(frozen=True)
+class OrderLineValues:
+    """An order line's values as a checkout or an order edit gives them (amounts
+    in minor units including tax, ``tax_rate`` in basis points)."""
+
+    type: str
+    reference: str
+    name: str
+    quantity: int
+    quantity_unit: str
+    unit_price: int
+    tax_rate: int
+    total_discount_amount: int
+    total_amount: int
+    total_tax_amount: int
+
+    FIELDS = (
+        "type",
+        "name",
+        "quantity",
+        "quantity_unit",
+        "unit_price",
+        "tax_rate",
+        "total_discount_amount",
+        "total_amount",
+        "total_tax_amount",
+    )
+
+    @classmethod
+    def of(cls, line: "OrderLine") -> "OrderLineValues":
+        return cls(
+            reference=line.reference, **{f: getattr(line, f) for f in cls.FIELDS}
+        )
+
+    def with_quantity(self, quantity: int, total_amount: int) -> "OrderLineValues":
+        """The same line with fewer units worth ``total_amount``; the discount and
+        tax follow (tax half up, ``OrderLine.tax_for``)."""
+        return replace(
+            self,
+            quantity=quantity,
+            total_amount=total_amount,
+            total_discount_amount=quantity * self.unit_price - total_amount,
+            total_tax_amount=OrderLine.tax_for(total_amount, self.tax_rate),
+        )
+
+    def fields(self, position: int) -> dict:
+        values = {f: getattr(self, f) for f in self.FIELDS}
+        return {**values, "reference": self.reference, "position": position}
 
 
 _REQUEST_FIELDS = (
@@ -994,6 +1418,12 @@ class Capture(models.Model):
     # The portal form's key: a resubmitted form returns this capture, not a second.
     idempotency_key = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+    # The shipment: Klarna's shipping_info entries (carrier, tracking number...),
+    # the announced delay in days, and the order's addresses when it shipped.
+    shipping_info = models.JSONField(default=list, db_default=[], blank=True)
+    shipping_delay = models.PositiveIntegerField(default=0, db_default=0)
+    billing_address = models.JSONField(default=dict, db_default={}, blank=True)
+    shipping_address = models.JSONField(default=dict, db_default={}, blank=True)
 
     class Meta:
         ordering = ["order", "created_at", "pk"]
@@ -1025,6 +1455,56 @@ class Capture(models.Model):
     def number(self) -> int:
         """1 for the order's first capture (invoice), 2 for the second..."""
         return self.order.captures.filter(pk__lte=self.pk).count()
+
+    @property
+    def klarna_reference(self) -> str:
+        """The customer-facing invoice reference: ``K4MADNY-1`` (Klarna's form)."""
+        return f"{self.order.reference}-{self.number}"
+
+    @property
+    def tracking(self) -> list[dict]:
+        """The shipping entries that name a carrier or a tracking number."""
+        return [
+            entry
+            for entry in self.shipping_info
+            if entry.get("tracking_number") or entry.get("shipping_company")
+        ]
+
+    def add_shipping_info(self, entries: Sequence[dict], *, by=None) -> None:
+        """Append shipping entries (Klarna's shipping_info) to this capture; at
+        most 500 in all (Klarna). Raises ``InvalidRequest``."""
+        with transaction.atomic():
+            Order.objects.select_for_update().filter(pk=self.order_id).first()
+            capture = Capture.objects.select_for_update().get(pk=self.pk)
+            capture.shipping_info = _appended_shipping_info(
+                capture.shipping_info, entries
+            )
+            capture.save(update_fields=["shipping_info"])
+            OrderEvent.objects.create(
+                order_id=self.order_id,
+                kind=OrderEvent.Kind.SHIPPING_INFO,
+                note=f"Invoice {self.number}",
+                created_by=by,
+            )
+            self.shipping_info = capture.shipping_info
+
+    add_shipping_info.alters_data = True
+
+    def send_invoice(self, *, by=None) -> None:
+        """Send the customer this invoice (the capture's plan and due dates) again,
+        in the app and by email (Klarna's trigger-send-out)."""
+        from customers.notifications import notify_invoice
+
+        with transaction.atomic():
+            notify_invoice(self)
+            OrderEvent.objects.create(
+                order_id=self.order_id,
+                kind=OrderEvent.Kind.INVOICE_SENT,
+                note=f"Invoice {self.number}",
+                created_by=by,
+            )
+
+    send_invoice.alters_data = True
 
 
 class CaptureLine(models.Model):
@@ -1136,10 +1616,17 @@ class OrderEvent(models.Model):
         RELEASED = "released", "Remaining authorization released"
         EXTENDED = "extended", "Authorization extended"
         REFERENCES_UPDATED = "references", "Merchant references updated"
+        AMENDED = "amended", "Order amount changed"
+        CUSTOMER_UPDATED = "customer", "Shipping address updated"
+        ACKNOWLEDGED = "acknowledged", "Order acknowledged"
+        SHIPPING_INFO = "shipping", "Shipping information added"
+        INVOICE_SENT = "invoice_sent", "Invoice sent to the customer again"
+        DUE_DATE_EXTENDED = "due_date", "Payment due date extended"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount = models.BigIntegerField(null=True, blank=True)
+    note = models.CharField(max_length=255, blank=True, default="", db_default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

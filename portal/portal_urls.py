@@ -70,6 +70,21 @@ urlpatterns = [
     path("orders/<uuid:order_id>/capture/", views.order_capture, name="order_capture"),
     path("orders/<uuid:order_id>/cancel/", views.order_cancel, name="order_cancel"),
     path("orders/<uuid:order_id>/release/", views.order_release, name="order_release"),
+    path(
+        "orders/<uuid:order_id>/remove-item/",
+        views.order_remove_item,
+        name="order_remove_item",
+    ),
+    path(
+        "orders/<uuid:order_id>/captures/<uuid:capture_id>/send-invoice/",
+        views.capture_send_invoice,
+        name="capture_send_invoice",
+    ),
+    path(
+        "orders/<uuid:order_id>/captures/<uuid:capture_id>/extend-due-date/",
+        views.capture_extend_due_date,
+        name="capture_extend_due_date",
+    ),
     path("payouts/", views.payout_list, name="payout_list"),
     path("payouts/next/", views.payout_next, name="payout_next"),
     path("payouts/next/csv/", views.payout_next_csv, name="payout_next_csv"),

@@ -19,7 +19,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+)
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -30,10 +34,12 @@ from portal.decorators import merchant_required
 from portal.exceptions import DomainError
 from portal.forms import (
     CaptureForm,
+    DueDateExtensionForm,
     MerchantUserChangeForm,
     MerchantUserCreateForm,
     OrderSearchForm,
     RefundExportForm,
+    RemoveItemForm,
     ThrottledPasswordResetForm,
 )
 from portal.models import (
@@ -124,6 +130,8 @@ class OrderOverview:
     can_capture: bool = False
     can_release: bool = False
     can_cancel: bool = False
+    can_remove_item: bool = False
+    can_manage_captures: bool = False
 
     @classmethod
     def load(cls, order: Order, merchant_user: MerchantUser) -> "OrderOverview":
@@ -144,6 +152,7 @@ class OrderOverview:
         numbers = {}
         for number, capture in enumerate(captures, start=1):
             capture.number = number  # primes the cached property: no query per row
+            capture.order = order
             capture.allocations = []
             numbers[capture.pk] = capture
         refunds = list(
@@ -195,6 +204,12 @@ class OrderOverview:
         overview.can_capture = manages and remaining > 0
         overview.can_release = manages and remaining > 0 and order.captured_amount > 0
         overview.can_cancel = manages and remaining > 0 and order.captured_amount == 0
+        overview.can_remove_item = (
+            manages
+            and order.authorization_update_refusal() is None
+            and any(line.capturable_quantity for line in lines)
+        )
+        overview.can_manage_captures = manages
         return overview
 
 
@@ -242,7 +257,11 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
                 event.created_at,
                 "event",
                 event.get_kind_display(),
-                fmt(event.amount) if event.amount else "",
+                " · ".join(
+                    part
+                    for part in (fmt(event.amount) if event.amount else "", event.note)
+                    if part
+                ),
                 event.created_by,
             )
         )
@@ -358,6 +377,80 @@ def order_cancel(request: HttpRequest, order_id: UUID) -> HttpResponse:
 @merchant_required(permission="can_manage_orders")
 def order_release(request: HttpRequest, order_id: UUID) -> HttpResponse:
     return _order_action(request, order_id, "release")
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required(permission="can_manage_orders")
+def order_remove_item(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    order = scoped_order(request, order_id)
+    form = RemoveItemForm(order, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        removed = form.save(by=request.user)
+        if removed is not None:
+            amount = format_money(removed, order.purchase_currency, order.locale)
+            messages.success(
+                request,
+                f"Removed {amount} from the order; the customer was told.",
+            )
+            return redirect(order)
+    refusal = order.authorization_update_refusal()
+    return TemplateResponse(
+        request,
+        "portal/order_remove_item.html",
+        {"order": order, "form": form, "refusal": refusal},
+    )
+
+
+def scoped_capture(request: HttpRequest, order_id: UUID, capture_id: UUID):
+    order = scoped_order(request, order_id)
+    capture = get_object_or_404(
+        Capture.objects.select_related("order", "plan"),
+        order=order,
+        capture_id=capture_id,
+    )
+    return order, capture
+
+
+@require_POST
+@merchant_required(permission="can_manage_orders")
+def capture_send_invoice(
+    request: HttpRequest, order_id: UUID, capture_id: UUID
+) -> HttpResponse:
+    order, capture = scoped_capture(request, order_id, capture_id)
+    capture.send_invoice(by=request.user)
+    messages.success(
+        request, f"Invoice {capture.klarna_reference} was sent to the customer again."
+    )
+    return redirect(order)
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required(permission="can_manage_orders")
+def capture_extend_due_date(
+    request: HttpRequest, order_id: UUID, capture_id: UUID
+) -> HttpResponse:
+    order, capture = scoped_capture(request, order_id, capture_id)
+    form = DueDateExtensionForm(capture.plan, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        extension = form.save(by=request.user)
+        if extension is not None:
+            messages.success(
+                request,
+                f"Invoice {capture.klarna_reference} is now due on "
+                f"{extension.new_due_date:%-d %b %Y}.",
+            )
+            return redirect(order)
+    return TemplateResponse(
+        request,
+        "portal/capture_extend_due_date.html",
+        {
+            "order": order,
+            "capture": capture,
+            "form": form,
+            "options": capture.plan.due_date_extension_options(),
+            "refusal": capture.plan.due_date_extension_refusal(),
+        },
+    )
 
 
 # Payouts ---------------------------------------------------------------------------

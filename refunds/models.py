@@ -66,6 +66,9 @@ class Refund(models.Model):
         max_length=10, choices=Channel.choices, default=Channel.PORTAL
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Klarna's flag for B2B invoice orders (the refund as a credit invoice). No
+    # payment product here is a B2B invoice, so it is always False (our rule).
+    credit_invoice = models.BooleanField(default=False, db_default=False)
 
     objects = RefundQuerySet.as_manager()
 

@@ -7,7 +7,13 @@ them once); staff can see and revoke them here, not create them.
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import ApiAuthFailure, ApiCredential, ApiIdempotencyRecord, ApiRequestLog
+from .models import (
+    ApiAuthFailure,
+    ApiCredential,
+    ApiIdempotencyRecord,
+    ApiRequestLog,
+    DescriptiveRefundLine,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -96,3 +102,11 @@ class ApiAuthFailureAdmin(ReadOnlyAdmin):
     ]
     search_fields = ["=ip_address", "=last_username"]
     date_hierarchy = "hour"
+
+
+@admin.register(DescriptiveRefundLine)
+class DescriptiveRefundLineAdmin(ReadOnlyAdmin):
+    """Lines a merchant's system sent with a refund by amount (descriptive)."""
+
+    list_display = ["refund", "name", "quantity", "total_amount"]
+    list_select_related = ["refund__order"]

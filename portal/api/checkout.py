@@ -5,13 +5,18 @@ stand-in that lets a shop, and the tests, create real orders through the API):
 - The customer is found by email, or created with the order's locale and
   currency; a customer without a payment method gets a card on file, which is
   where money back goes.
-- The order is authorized at once for ``order_amount`` (no credit decision).
+- The order is authorized at once for ``order_amount`` (no credit decision), so
+  its ``fraud_status`` is ACCEPTED.
+- The addresses, the ``customer`` details (date of birth, national id), the
+  ``merchant_data`` and the selected shipping option are stored as sent, with
+  Klarna's field names; without a shipping address, goods go to the billing
+  address.
 """
 
 from django.db import transaction
 
 from customers.models import Customer, PaymentMethod
-from portal.models import Merchant, Order, OrderLine
+from portal.models import FraudStatus, Merchant, Order, OrderLine
 
 from .validation import CheckoutBody
 
@@ -46,6 +51,12 @@ def place_order(merchant: Merchant, body: CheckoutBody) -> Order:
             payment_product=body.payment_product,
             order_amount=body.order_amount,
             original_order_amount=body.order_amount,
+            fraud_status=FraudStatus.ACCEPTED,
+            billing_address=body.billing_address,
+            shipping_address=body.shipping_address or body.billing_address,
+            customer_details=body.customer_details,
+            merchant_data=body.merchant_data,
+            selected_shipping_option=body.selected_shipping_option,
         )
         OrderLine.objects.bulk_create(
             OrderLine(

@@ -13,6 +13,13 @@ unique key until the first request commits and then replays its stored response.
 Responses to requests the API rejected as malformed (``ApiError``) are not stored,
 so a corrected request may reuse the key; a refusal by the domain (``DomainError``)
 is a real answer and is replayed like a success.
+
+Within 24 hours only the key matters (Klarna: "input values of the operation are
+disregarded when evaluating the idempotency of the operation, only the key
+matters"; DOMAIN.md): a repeat is answered with the first response whatever its
+body, before the view runs, so nothing moves twice. The key names one operation:
+the same key on another method or path is refused with 409 CONFLICT (our rule).
+The portal's own forms keep refusing a changed request (``refunds.engine``).
 """
 
 import hashlib
@@ -203,12 +210,12 @@ def _idempotent(request: HttpRequest, key: str, call: Callable) -> HttpResponse:
             if record.expired:
                 record.delete()
                 record = _claim(request.merchant, key, identity, body_hash)
-            elif not record.matches(request.method, identity["path"], body_hash):
+            elif not record.same_operation(request.method, identity["path"]):
                 raise ApiError(
                     409,
                     "CONFLICT",
-                    f"The {IDEMPOTENCY_HEADER} “{key[:64]}” was already used for a "
-                    "different request in the last 24 hours.",
+                    f"The {IDEMPOTENCY_HEADER} “{key[:64]}” was already used for "
+                    f"{record.method} {record.path[:200]} in the last 24 hours.",
                 )
             else:
                 request.api_replayed = True

@@ -11,6 +11,11 @@ Rules of our own, where DOMAIN.md is silent:
   request's transaction, so a second request with the same key waits on the first
   one's row lock and then replays its response. Records older than 24 hours are
   forgotten; the key may then be used afresh.
+- A refund whose ``order_lines`` include a line without a ``reference`` (a free-text
+  "Price adjustment") is a refund by amount; all its lines are kept as given, as
+  ``DescriptiveRefundLine`` rows, and returned with the refund. They describe the
+  refund to the customer and move nothing (Klarna: refund lines are optional and
+  shown to the customer).
 """
 
 import hashlib
@@ -224,6 +229,11 @@ class ApiIdempotencyRecord(models.Model):
     def matches(self, method: str, path: str, body_hash: str) -> bool:
         return (self.method, self.path, self.body_hash) == (method, path, body_hash)
 
+    def same_operation(self, method: str, path: str) -> bool:
+        """Whether a repeat is for the operation this key was first used for; its
+        body does not matter (Klarna)."""
+        return (self.method, self.path) == (method, path)
+
 
 class ApiAuthFailureQuerySet(models.QuerySet):
     def older_than(self, days: int, now=None) -> "ApiAuthFailureQuerySet":
@@ -287,3 +297,56 @@ class ApiAuthFailure(models.Model):
                 )
         except IntegrityError:  # Another process created the row first.
             row.update(**changes)
+
+
+class DescriptiveRefundLine(models.Model):
+    """A line a merchant's system sent with a refund by amount: shown and returned
+    as given (Klarna's order_line fields, amounts in minor units); it ties the
+    refund to no order line and changes no quantity."""
+
+    refund = models.ForeignKey(
+        "refunds.Refund", on_delete=models.CASCADE, related_name="descriptive_lines"
+    )
+    position = models.PositiveIntegerField()
+    type = models.CharField(max_length=14, default="physical")
+    reference = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=255)
+    quantity = models.PositiveIntegerField()
+    quantity_unit = models.CharField(max_length=10, blank=True)
+    unit_price = models.BigIntegerField()
+    tax_rate = models.PositiveIntegerField(default=0)
+    total_discount_amount = models.BigIntegerField(default=0)
+    total_amount = models.BigIntegerField()
+    total_tax_amount = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["refund", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["refund", "position"], name="descriptive_refund_line_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.name}"
+
+    @classmethod
+    def record(cls, refund, lines) -> None:
+        """Keep ``lines`` (``CheckoutLine``-shaped values) with ``refund``."""
+        cls.objects.bulk_create(
+            cls(
+                refund=refund,
+                position=position,
+                type=line.type,
+                reference=line.reference,
+                name=line.name,
+                quantity=line.quantity,
+                quantity_unit=line.quantity_unit,
+                unit_price=line.unit_price,
+                tax_rate=line.tax_rate,
+                total_discount_amount=line.total_discount_amount,
+                total_amount=line.total_amount,
+                total_tax_amount=line.total_tax_amount,
+            )
+            for position, line in enumerate(lines)
+        )

@@ -11,6 +11,8 @@ from django.db.models import Prefetch, QuerySet
 from portal.models import Capture, CaptureLine, Order, OrderLine
 from refunds.models import Refund, RefundLine
 
+from .models import DescriptiveRefundLine
+
 
 def timestamp(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
@@ -25,17 +27,24 @@ def orders_for_api(orders: QuerySet) -> QuerySet:
 
 
 def captures_for_api(captures: QuerySet) -> QuerySet:
-    return captures.order_by("created_at", "pk").prefetch_related(
-        Prefetch(
-            "lines",
-            queryset=CaptureLine.objects.select_related("order_line").order_by("pk"),
+    return (
+        captures.order_by("created_at", "pk")
+        .select_related("order")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=CaptureLine.objects.select_related("order_line").order_by(
+                    "pk"
+                ),
+            )
         )
     )
 
 
 def refunds_for_api(refunds: QuerySet) -> QuerySet:
     return refunds.order_by("created_at", "pk").prefetch_related(
-        Prefetch("lines", queryset=RefundLine.objects.order_by("pk"))
+        Prefetch("lines", queryset=RefundLine.objects.order_by("pk")),
+        "descriptive_lines",
     )
 
 
@@ -56,9 +65,20 @@ def order_line_json(line: OrderLine) -> dict:
     }
 
 
+def number_captures(captures) -> list[Capture]:
+    """``captures`` (oldest first, all of one order) with their invoice numbers
+    set, so ``klarna_reference`` costs no query."""
+    captures = list(captures)
+    for number, capture in enumerate(captures, start=1):
+        capture.number = number
+    return captures
+
+
 def capture_json(capture: Capture) -> dict:
+    order = capture.order
     return {
         "capture_id": str(capture.capture_id),
+        "klarna_reference": capture.klarna_reference,
         "reference": capture.reference,
         "description": capture.description,
         "captured_amount": capture.captured_amount,
@@ -79,6 +99,10 @@ def capture_json(capture: Capture) -> dict:
             }
             for cl in capture.lines.all()
         ],
+        "shipping_info": capture.shipping_info,
+        # Captures made before addresses were kept show the order's.
+        "billing_address": capture.billing_address or order.billing_address,
+        "shipping_address": capture.shipping_address or order.shipping_address,
     }
 
 
@@ -103,7 +127,25 @@ def refund_json(refund: Refund) -> dict:
                 "total_tax_amount": rl.total_tax_amount,
             }
             for rl in refund.lines.all()
-        ],
+        ]
+        + [descriptive_line_json(line) for line in refund.descriptive_lines.all()],
+        "credit_invoice": refund.credit_invoice,
+    }
+
+
+def descriptive_line_json(line: DescriptiveRefundLine) -> dict:
+    """A line sent with a refund by amount, returned as it was given."""
+    return {
+        "type": line.type,
+        "reference": line.reference,
+        "name": line.name,
+        "quantity": line.quantity,
+        "quantity_unit": line.quantity_unit,
+        "unit_price": line.unit_price,
+        "tax_rate": line.tax_rate,
+        "total_discount_amount": line.total_discount_amount,
+        "total_amount": line.total_amount,
+        "total_tax_amount": line.total_tax_amount,
     }
 
 
@@ -125,7 +167,15 @@ def order_json(order: Order) -> dict:
         "merchant_reference2": order.merchant_reference2,
         "created_at": timestamp(order.created_at),
         "expires_at": timestamp(order.expires_at),
+        "fraud_status": order.fraud_status,
+        "initial_payment_method": order.initial_payment_method,
+        "customer": order.customer_details,
+        "billing_address": order.billing_address,
+        "shipping_address": order.shipping_address,
+        "merchant_data": order.merchant_data,
+        "shipping_info": order.shipping_info,
+        "selected_shipping_option": order.selected_shipping_option,
         "order_lines": [order_line_json(line) for line in order.lines.all()],
-        "captures": [capture_json(c) for c in order.captures.all()],
+        "captures": [capture_json(c) for c in number_captures(order.captures.all())],
         "refunds": [refund_json(r) for r in order.refunds.all()],
     }

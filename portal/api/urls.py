@@ -18,13 +18,33 @@ urlpatterns = [
         RedirectView.as_view(pattern_name="api:docs", permanent=True),
     ),
     path(ORDER, views.order_detail, name="order_detail"),
-    path(f"{ORDER}/captures", views.capture_create, name="capture_create"),
+    path(f"{ORDER}/captures", views.order_captures, name="capture_create"),
     path(
         f"{ORDER}/captures/<str:capture_id>",
         views.capture_detail,
         name="capture_detail",
     ),
-    path(f"{ORDER}/refunds", views.refund_create, name="refund_create"),
+    path(
+        f"{ORDER}/captures/<str:capture_id>/shipping-info",
+        views.capture_shipping_info,
+        name="capture_shipping_info",
+    ),
+    path(
+        f"{ORDER}/captures/<str:capture_id>/trigger-send-out",
+        views.capture_send_out,
+        name="capture_send_out",
+    ),
+    path(
+        f"{ORDER}/captures/<str:capture_id>/extend-due-date-options",
+        views.capture_extension_options,
+        name="capture_extension_options",
+    ),
+    path(
+        f"{ORDER}/captures/<str:capture_id>/extend-due-date",
+        views.capture_extend_due_date,
+        name="capture_extend_due_date",
+    ),
+    path(f"{ORDER}/refunds", views.order_refunds, name="refund_create"),
     path(f"{ORDER}/refunds/<str:refund_id>", views.refund_detail, name="refund_detail"),
     path(f"{ORDER}/cancel", views.order_cancel, name="order_cancel"),
     path(
@@ -35,6 +55,18 @@ urlpatterns = [
     path(f"{ORDER}/extend-authorization-time", views.order_extend, name="order_extend"),
     path(
         f"{ORDER}/merchant-references", views.order_references, name="order_references"
+    ),
+    path(
+        f"{ORDER}/authorization", views.order_authorization, name="order_authorization"
+    ),
+    path(
+        f"{ORDER}/customer-details",
+        views.order_customer_details,
+        name="order_customer_details",
+    ),
+    path(f"{ORDER}/acknowledge", views.order_acknowledge, name="order_acknowledge"),
+    path(
+        f"{ORDER}/shipping-info", views.order_shipping_info, name="order_shipping_info"
     ),
     path(
         "payments/v1/orders", views.checkout_order_create, name="checkout_order_create"

@@ -10,6 +10,7 @@ error body by ``api_endpoint``.
 import uuid
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -17,8 +18,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from customers.models import PaymentPlan
 from portal.decorators import merchant_required
-from portal.models import Channel, Order
+from portal.models import Capture, Channel, Order
 from refunds.engine import execute_refund
 from refunds.models import Refund
 
@@ -27,14 +29,18 @@ from .checkout import place_order
 from .endpoint import api_endpoint
 from .errors import ApiError, no_such_order
 from .forms import CredentialForm, RequestLogFilterForm
-from .models import ApiCredential, ApiRequestLog
+from .models import ApiCredential, ApiRequestLog, DescriptiveRefundLine
 from .openapi import openapi_document, reference_sections
 from .validation import (
     check_line_totals,
+    parse_authorization,
     parse_capture,
     parse_checkout,
+    parse_customer_details,
+    parse_extension,
     parse_references,
     parse_refund,
+    parse_shipping_info,
 )
 
 #: The authorization is extended by this many days per call (Klarna's rule).
@@ -111,35 +117,47 @@ def order_extend(request: HttpRequest, order_id: str) -> HttpResponse:
 @api_endpoint("PATCH", body=True)
 def order_references(request: HttpRequest, order_id: str) -> HttpResponse:
     order = merchant_order(request, order_id)
-    body = parse_references(request.api_body)
+    # No body at all is an empty one: both fields are optional (Klarna).
+    body = parse_references(request.api_body if request.body.strip() else {})
     order.update_merchant_references(body.merchant_reference1, body.merchant_reference2)
+    return no_content()
+
+
+@api_endpoint("PATCH", body=True)
+def order_authorization(request: HttpRequest, order_id: str) -> HttpResponse:
+    order = merchant_order(request, order_id)
+    body = parse_authorization(request.api_body)
+    order.update_authorization(
+        body.order_amount, body.lines, description=body.description
+    )
+    return no_content()
+
+
+@api_endpoint("PATCH", body=True)
+def order_customer_details(request: HttpRequest, order_id: str) -> HttpResponse:
+    order = merchant_order(request, order_id)
+    order.update_customer_details(parse_customer_details(request.api_body))
+    return no_content()
+
+
+@api_endpoint("POST")
+def order_acknowledge(request: HttpRequest, order_id: str) -> HttpResponse:
+    merchant_order(request, order_id).acknowledge()
+    return no_content()
+
+
+@api_endpoint("POST", body=True)
+def order_shipping_info(request: HttpRequest, order_id: str) -> HttpResponse:
+    order = merchant_order(request, order_id)
+    order.add_shipping_info(parse_shipping_info(request.api_body))
     return no_content()
 
 
 # Captures ----------------------------------------------------------------------
 
 
-@api_endpoint("POST", body=True)
-def capture_create(request: HttpRequest, order_id: str) -> HttpResponse:
-    order = merchant_order(request, order_id)
-    body = parse_capture(request.api_body)
-    check_line_totals(order, body.lines, already="captured_quantity")
-    capture = order.capture(
-        lines=body.line_quantities,
-        amount=body.captured_amount,
-        channel=Channel.API,
-        description=body.description,
-        reference=body.reference,
-    )
-    location = reverse("api:capture_detail", args=[order.order_id, capture.capture_id])
-    return created(request, location, {"Capture-Id": str(capture.capture_id)})
-
-
-@api_endpoint("GET")
-def capture_detail(
-    request: HttpRequest, order_id: str, capture_id: str
-) -> HttpResponse:
-    order = merchant_order(request, order_id)
+def merchant_capture(order: Order, capture_id: str) -> Capture:
+    """The order's capture with ``capture_id``; 404 NO_SUCH_CAPTURE otherwise."""
     capture_uuid = _uuid(capture_id)
     capture = capture_uuid and (
         representations.captures_for_api(order.captures.all())
@@ -150,23 +168,114 @@ def capture_detail(
         raise ApiError(
             404, "NO_SUCH_CAPTURE", f"This order has no capture “{capture_id[:64]}”."
         )
+    return capture
+
+
+@api_endpoint("GET", "POST", body=True)
+def order_captures(request: HttpRequest, order_id: str) -> HttpResponse:
+    """GET lists the order's captures, oldest first; POST creates one."""
+    order = merchant_order(request, order_id)
+    if request.method == "GET":
+        captures = representations.number_captures(
+            representations.captures_for_api(order.captures.all())
+        )
+        return JsonResponse(
+            [representations.capture_json(c) for c in captures], safe=False
+        )
+    body = parse_capture(request.api_body)
+    check_line_totals(order, body.lines, already="captured_quantity")
+    capture = order.capture_shipment(
+        lines=body.line_quantities,
+        amount=body.captured_amount,
+        channel=Channel.API,
+        description=body.description,
+        reference=body.reference,
+        shipping_info=body.shipping_info,
+        shipping_delay=body.shipping_delay,
+    )
+    location = reverse("api:capture_detail", args=[order.order_id, capture.capture_id])
+    return created(request, location, {"Capture-Id": str(capture.capture_id)})
+
+
+@api_endpoint("GET")
+def capture_detail(
+    request: HttpRequest, order_id: str, capture_id: str
+) -> HttpResponse:
+    capture = merchant_capture(merchant_order(request, order_id), capture_id)
     return JsonResponse(representations.capture_json(capture))
+
+
+@api_endpoint("POST", body=True)
+def capture_shipping_info(
+    request: HttpRequest, order_id: str, capture_id: str
+) -> HttpResponse:
+    capture = merchant_capture(merchant_order(request, order_id), capture_id)
+    capture.add_shipping_info(parse_shipping_info(request.api_body))
+    return no_content()
+
+
+@api_endpoint("POST")
+def capture_send_out(
+    request: HttpRequest, order_id: str, capture_id: str
+) -> HttpResponse:
+    merchant_capture(merchant_order(request, order_id), capture_id).send_invoice()
+    return no_content()
+
+
+@api_endpoint("GET")
+def capture_extension_options(
+    request: HttpRequest, order_id: str, capture_id: str
+) -> HttpResponse:
+    order = merchant_order(request, order_id)
+    plan = plan_of(merchant_capture(order, capture_id))
+    return JsonResponse(
+        {
+            "currency": order.purchase_currency,
+            "options": [
+                {"number_of_days": days, "amount": fee}
+                for days, fee in plan.due_date_extension_options()
+            ],
+        }
+    )
+
+
+@api_endpoint("PATCH", "POST", body=True)
+def capture_extend_due_date(
+    request: HttpRequest, order_id: str, capture_id: str
+) -> HttpResponse:
+    order = merchant_order(request, order_id)
+    plan = plan_of(merchant_capture(order, capture_id))
+    plan.extend_due_date(parse_extension(request.api_body), channel=Channel.API)
+    return no_content()
+
+
+def plan_of(capture: Capture) -> PaymentPlan:
+    return PaymentPlan.objects.prefetch_related("installments").get(capture=capture)
 
 
 # Refunds -----------------------------------------------------------------------
 
 
-@api_endpoint("POST", body=True)
-def refund_create(request: HttpRequest, order_id: str) -> HttpResponse:
+@api_endpoint("GET", "POST", body=True)
+def order_refunds(request: HttpRequest, order_id: str) -> HttpResponse:
+    """GET lists the order's refunds, oldest first; POST creates one."""
     order = merchant_order(request, order_id)
+    if request.method == "GET":
+        refunds = representations.refunds_for_api(order.refunds.all())
+        return JsonResponse(
+            [representations.refund_json(r) for r in refunds], safe=False
+        )
     body = parse_refund(request.api_body)
     check_line_totals(order, body.lines, already="refunded_quantity")
-    refund = execute_refund(
-        order,
-        body.engine_request(),
-        channel=Channel.API,
-        idempotency_key=request.idempotency_key or None,
-    )
+    with transaction.atomic():
+        refund = execute_refund(
+            order,
+            body.engine_request(),
+            channel=Channel.API,
+            idempotency_key=request.idempotency_key or None,
+        )
+        if not refund.replayed:
+            DescriptiveRefundLine.record(refund, body.described)
     location = reverse("api:refund_detail", args=[order.order_id, refund.refund_id])
     return created(request, location, {"Refund-Id": str(refund.refund_id)})
 

@@ -2,10 +2,16 @@
 
 import pytest
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 
 from portal.api.models import ApiCredential
 from tests.api.helpers import ApiClient, basic
 from tests.factories import MerchantFactory, MerchantUserFactory
+
+#: The project's WSGI app, which schemathesis calls.
+WSGI_APP = get_wsgi_application()
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +48,15 @@ def other_api(db) -> ApiClient:
 @pytest.fixture
 def anonymous() -> ApiClient:
     return ApiClient()
+
+
+@pytest.fixture
+def wsgi_keeps_the_test_connection():
+    """The WSGI app closes the database connection after each request, which would
+    drop the test's transaction on PostgreSQL; Django's own test client
+    disconnects the same signal handlers."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)

@@ -146,9 +146,26 @@ def test_a_body_over_one_megabyte_is_413(api, captured_order):
         ({"refunded_amount": 100, "reference": ["a"]}, "reference"),
         ({"refunded_amount": 100, "order_lines": {}}, "order_lines"),
         ({"refunded_amount": 100, "order_lines": ["TSHIRT-1"]}, "order_lines[0]"),
+        # A line without a reference is a free-text line: Klarna's required fields.
         (
             {"refunded_amount": 100, "order_lines": [{"quantity": 1}]},
-            "order_lines[0].reference",
+            "order_lines[0].total_amount",
+        ),
+        (
+            {
+                "refunded_amount": 100,
+                "order_lines": [{"name": "Price adjustment", "total_amount": 100}],
+            },
+            "order_lines[0].quantity",
+        ),
+        (
+            {
+                "refunded_amount": 100,
+                "order_lines": [
+                    {"name": "Price adjustment", "quantity": 1, "total_amount": 100}
+                ],
+            },
+            "order_lines[0].unit_price",
         ),
         (
             {"refunded_amount": 100, "order_lines": [{"reference": "TSHIRT-1"}]},
@@ -158,13 +175,6 @@ def test_a_body_over_one_megabyte_is_413(api, captured_order):
             {
                 "refunded_amount": 100,
                 "order_lines": [{"reference": "TSHIRT-1", "quantity": -1}],
-            },
-            "order_lines[0].quantity",
-        ),
-        (
-            {
-                "refunded_amount": 100,
-                "order_lines": [{"reference": "TSHIRT-1", "quantity": 0}],
             },
             "order_lines[0].quantity",
         ),

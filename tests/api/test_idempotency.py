@@ -49,15 +49,17 @@ def test_a_repeated_refund_returns_the_first_refund(api, captured_order):
     assert captured_order.refunded_amount == 5000
 
 
-def test_the_same_key_with_a_different_body_is_409_conflict(api, order):
-    api.post_json(om(order, "captures"), {"captured_amount": 100}, headers=KEY)
+def test_the_same_key_with_a_different_body_replays_the_first_result(api, order):
+    """Issue 13 case 3: Klarna documents that only the key matters."""
+    first = api.post_json(om(order, "captures"), {"captured_amount": 100}, headers=KEY)
 
     response = api.post_json(
         om(order, "captures"), {"captured_amount": 200}, headers=KEY
     )
 
-    assert response.status_code == 409
-    assert response.json()["error_code"] == "CONFLICT"
+    assert response.status_code == 201
+    assert response["Capture-Id"] == first["Capture-Id"]
+    assert response["Idempotent-Replayed"] == "true"
     order.refresh_from_db()
     assert order.captured_amount == 100
 

@@ -165,7 +165,6 @@ def test_update_only_one_merchant_reference_keeps_the_other(api, order):
 @pytest.mark.parametrize(
     "body, field",
     [
-        ({}, "merchant_reference1"),
         ({"merchant_reference1": 5}, "merchant_reference1"),
         ({"merchant_reference1": "x" * 256}, "merchant_reference1"),
         ({"merchant_reference2": None}, "merchant_reference2"),

@@ -50,6 +50,7 @@ def other_merchants_ids(other_merchant, other_order):
     stranger = member(other_merchant, MerchantUser.Role.OWNER, "stranger")
     return {
         "order_id": other_order.order_id,
+        "capture_id": other_order.captures.get().capture_id,
         "number": 1,
         "pk": stranger.pk,
     }
