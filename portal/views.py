@@ -52,6 +52,7 @@ from portal.models import (
     Payout,
 )
 from portal.money import format_money
+from refunds.engine import OrderState
 from refunds.models import Refund
 
 ENTRIES_PAGE_SIZE = 200
@@ -126,6 +127,8 @@ class OrderOverview:
     events: list
     return_reports: list = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
+    refundable: int = 0  # minor units, as the refund engine counts it
+    held_back: int = 0  # captured shipping the store does not refund
     can_refund: bool = False
     can_capture: bool = False
     can_release: bool = False
@@ -200,7 +203,10 @@ class OrderOverview:
         overview.timeline = order_timeline(order, captures, refunds, overview.events)
         remaining = order.remaining_authorized_amount
         manages = merchant_user.can_manage_orders
-        overview.can_refund = merchant_user.can_refund and order.refundable_amount > 0
+        # What the refund engine allows: non-refundable shipping left out.
+        state = OrderState.from_rows(order, lines, captures)
+        overview.refundable, overview.held_back = state.refundable(), state.held_back()
+        overview.can_refund = merchant_user.can_refund and overview.refundable > 0
         overview.can_capture = manages and remaining > 0
         overview.can_release = manages and remaining > 0 and order.captured_amount > 0
         overview.can_cancel = manages and remaining > 0 and order.captured_amount == 0

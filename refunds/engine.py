@@ -405,6 +405,19 @@ class OrderState:
             order, lines, captures, capture_lines, plans, installments, money_refunded
         )
 
+    @classmethod
+    def from_rows(cls, order: Order, lines, captures) -> "OrderState":
+        """A read-only state from rows a page already loaded (captures with
+        their ``lines`` prefetched): no query. Without plans: for counting."""
+        by_pk = {line.pk: line for line in lines}
+        capture_lines = []
+        for capture in captures:
+            for cl in capture.lines.all():
+                cl.order_line = by_pk[cl.order_line_id]
+                cl.capture = capture
+                capture_lines.append(cl)
+        return cls(order, list(lines), list(captures), capture_lines, {}, {}, {})
+
     @cached_property
     def holdings(self) -> list[Holding]:
         """One per capture by lines, then the pool of captures by amount."""

@@ -261,3 +261,28 @@ def test_money_refund_after_store_credit_keeps_the_plan_open(
         1666,
     ]
     assert LedgerEntry.objects.filter(order=order, kind="RETURN").get().amount == -10000
+
+
+def test_order_page_and_refund_form_state_what_the_engine_allows(client, db, customer):
+    """Case 4, SE store: 4 140,00 kr captured, 99,00 kr of it shipping that the
+    store does not refund: both pages say 4 041,00 kr."""
+    from tests.factories import MerchantUserFactory, UserFactory
+
+    merchant = MerchantFactory(
+        country="SE", slug="se-pages", shipping_fees_refundable=False
+    )
+    user = MerchantUserFactory(
+        merchant=merchant, role="owner", user=UserFactory(username="se-owner")
+    ).user
+    client.force_login(user)
+    order = OrderFactory(
+        merchant=merchant,
+        customer=customer,
+        lines=[line("JACKET", 404100), line("EXPRESS", 9900, type=SHIPPING)],
+    )
+    order.capture()
+    detail = client.get(order.get_absolute_url()).content.decode()
+    assert "4\xa0041,00\xa0kr" in detail
+    assert "99,00\xa0kr shipping is not refundable" in detail
+    form = client.get(f"/orders/{order.order_id}/refund/").content.decode()
+    assert "refundable 4\xa0041,00\xa0kr" in form
