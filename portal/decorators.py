@@ -3,7 +3,8 @@
 ``merchant_required`` is the first line of every portal view: it sends anonymous
 visitors to the login page, refuses accounts that belong to no merchant, and sets
 ``request.merchant_user`` and ``request.merchant`` so that every queryset in the
-view can be scoped with ``for_merchant(request.merchant)``.
+view can be scoped with ``for_merchant(request.merchant)``. It also switches the
+request to the merchant user's language (``activate_merchant_language``).
 """
 
 from collections.abc import Callable
@@ -12,16 +13,31 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from portal.models import MerchantUser
 
 #: Permission name (a ``MerchantUser`` property) -> what a refused person is told.
 PERMISSIONS = {
-    "can_refund": "refund orders",
-    "can_manage_orders": "capture, cancel or release orders",
-    "can_manage_users": "manage the users of this merchant",
-    "can_manage_api_credentials": "create or revoke API credentials",
+    "can_refund": gettext_lazy("refund orders"),
+    "can_manage_orders": gettext_lazy("capture, cancel or release orders"),
+    "can_manage_users": gettext_lazy("manage the users of this merchant"),
+    "can_manage_api_credentials": gettext_lazy("create or revoke API credentials"),
 }
+
+
+def activate_merchant_language(
+    request: HttpRequest, merchant_user: MerchantUser
+) -> None:
+    """Read the rest of this request in the merchant user's language (their
+    choice, else their store's: ``MerchantUser.portal_language``), whatever the
+    browser's Accept-Language. ``LocaleMiddleware`` then sends it as
+    Content-Language; base.html puts it in ``<html lang>`` (issue 15)."""
+    language = merchant_user.portal_language
+    translation.activate(language)
+    request.LANGUAGE_CODE = language
 
 
 def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
@@ -53,17 +69,25 @@ def merchant_required(
             if merchant_user is None:
                 return _forbidden(
                     request,
-                    "Your account is not linked to a merchant, so the merchant "
-                    "portal has nothing to show you.",
+                    _(
+                        "Your account is not linked to a merchant, so the merchant "
+                        "portal has nothing to show you."
+                    ),
                 )
             request.merchant_user = merchant_user
             request.merchant = merchant_user.merchant
+            activate_merchant_language(request, merchant_user)
             if permission and not getattr(merchant_user, permission):
                 return _forbidden(
                     request,
-                    f"Your role ({merchant_user.get_role_display()}) does not allow "
-                    f"you to {PERMISSIONS[permission]}. Ask an admin or the owner "
-                    "of this merchant account.",
+                    _(
+                        "Your role (%(role)s) does not allow you to %(action)s. Ask "
+                        "an admin or the owner of this merchant account."
+                    )
+                    % {
+                        "role": merchant_user.get_role_display(),
+                        "action": PERMISSIONS[permission],
+                    },
                 )
             return view_func(request, *args, **kwargs)
 

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
 from django.db import models, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from portal.clients import Throttle, digest
 from portal.exceptions import DomainError
@@ -78,23 +81,30 @@ class Cursor:
 class RefundExportForm(forms.Form):
     """The refunds export: a date range (either end may be open) and a format."""
 
-    FORMATS = [("csv", "CSV"), ("xlsx", "Excel (XLSX)")]
+    FORMATS = [("csv", "CSV"), ("xlsx", gettext_lazy("Excel (XLSX)"))]
 
     date_from = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     date_to = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     format = forms.ChoiceField(
-        label="Format", choices=FORMATS, initial="csv", widget=forms.RadioSelect
+        label=gettext_lazy("Format"),
+        choices=FORMATS,
+        initial="csv",
+        widget=forms.RadioSelect,
     )
 
     def clean(self):
         cleaned = super().clean()
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
-            self.add_error("date_to", "The end date is before the start date.")
+            self.add_error("date_to", _("The end date is before the start date."))
         return cleaned
 
     def filename(self) -> str:
@@ -280,13 +290,33 @@ class ThrottledPasswordResetForm(PasswordResetForm):
         ):
             minutes = -(-RESETS_PER_ADDRESS.retry_after() // 60)
             raise forms.ValidationError(
-                "Too many password reset emails were requested from here. "
-                f"Try again in {minutes} minutes.",
+                ngettext(
+                    "Too many password reset emails were requested from here. "
+                    "Try again in %(minutes)d minute.",
+                    "Too many password reset emails were requested from here. "
+                    "Try again in %(minutes)d minutes.",
+                    minutes,
+                )
+                % {"minutes": minutes},
                 code="throttled",
             )
         RESETS_PER_ADDRESS.hit(self.address)
         RESETS_PER_EMAIL_AND_ADDRESS.hit(per_email)
         return email
+
+    def send_mail(self, subject_template_name, email_template_name, context, *a, **kw):
+        """Send in the recipient's portal language (their choice, else their
+        store's), not the language of the page that asked for it (issue 15)."""
+        merchant_user = (
+            MerchantUser.objects.select_related("merchant")
+            .filter(user=context["user"])
+            .first()
+        )
+        language = merchant_user.portal_language if merchant_user else None
+        with translation.override(language or translation.get_language()):
+            super().send_mail(
+                subject_template_name, email_template_name, context, *a, **kw
+            )
 
 
 # Capture --------------------------------------------------------------------------
@@ -300,7 +330,7 @@ class QuantityField(forms.IntegerField):
     def to_python(self, value):
         text = "" if value is None else str(value).strip()
         if text and not (text.isascii() and text.isdigit()):
-            raise forms.ValidationError("Enter a whole number.", code="invalid")
+            raise forms.ValidationError(_("Enter a whole number."), code="invalid")
         return super().to_python(text)
 
 
@@ -415,14 +445,20 @@ class RemoveItemForm(forms.Form):
     """“Remove an item from the order”: units not captured yet (out of stock, the
     customer changed their mind). ``order.remove_item`` applies the rules."""
 
-    line = forms.ChoiceField(label="Item")
-    quantity = forms.IntegerField(label="How many", min_value=1, initial=1)
+    line = forms.ChoiceField(label=gettext_lazy("Item"))
+    quantity = forms.IntegerField(
+        label=gettext_lazy("How many"), min_value=1, initial=1
+    )
 
     def __init__(self, order: Order, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.order = order
         self.fields["line"].choices = [
-            (line.reference, f"{line.name} ({line.capturable_quantity} not captured)")
+            (
+                line.reference,
+                _("%(name)s (%(count)d not captured)")
+                % {"name": line.name, "count": line.capturable_quantity},
+            )
             for line in order.lines.order_by("position", "pk")
             if line.capturable_quantity > 0
         ]
@@ -441,13 +477,14 @@ class RemoveItemForm(forms.Form):
 class DueDateExtensionForm(forms.Form):
     """Extend a pay-later invoice's due date by one of its options."""
 
-    number_of_days = forms.TypedChoiceField(label="Extend by", coerce=int)
+    number_of_days = forms.TypedChoiceField(label=gettext_lazy("Extend by"), coerce=int)
 
     def __init__(self, plan, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.plan = plan
         self.fields["number_of_days"].choices = [
-            (days, f"{days} days") for days, _fee in plan.due_date_extension_options()
+            (days, ngettext("%(days)d day", "%(days)d days", days) % {"days": days})
+            for days, _fee in plan.due_date_extension_options()
         ]
 
     def save(self, *, by):
@@ -456,6 +493,30 @@ class DueDateExtensionForm(forms.Form):
         except DomainError as error:
             add_domain_error(self, error, {})
             return None
+
+
+def language_choices(merchant) -> list[tuple[str, str]]:
+    """The portal's languages, each in its own name, after "the store's language"
+    (blank: ``MerchantUser.portal_language`` follows the store)."""
+    store = dict(settings.LANGUAGES)[merchant.language]
+    return [
+        ("", _("Store language (%(language)s)") % {"language": store}),
+        *settings.LANGUAGES,
+    ]
+
+
+class LanguageForm(forms.ModelForm):
+    """The language one merchant user reads the portal (and their emails) in."""
+
+    class Meta:
+        model = MerchantUser
+        fields = ["language"]
+        labels = {"language": gettext_lazy("Language")}
+        widgets = {"language": forms.RadioSelect}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = language_choices(self.instance.merchant)
 
 
 def assignable_roles(actor: MerchantUser) -> list[tuple[str, str]]:
@@ -470,26 +531,36 @@ class MerchantUserCreateForm(forms.Form):
     """A new person in the merchant's portal; they set their own password from
     an email link."""
 
-    first_name = forms.CharField(label="First name", max_length=150)
-    last_name = forms.CharField(label="Last name", max_length=150, required=False)
-    email = forms.EmailField(label="Email")
-    username = forms.CharField(
-        label="Username",
-        max_length=150,
-        help_text="What they log in with.",
+    first_name = forms.CharField(label=gettext_lazy("First name"), max_length=150)
+    last_name = forms.CharField(
+        label=gettext_lazy("Last name"), max_length=150, required=False
     )
-    role = forms.ChoiceField(label="Role", choices=MerchantUser.Role.choices)
+    email = forms.EmailField(label=gettext_lazy("Email"))
+    username = forms.CharField(
+        label=gettext_lazy("Username"),
+        max_length=150,
+        help_text=gettext_lazy("What they log in with."),
+    )
+    role = forms.ChoiceField(
+        label=gettext_lazy("Role"), choices=MerchantUser.Role.choices
+    )
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language"),
+        required=False,
+        help_text=gettext_lazy("Empty: the language of your store."),
+    )
 
     def __init__(self, actor: MerchantUser, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.actor = actor
         self.fields["role"].choices = assignable_roles(actor)
         self.fields["role"].initial = MerchantUser.Role.VIEWER
+        self.fields["language"].choices = language_choices(actor.merchant)
 
     def clean_username(self) -> str:
         username = self.cleaned_data["username"]
         if get_user_model().objects.filter(username__iexact=username).exists():
-            raise forms.ValidationError("This username is taken.")
+            raise forms.ValidationError(_("This username is taken."))
         return username
 
     def save(self, request) -> MerchantUser:
@@ -504,31 +575,50 @@ class MerchantUserCreateForm(forms.Form):
                 password=secrets.token_urlsafe(32),
             )
             merchant_user = MerchantUser.objects.create(
-                user=user, merchant=self.actor.merchant, role=data["role"]
+                user=user,
+                merchant=self.actor.merchant,
+                role=data["role"],
+                language=data["language"],
             )
         invitation = PasswordResetForm({"email": user.email})
-        if invitation.is_valid():
-            invitation.save(
-                request=request,
-                use_https=request.is_secure(),
-                subject_template_name="registration/invitation_subject.txt",
-                email_template_name="registration/invitation_email.txt",
-                extra_email_context={"merchant": self.actor.merchant},
-            )
+        # The invitation reads in the new user's language, not the sender's.
+        with translation.override(merchant_user.portal_language):
+            if invitation.is_valid():
+                invitation.save(
+                    request=request,
+                    use_https=request.is_secure(),
+                    subject_template_name="registration/invitation_subject.txt",
+                    email_template_name="registration/invitation_email.txt",
+                    extra_email_context={"merchant": self.actor.merchant},
+                )
         return merchant_user
 
 
 class MerchantUserChangeForm(forms.Form):
-    """Change someone's role, or deactivate / reactivate their login."""
+    """Change someone's role or language, or deactivate / reactivate their login."""
 
-    role = forms.ChoiceField(label="Role", choices=MerchantUser.Role.choices)
+    role = forms.ChoiceField(
+        label=gettext_lazy("Role"), choices=MerchantUser.Role.choices
+    )
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language"),
+        required=False,
+        help_text=gettext_lazy("Empty: the language of your store."),
+    )
     is_active = forms.BooleanField(
-        label="Can log in", required=False, help_text="Untick to deactivate this user."
+        label=gettext_lazy("Can log in"),
+        required=False,
+        help_text=gettext_lazy("Untick to deactivate this user."),
     )
 
     def __init__(self, actor: MerchantUser, member: MerchantUser, *args, **kwargs):
         kwargs.setdefault(
-            "initial", {"role": member.role, "is_active": member.user.is_active}
+            "initial",
+            {
+                "role": member.role,
+                "language": member.language,
+                "is_active": member.user.is_active,
+            },
         )
         super().__init__(*args, **kwargs)
         self.actor = actor
@@ -536,6 +626,7 @@ class MerchantUserChangeForm(forms.Form):
         self.fields["role"].choices = assignable_roles(actor)
         if member.role == MerchantUser.Role.OWNER:
             self.fields["role"].choices = MerchantUser.Role.choices
+        self.fields["language"].choices = language_choices(member.merchant)
 
     def clean(self):
         cleaned = super().clean()
@@ -544,23 +635,25 @@ class MerchantUserChangeForm(forms.Form):
         Role = MerchantUser.Role
         if member.pk == actor.pk and (role != member.role or not active):
             raise forms.ValidationError(
-                "You cannot change your own role or deactivate yourself; ask "
-                "another admin or owner."
+                _(
+                    "You cannot change your own role or deactivate yourself; ask "
+                    "another admin or owner."
+                )
             )
         touches_owner = member.role == Role.OWNER or role == Role.OWNER
         if touches_owner and role != member.role and actor.role != Role.OWNER:
             raise forms.ValidationError(
-                "Only an owner can grant or remove the owner role."
+                _("Only an owner can grant or remove the owner role.")
             )
         if member.role == Role.OWNER and actor.role != Role.OWNER and not active:
-            raise forms.ValidationError("Only an owner can deactivate an owner.")
+            raise forms.ValidationError(_("Only an owner can deactivate an owner."))
         if member.role == Role.OWNER and (role != Role.OWNER or not active):
             other_owners = MerchantUser.objects.filter(
                 merchant=member.merchant, role=Role.OWNER, user__is_active=True
             ).exclude(pk=member.pk)
             if not other_owners.exists():
                 raise forms.ValidationError(
-                    "This is the last active owner: make someone else owner first."
+                    _("This is the last active owner: make someone else owner first.")
                 )
         return cleaned
 
@@ -568,7 +661,8 @@ class MerchantUserChangeForm(forms.Form):
         member = self.member
         with transaction.atomic():
             member.role = self.cleaned_data["role"]
-            member.save(update_fields=["role"])
+            member.language = self.cleaned_data["language"]
+            member.save(update_fields=["role", "language"])
             member.user.is_active = self.cleaned_data["is_active"]
             member.user.save(update_fields=["is_active"])
         return member

@@ -35,6 +35,8 @@ from django.db.models import F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .exceptions import (
     CancelNotAllowed,
@@ -69,10 +71,21 @@ RETURN_FEE_MARKETS = frozenset(
 
 
 class Channel(models.TextChoices):
-    PORTAL = "portal", "Merchant portal"
-    API = "api", "API"
-    ADMIN = "admin", "Staff admin"
-    SYSTEM = "system", "System"
+    PORTAL = "portal", _("Merchant portal")
+    API = "api", _("API")
+    ADMIN = "admin", _("Staff admin")
+    SYSTEM = "system", _("System")
+
+
+#: The languages the portal, the customer pages and the emails are written in.
+PORTAL_LANGUAGES = ("en", "de", "sv")
+
+
+def portal_language(locale: str) -> str:
+    """The portal language for a locale ("de_DE", "sv-SE", "en_US" -> "de", "sv",
+    "en"); a language the portal is not translated into reads English (our rule)."""
+    language = (locale or "").replace("-", "_").split("_")[0].lower()
+    return language if language in PORTAL_LANGUAGES else "en"
 
 
 class Merchant(models.Model):
@@ -107,6 +120,12 @@ class Merchant(models.Model):
         return self.name
 
     @property
+    def language(self) -> str:
+        """The portal language of the store's locale: its language part ("de_DE"
+        -> "de") when the portal is translated into it, else English (our rule)."""
+        return portal_language(self.locale)
+
+    @property
     def supports_return_fees(self) -> bool:
         return self.country in RETURN_FEE_MARKETS
 
@@ -115,10 +134,10 @@ class MerchantUser(models.Model):
     """A person who works in the merchant portal for one merchant."""
 
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        ADMIN = "admin", "Admin"
-        REFUNDS = "refunds", "Refunds"
-        VIEWER = "viewer", "Viewer"
+        OWNER = "owner", _("Owner")
+        ADMIN = "admin", _("Admin")
+        REFUNDS = "refunds", _("Refunds")
+        VIEWER = "viewer", _("Viewer")
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="merchant_user"
@@ -127,12 +146,29 @@ class MerchantUser(models.Model):
         Merchant, on_delete=models.CASCADE, related_name="users"
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    # Blank: the store's language (``Merchant.language``), so a new user of a
+    # German store reads German until they choose otherwise.
+    language = models.CharField(
+        _("language"),
+        max_length=5,
+        blank=True,
+        default="",
+        db_default="",
+        choices=settings.LANGUAGES,
+        help_text=_("Empty: the language of your store."),
+    )
 
     class Meta:
         ordering = ["merchant", "user__username"]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_role_display()}, {self.merchant})"
+
+    @property
+    def portal_language(self) -> str:
+        """The language this person reads the portal in: their choice, else the
+        store's (issue 15)."""
+        return self.language or self.merchant.language
 
     @property
     def can_refund(self) -> bool:
@@ -148,29 +184,29 @@ class MerchantUser(models.Model):
 
 
 class PaymentProduct(models.TextChoices):
-    PAY_IN_4 = "pay_in_4", "Pay in 4"
-    PAY_IN_3 = "pay_in_3", "Pay in 3"
-    PAY_LATER = "pay_later", "Pay later in 30 days"
-    PAY_NOW = "pay_now", "Pay now"
-    FINANCING = "financing", "Financing"
-    ONE_TIME_CARD = "one_time_card", "One-time card Pay in 4"
+    PAY_IN_4 = "pay_in_4", _("Pay in 4")
+    PAY_IN_3 = "pay_in_3", _("Pay in 3")
+    PAY_LATER = "pay_later", _("Pay later in 30 days")
+    PAY_NOW = "pay_now", _("Pay now")
+    FINANCING = "financing", _("Financing")
+    ONE_TIME_CARD = "one_time_card", _("One-time card Pay in 4")
 
 
 class OrderStatus(models.TextChoices):
-    AUTHORIZED = "AUTHORIZED", "Authorized"
-    PART_CAPTURED = "PART_CAPTURED", "Partially captured"
-    CAPTURED = "CAPTURED", "Captured"
-    CANCELLED = "CANCELLED", "Cancelled"
-    EXPIRED = "EXPIRED", "Expired"
-    CLOSED = "CLOSED", "Closed"
+    AUTHORIZED = "AUTHORIZED", _("Authorized")
+    PART_CAPTURED = "PART_CAPTURED", _("Partially captured")
+    CAPTURED = "CAPTURED", _("Captured")
+    CANCELLED = "CANCELLED", _("Cancelled")
+    EXPIRED = "EXPIRED", _("Expired")
+    CLOSED = "CLOSED", _("Closed")
 
 
 class RefundState(models.TextChoices):
     """What the portal shows beside the status (derived from the amounts)."""
 
-    NONE = "none", "Not refunded"
-    PARTIAL = "partial", "Partially refunded"
-    FULL = "full", "Fully refunded"
+    NONE = "none", _("Not refunded")
+    PARTIAL = "partial", _("Partially refunded")
+    FULL = "full", _("Fully refunded")
 
 
 class FraudStatus(models.TextChoices):
@@ -178,9 +214,9 @@ class FraudStatus(models.TextChoices):
     separate risk review (our rule), so they are ACCEPTED unless the checkout says
     otherwise."""
 
-    ACCEPTED = "ACCEPTED", "Accepted"
-    PENDING = "PENDING", "Pending"
-    REJECTED = "REJECTED", "Rejected"
+    ACCEPTED = "ACCEPTED", _("Accepted")
+    PENDING = "PENDING", _("Pending")
+    REJECTED = "REJECTED", _("Rejected")
 
 
 #: Klarna's ``initial_payment_method`` for each of our payment products:
@@ -521,40 +557,48 @@ class Order(models.Model):
         ):
             return CaptureNotAllowed(
                 "ORDER_NOT_CAPTURABLE",
-                f"The order is {self.get_status_display().lower()}; "
-                "nothing can be captured.",
+                gettext("The order is %(status)s; nothing can be captured.")
+                % {"status": self.get_status_display().lower()},
             )
         if not self.authorization_open:
             return CaptureNotAllowed(
                 "AUTHORIZATION_CLOSED",
-                "The authorization has expired or was released; nothing can be captured.",
+                gettext(
+                    "The authorization has expired or was released; nothing can "
+                    "be captured."
+                ),
             )
         if self.remaining_authorized_amount == 0:
             return CaptureNotAllowed(
-                "NOTHING_TO_CAPTURE", "Everything authorized has been captured."
+                "NOTHING_TO_CAPTURE",
+                gettext("Everything authorized has been captured."),
             )
         return None
 
     def cancel_refusal(self) -> CancelNotAllowed | None:
         if self.captured_amount > 0:
             return CancelNotAllowed(
-                "HAS_CAPTURES", "Order has previous captures. Cancel not possible."
+                "HAS_CAPTURES",
+                gettext("Order has previous captures. Cancel not possible."),
             )
         if self.status != OrderStatus.AUTHORIZED:
             return CancelNotAllowed(
                 "NOT_CANCELLABLE",
-                f"The order is already {self.get_status_display().lower()}.",
+                gettext("The order is already %(status)s.")
+                % {"status": self.get_status_display().lower()},
             )
         return None
 
     def release_refusal(self) -> OrderActionNotAllowed | None:
         if self.captured_amount == 0:
             return OrderActionNotAllowed(
-                "NO_CAPTURES", "The order has no captures; cancel it instead."
+                "NO_CAPTURES",
+                gettext("The order has no captures; cancel it instead."),
             )
         if not self.authorization_open or self.captured_amount >= self.order_amount:
             return OrderActionNotAllowed(
-                "NOTHING_TO_RELEASE", "Nothing remains authorized on this order."
+                "NOTHING_TO_RELEASE",
+                gettext("Nothing remains authorized on this order."),
             )
         return None
 
@@ -897,8 +941,11 @@ class Order(models.Model):
         if not self.authorization_open:
             return OrderActionNotAllowed(
                 "NOT_UPDATABLE",
-                f"The order is {self.display_status.lower()} and its authorization "
-                "is closed; its amount can no longer change.",
+                gettext(
+                    "The order is %(status)s and its authorization is closed; its "
+                    "amount can no longer change."
+                )
+                % {"status": self.display_status.lower()},
             )
         return None
 
@@ -945,14 +992,18 @@ class Order(models.Model):
             if line is None:
                 raise InvalidRequest(
                     "UNKNOWN_LINE",
-                    f"The order has no line “{reference}”.",
+                    gettext("The order has no line “%(reference)s”.")
+                    % {"reference": reference},
                     field="line",
                 )
             if not 1 <= quantity <= line.capturable_quantity:
                 raise InvalidRequest(
                     "NOT_REMOVABLE",
-                    f"{line.capturable_quantity} of “{line.name}” can be removed "
-                    "(the units not captured).",
+                    gettext(
+                        "%(count)d of “%(item)s” can be removed (the units not "
+                        "captured)."
+                    )
+                    % {"count": line.capturable_quantity, "item": line.name},
                     field="quantity",
                 )
             kept = line.quantity - quantity
@@ -1265,15 +1316,15 @@ def _exec_fields(options: dict) -> dict:
 
 class OrderLine(models.Model):
     class Type(models.TextChoices):
-        PHYSICAL = "physical", "Physical"
-        DIGITAL = "digital", "Digital"
-        DISCOUNT = "discount", "Discount"
-        SHIPPING_FEE = "shipping_fee", "Shipping fee"
-        SALES_TAX = "sales_tax", "Sales tax"
-        SURCHARGE = "surcharge", "Surcharge"
-        GIFT_CARD = "gift_card", "Gift card"
-        STORE_CREDIT = "store_credit", "Store credit"
-        RETURN_FEE = "return_fee", "Return fee"
+        PHYSICAL = "physical", _("Physical")
+        DIGITAL = "digital", _("Digital")
+        DISCOUNT = "discount", _("Discount")
+        SHIPPING_FEE = "shipping_fee", _("Shipping fee")
+        SALES_TAX = "sales_tax", _("Sales tax")
+        SURCHARGE = "surcharge", _("Surcharge")
+        GIFT_CARD = "gift_card", _("Gift card")
+        STORE_CREDIT = "store_credit", _("Store credit")
+        RETURN_FEE = "return_fee", _("Return fee")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField(default=0)
@@ -1612,16 +1663,16 @@ class OrderEvent(models.Model):
     """Things that happened to an order that are not captures or refunds (timeline)."""
 
     class Kind(models.TextChoices):
-        CANCELLED = "cancelled", "Order cancelled"
-        RELEASED = "released", "Remaining authorization released"
-        EXTENDED = "extended", "Authorization extended"
-        REFERENCES_UPDATED = "references", "Merchant references updated"
-        AMENDED = "amended", "Order amount changed"
-        CUSTOMER_UPDATED = "customer", "Shipping address updated"
-        ACKNOWLEDGED = "acknowledged", "Order acknowledged"
-        SHIPPING_INFO = "shipping", "Shipping information added"
-        INVOICE_SENT = "invoice_sent", "Invoice sent to the customer again"
-        DUE_DATE_EXTENDED = "due_date", "Payment due date extended"
+        CANCELLED = "cancelled", _("Order cancelled")
+        RELEASED = "released", _("Remaining authorization released")
+        EXTENDED = "extended", _("Authorization extended")
+        REFERENCES_UPDATED = "references", _("Merchant references updated")
+        AMENDED = "amended", _("Order amount changed")
+        CUSTOMER_UPDATED = "customer", _("Shipping address updated")
+        ACKNOWLEDGED = "acknowledged", _("Order acknowledged")
+        SHIPPING_INFO = "shipping", _("Shipping information added")
+        INVOICE_SENT = "invoice_sent", _("Invoice sent to the customer again")
+        DUE_DATE_EXTENDED = "due_date", _("Payment due date extended")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -1651,9 +1702,9 @@ class LedgerEntry(models.Model):
     """
 
     class Kind(models.TextChoices):
-        SALE = "SALE", "Sale"
-        RETURN = "RETURN", "Return"
-        FEE = "FEE", "Fee"
+        SALE = "SALE", _("Sale")
+        RETURN = "RETURN", _("Return")
+        FEE = "FEE", _("Fee")
 
     merchant = models.ForeignKey(
         Merchant, on_delete=models.PROTECT, related_name="ledger_entries"

@@ -91,6 +91,7 @@ urlpatterns = [
     path("payouts/<int:number>/", views.payout_detail, name="payout_detail"),
     path("payouts/<int:number>/csv/", views.payout_csv, name="payout_csv"),
     path("refunds/export/", views.refund_export, name="refund_export"),
+    path("settings/language/", views.language_settings, name="language"),
     path("settings/users/", views.user_list, name="user_list"),
     path("settings/users/add/", views.user_add, name="user_add"),
     path("settings/users/<int:pk>/", views.user_edit, name="user_edit"),

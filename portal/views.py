@@ -18,7 +18,10 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import (
     require_GET,
     require_http_methods,
@@ -30,11 +33,12 @@ from django_htmx.http import HttpResponseClientRedirect
 from customers.models import Repayment
 from portal import exports
 from portal.clients import client_address
-from portal.decorators import merchant_required
+from portal.decorators import activate_merchant_language, merchant_required
 from portal.exceptions import DomainError
 from portal.forms import (
     CaptureForm,
     DueDateExtensionForm,
+    LanguageForm,
     MerchantUserChangeForm,
     MerchantUserCreateForm,
     OrderSearchForm,
@@ -330,19 +334,23 @@ class OrderAction:
 ORDER_ACTIONS = {
     "cancel": OrderAction(
         "cancel",
-        "Cancel order",
-        "The whole authorization is given up and the customer owes nothing. "
-        "This cannot be undone.",
-        "Cancel order",
-        "The order was cancelled.",
+        gettext_lazy("Cancel order"),
+        gettext_lazy(
+            "The whole authorization is given up and the customer owes nothing. "
+            "This cannot be undone."
+        ),
+        gettext_lazy("Cancel order"),
+        gettext_lazy("The order was cancelled."),
     ),
     "release": OrderAction(
         "release_remaining_authorization",
-        "Release remaining authorization",
-        "What is authorized but not captured is given up: nothing more can be "
-        "captured on this order. Captured amounts are not affected.",
-        "Release remaining authorization",
-        "The remaining authorization was released.",
+        gettext_lazy("Release remaining authorization"),
+        gettext_lazy(
+            "What is authorized but not captured is given up: nothing more can be "
+            "captured on this order. Captured amounts are not affected."
+        ),
+        gettext_lazy("Release remaining authorization"),
+        gettext_lazy("The remaining authorization was released."),
     ),
 }
 
@@ -396,7 +404,8 @@ def order_remove_item(request: HttpRequest, order_id: UUID) -> HttpResponse:
             amount = format_money(removed, order.purchase_currency, order.locale)
             messages.success(
                 request,
-                f"Removed {amount} from the order; the customer was told.",
+                _("Removed %(amount)s from the order; the customer was told.")
+                % {"amount": amount},
             )
             return redirect(order)
     refusal = order.authorization_update_refusal()
@@ -425,7 +434,9 @@ def capture_send_invoice(
     order, capture = scoped_capture(request, order_id, capture_id)
     capture.send_invoice(by=request.user)
     messages.success(
-        request, f"Invoice {capture.klarna_reference} was sent to the customer again."
+        request,
+        _("Invoice %(invoice)s was sent to the customer again.")
+        % {"invoice": capture.klarna_reference},
     )
     return redirect(order)
 
@@ -442,8 +453,11 @@ def capture_extend_due_date(
         if extension is not None:
             messages.success(
                 request,
-                f"Invoice {capture.klarna_reference} is now due on "
-                f"{extension.new_due_date:%-d %b %Y}.",
+                _("Invoice %(invoice)s is now due on %(date)s.")
+                % {
+                    "invoice": capture.klarna_reference,
+                    "date": date_format(extension.new_due_date, "j M Y"),
+                },
             )
             return redirect(order)
     return TemplateResponse(
@@ -594,8 +608,15 @@ def user_add(request: HttpRequest) -> HttpResponse:
         member = form.save(request)
         messages.success(
             request,
-            f"{member.user.username} was added as {member.get_role_display()}; "
-            f"an invitation to set a password was sent to {member.user.email}.",
+            _(
+                "%(username)s was added as %(role)s; an invitation to set a "
+                "password was sent to %(email)s."
+            )
+            % {
+                "username": member.user.username,
+                "role": member.get_role_display(),
+                "email": member.user.email,
+            },
         )
         return redirect("portal:user_list")
     return TemplateResponse(request, "portal/user_form.html", {"form": form})
@@ -611,11 +632,27 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = MerchantUserChangeForm(request.merchant_user, member, request.POST or None)
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, f"{member.user.username} was updated.")
+        messages.success(
+            request, _("%(username)s was updated.") % {"username": member.user.username}
+        )
         return redirect("portal:user_list")
     return TemplateResponse(
         request, "portal/user_form.html", {"form": form, "member": member}
     )
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required
+def language_settings(request: HttpRequest) -> HttpResponse:
+    """The language the signed-in merchant user reads the portal and their
+    emails in; blank follows the store's locale (issue 15)."""
+    form = LanguageForm(request.POST or None, instance=request.merchant_user)
+    if request.method == "POST" and form.is_valid():
+        merchant_user = form.save()
+        activate_merchant_language(request, merchant_user)
+        messages.success(request, _("Your language is saved."))
+        return redirect("portal:language")
+    return TemplateResponse(request, "portal/language_form.html", {"form": form})
 
 
 class PasswordResetView(auth_views.PasswordResetView):

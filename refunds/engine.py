@@ -55,6 +55,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from customers.models import (
     BalanceEntry,
@@ -455,17 +457,27 @@ class OrderState:
         return sum(min(h.reserve, h.remaining) for h in self.holdings)
 
 
+#: The request's text fields as refusals name them (translated when raised).
+FIELD_NAMES = {
+    "description": gettext_lazy("description"),
+    "reference": gettext_lazy("reference"),
+}
+
+
 def _check_text(request: RefundRequest) -> None:
     for name in ("description", "reference"):
         value = getattr(request, name)
         if not isinstance(value, str):
             raise InvalidRequest(
-                "INVALID_TEXT", f"The {name} must be text.", field=name
+                "INVALID_TEXT",
+                _("The %(field)s must be text.") % {"field": FIELD_NAMES[name]},
+                field=name,
             )
         if len(value) > MAX_TEXT:
             raise InvalidRequest(
                 "TEXT_TOO_LONG",
-                f"The {name} can be at most {MAX_TEXT} characters.",
+                _("The %(field)s can be at most %(count)d characters.")
+                % {"field": FIELD_NAMES[name], "count": MAX_TEXT},
                 field=name,
             )
 
@@ -561,16 +573,17 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
     if request.currency and request.currency.upper() != order.purchase_currency:
         raise InvalidRequest(
             "CURRENCY_MISMATCH",
-            f"The order is in {order.purchase_currency}; a refund in {request.currency} is not possible.",
+            _("The order is in %(order)s; a refund in %(refund)s is not possible.")
+            % {"order": order.purchase_currency, "refund": request.currency},
             field="currency",
         )
     if not state.captures:
-        raise RefundNotAllowed("NO_CAPTURES", "Order has no captures.")
+        raise RefundNotAllowed("NO_CAPTURES", _("Order has no captures."))
     fee = request.return_fee or 0
     if not _is_whole(fee) or fee < 0 or fee > MAX_AMOUNT:
         raise InvalidRequest(
             "INVALID_FEE",
-            "The return fee must be a whole, non-negative amount.",
+            _("The return fee must be a whole, non-negative amount."),
             field="return_fee",
         )
     refundable_before = state.refundable()
@@ -580,8 +593,15 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
         if refundable_before == 0:
             raise RefundNotAllowed(
                 "NOTHING_TO_REFUND",
-                "Over refund is not allowed: everything captured was already refunded"
-                + (" (shipping is not refundable)." if state.held_back() else "."),
+                _(
+                    "Over refund is not allowed: everything captured was already "
+                    "refunded (shipping is not refundable)."
+                )
+                if state.held_back()
+                else _(
+                    "Over refund is not allowed: everything captured was already "
+                    "refunded."
+                ),
             )
         for holding in state.holdings:
             holding_rows = [
@@ -605,24 +625,31 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
         amount = request.amount
         if not _is_whole(amount) or amount <= 0 or amount > MAX_AMOUNT:
             raise InvalidRequest(
-                "INVALID_AMOUNT", "Enter an amount greater than zero.", field="amount"
+                "INVALID_AMOUNT",
+                _("Enter an amount greater than zero."),
+                field="amount",
             )
         if fee:
             raise RefundNotAllowed(
                 "FEE_NEEDS_ITEMS",
-                "A return fee is taken from returned items: refund items instead of an amount.",
+                _(
+                    "A return fee is taken from returned items: refund items "
+                    "instead of an amount."
+                ),
                 field="return_fee",
             )
         if amount > refundable_before:
             raise RefundNotAllowed(
                 "OVER_REFUND",
-                f"Over refund is not allowed: at most {_fmt(order, refundable_before)} "
-                "can be refunded" + _held_back_clause(state) + ".",
+                _("Over refund is not allowed: at most %(amount)s can be refunded.")
+                % {"amount": _fmt(order, refundable_before)}
+                + _held_back_clause(state),
                 field="amount",
             )
     else:
         raise InvalidRequest(
-            "INVALID_KIND", "Choose how to refund: complete order, items or amount."
+            "INVALID_KIND",
+            _("Choose how to refund: complete order, items or amount."),
         )
 
     per_capture: dict[int, int] = {}
@@ -707,10 +734,9 @@ def _held_back_clause(state: OrderState) -> str:
     held = state.held_back()
     if not held:
         return ""
-    return (
-        f" ({_fmt(state.order, held)} of shipping stays: "
-        f"{state.order.merchant.name} does not refund shipping fees)"
-    )
+    return " " + _(
+        "%(amount)s of shipping stays: %(store)s does not refund shipping fees."
+    ) % {"amount": _fmt(state.order, held), "store": state.order.merchant.name}
 
 
 def _plan_items(
@@ -724,7 +750,7 @@ def _plan_items(
     """
     if not request.lines:
         raise InvalidRequest(
-            "NO_LINES", "Select at least one item to refund.", field="lines"
+            "NO_LINES", _("Select at least one item to refund."), field="lines"
         )
     order = state.order
     by_reference = {line.reference: line for line in state.lines}
@@ -739,32 +765,40 @@ def _plan_items(
         if line is None:
             raise InvalidRequest(
                 "UNKNOWN_LINE",
-                f"This order has no line with reference “{reference}”.",
+                _("This order has no line with reference “%(reference)s”.")
+                % {"reference": reference},
                 field="lines",
             )
         if reference in seen:
             raise InvalidRequest(
-                "DUPLICATE_LINE", f"“{line.name}” is listed twice.", field="lines"
+                "DUPLICATE_LINE",
+                _("“%(item)s” is listed twice.") % {"item": line.name},
+                field="lines",
             )
         seen.add(reference)
         field_name = f"line-{line.pk}"
         if not _is_whole(quantity) or quantity <= 0:
             raise InvalidRequest(
                 "INVALID_QUANTITY",
-                f"The quantity for “{line.name}” must be a whole number of at least 1.",
+                _("The quantity for “%(item)s” must be a whole number of at least 1.")
+                % {"item": line.name},
                 field=field_name,
             )
         if line.is_negative:
             raise RefundNotAllowed(
                 "NEGATIVE_LINE",
-                f"“{line.name}” is not refunded by itself: its share comes off "
-                "the items refunded, in proportion. Select items instead.",
+                _(
+                    "“%(item)s” is not refunded by itself: its share comes off the "
+                    "items refunded, in proportion. Select items instead."
+                )
+                % {"item": line.name},
                 field=field_name,
             )
         if line.is_shipping and not order.merchant.shipping_fees_refundable:
             raise RefundNotAllowed(
                 "SHIPPING_NOT_REFUNDABLE",
-                f"{order.merchant.name} does not refund shipping fees (“{line.name}”).",
+                _("%(store)s does not refund shipping fees (“%(item)s”).")
+                % {"store": order.merchant.name, "item": line.name},
                 field=field_name,
             )
         if line.captured_quantity == 0:
@@ -774,14 +808,22 @@ def _plan_items(
         if quantity > line.refundable_quantity:
             raise RefundNotAllowed(
                 "OVER_REFUND",
-                f"Over refund is not allowed: only {line.refundable_quantity} of "
-                f"“{line.name}” can be refunded"
-                + (
-                    f" ({line.quantity - line.captured_quantity} not captured yet)"
+                (
+                    _(
+                        "Over refund is not allowed: only %(count)d of “%(item)s” "
+                        "can be refunded (%(uncaptured)d not captured yet)."
+                    )
                     if line.captured_quantity < line.quantity
-                    else ""
+                    else _(
+                        "Over refund is not allowed: only %(count)d of “%(item)s” "
+                        "can be refunded."
+                    )
                 )
-                + ".",
+                % {
+                    "count": line.refundable_quantity,
+                    "item": line.name,
+                    "uncaptured": line.quantity - line.captured_quantity,
+                },
                 field=field_name,
             )
         need = quantity
@@ -819,8 +861,10 @@ def _plan_items(
     if sum(r.amount for r in rows) <= 0:
         raise RefundNotAllowed(
             "NOTHING_TO_REFUND",
-            "The selected items are worth nothing after their share of the "
-            "order's discounts and gift cards.",
+            _(
+                "The selected items are worth nothing after their share of the "
+                "order's discounts and gift cards."
+            ),
             field="lines",
         )
     return rows, per_holding
@@ -848,12 +892,14 @@ def _not_captured_reason(state: OrderState, line: OrderLine) -> str:
     pool = [c for c in state.captures if c.by_amount]
     if pool:
         captured = sum(c.captured_amount for c in pool)
-        return (
-            f"“{line.name}” has not been captured: {_fmt(state.order, captured)} was "
-            "captured as an amount, which holds no items until the whole order is "
-            "captured. Refund an amount instead."
-        )
-    return f"“{line.name}” has not been captured; only captured items can be refunded."
+        return _(
+            "“%(item)s” has not been captured: %(amount)s was captured as an "
+            "amount, which holds no items until the whole order is captured. "
+            "Refund an amount instead."
+        ) % {"item": line.name, "amount": _fmt(state.order, captured)}
+    return _(
+        "“%(item)s” has not been captured; only captured items can be refunded."
+    ) % {"item": line.name}
 
 
 def _over_refund_reason(state: OrderState, line: OrderLine) -> str:
@@ -865,24 +911,32 @@ def _over_refund_reason(state: OrderState, line: OrderLine) -> str:
             for cl in holding.lines
         ):
             continue
-        numbers = " and ".join(str(state.number(c)) for c in holding.captures)
+        numbers = _(" and ").join(str(state.number(c)) for c in holding.captures)
         by_amount = sum(c.refunded_amount for c in holding.captures) - sum(
             cl.refunded_amount for cl in holding.lines
         )
-        text = (
-            f"invoice {numbers} has only {_fmt(state.order, holding.available)} left "
-            "to refund"
-        )
+        values = {
+            "invoice": numbers,
+            "left": _fmt(state.order, holding.available),
+            "by_amount": _fmt(state.order, by_amount),
+        }
         if by_amount > 0:
-            text += f" ({_fmt(state.order, by_amount)} of it was refunded by amount)"
+            text = _(
+                "invoice %(invoice)s has only %(left)s left to refund (%(by_amount)s "
+                "of it was refunded by amount)"
+            )
         elif holding.reserve:
-            text += " (shipping is not refundable)"
-        invoices.append(text)
-    return (
-        f"Over refund is not allowed: “{line.name}” is worth more than what is left: "
-        + "; ".join(invoices)
-        + ". Refund an amount instead."
-    )
+            text = _(
+                "invoice %(invoice)s has only %(left)s left to refund (shipping is "
+                "not refundable)"
+            )
+        else:
+            text = _("invoice %(invoice)s has only %(left)s left to refund")
+        invoices.append(text % values)
+    return _(
+        "Over refund is not allowed: “%(item)s” is worth more than what is left: "
+        "%(invoices)s. Refund an amount instead."
+    ) % {"item": line.name, "invoices": "; ".join(invoices)}
 
 
 def _check_fee(
@@ -892,26 +946,34 @@ def _check_fee(
     if order.purchase_country not in RETURN_FEE_MARKETS:
         raise RefundNotAllowed(
             "FEE_MARKET",
-            f"Return fees are not supported for orders from {order.purchase_country}.",
+            _("Return fees are not supported for orders from %(country)s.")
+            % {"country": order.purchase_country},
             field="return_fee",
         )
     if len(state.captures) != 1:
         raise RefundNotAllowed(
             "FEE_MULTI_CAPTURE",
-            "A return fee is only possible on an order captured in one single "
-            f"capture; this order has {len(state.captures)} captures.",
+            ngettext(
+                "A return fee is only possible on an order captured in one single "
+                "capture; this order has %(count)d capture.",
+                "A return fee is only possible on an order captured in one single "
+                "capture; this order has %(count)d captures.",
+                len(state.captures),
+            )
+            % {"count": len(state.captures)},
             field="return_fee",
         )
     if not any(r.kind == RefundLine.Kind.ITEM for r in rows):
         raise RefundNotAllowed(
             "FEE_NEEDS_ITEMS",
-            "A return fee is taken from returned items: this refund has none.",
+            _("A return fee is taken from returned items: this refund has none."),
             field="return_fee",
         )
     if fee >= items_amount:
         raise RefundNotAllowed(
             "FEE_TOO_LARGE",
-            f"The return fee must be smaller than the refunded items ({_fmt(order, items_amount)}).",
+            _("The return fee must be smaller than the refunded items (%(amount)s).")
+            % {"amount": _fmt(order, items_amount)},
             field="return_fee",
         )
 
@@ -952,7 +1014,7 @@ def execute_refund(
     ):
         raise InvalidRequest(
             "INVALID_IDEMPOTENCY_KEY",
-            "The idempotency key must be 1 to 255 characters.",
+            _("The idempotency key must be 1 to 255 characters."),
         )
     request_fingerprint = request.fingerprint()
     try:
@@ -1007,7 +1069,7 @@ def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
     if row.fingerprint != fingerprint or row.refund.order_id != order.pk:
         raise IdempotencyConflict(
             "IDEMPOTENCY_KEY_REUSED",
-            "This idempotency key was already used for a different refund request.",
+            _("This idempotency key was already used for a different refund request."),
         )
     refund = row.refund
     refund.replayed = True

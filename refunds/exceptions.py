@@ -1,7 +1,12 @@
 """Why a refund was refused. A refused refund changes nothing.
 
+Messages are in the active language when raised (the merchant's on the refund
+form); the API answers in English (``portal.api.endpoint``), as Klarna does.
+
 ``code`` is the specific, stable reason; ``error_code`` the Klarna-style API code.
 """
+
+from django.utils.translation import gettext as _
 
 from portal.exceptions import DomainError, InvalidRequest
 
@@ -30,7 +35,9 @@ class RefundChanged(DomainError):
     def __init__(self, plan):
         super().__init__(
             "ORDER_CHANGED",
-            "The order changed since your preview (someone else refunded or captured). "
-            "Check the updated preview and confirm again.",
+            _(
+                "The order changed since your preview (someone else refunded or "
+                "captured). Check the updated preview and confirm again."
+            ),
         )
         self.plan = plan

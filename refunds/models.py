@@ -12,16 +12,17 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from portal.models import Channel
 from portal.money import MAX_AMOUNT
 
 
 class RefundKind(models.TextChoices):
-    COMPLETE = "complete", "Complete order"
-    ITEMS = "items", "Selected items"
-    ITEMS_WITH_FEE = "items_fee", "Selected items with a return fee"
-    AMOUNT = "amount", "Amount"
+    COMPLETE = "complete", _("Complete order")
+    ITEMS = "items", _("Selected items")
+    ITEMS_WITH_FEE = "items_fee", _("Selected items with a return fee")
+    AMOUNT = "amount", _("Amount")
 
 
 class RefundQuerySet(models.QuerySet):
@@ -115,10 +116,10 @@ class RefundLine(models.Model):
     """
 
     class Kind(models.TextChoices):
-        ITEM = "item", "Item"
-        SHARE = "share", "Share of a discount or gift card"
-        ADJUSTMENT = "adjustment", "Adjustment"
-        FEE = "fee", "Return fee"
+        ITEM = "item", _("Item")
+        SHARE = "share", _("Share of a discount or gift card")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+        FEE = "fee", _("Return fee")
 
     refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
     order_line = models.ForeignKey(

@@ -20,6 +20,10 @@ matters"; DOMAIN.md): a repeat is answered with the first response whatever its
 body, before the view runs, so nothing moves twice. The key names one operation:
 the same key on another method or path is refused with 409 CONFLICT (our rule).
 The portal's own forms keep refusing a changed request (``refunds.engine``).
+
+Language: the API answers in English whatever the Accept-Language, like Klarna's
+``error_messages`` (issue 15): the whole request runs under
+``translation.override("en")`` and the response says ``Content-Language: en``.
 """
 
 import hashlib
@@ -33,6 +37,7 @@ from functools import wraps
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 
 from portal.exceptions import DomainError
@@ -71,7 +76,8 @@ def api_endpoint(*methods: str, body: bool = False) -> Callable:
             request.idempotency_key = ""
             request.api_replayed = False
             try:
-                response = _dispatch(view, methods, body, request, args, kwargs)
+                with translation.override("en"):
+                    response = _dispatch(view, methods, body, request, args, kwargs)
             except ApiError as error:
                 response = error_response(error, request.correlation_id)
             except Exception:
@@ -86,6 +92,7 @@ def api_endpoint(*methods: str, body: bool = False) -> Callable:
                     request.correlation_id,
                 )
             response[CORRELATION_HEADER] = request.correlation_id
+            response["Content-Language"] = "en"
             _log(request, response, started)
             return response
 

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from django import forms
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .models import ApiCredential, ApiRequestLog
 
@@ -22,17 +24,19 @@ class IssuedCredential:
 class CredentialForm(forms.Form):
     name = forms.CharField(
         max_length=100,
-        label="Name",
-        help_text="What will use it, e.g. “Shop backend” or “ERP integration”.",
+        label=gettext_lazy("Name"),
+        help_text=gettext_lazy(
+            "What will use it, e.g. “Shop backend” or “ERP integration”."
+        ),
         widget=forms.TextInput(
-            attrs={"autocomplete": "off", "placeholder": "Shop backend"}
+            attrs={"autocomplete": "off", "placeholder": gettext_lazy("Shop backend")}
         ),
     )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not name:
-            raise forms.ValidationError("Give the credential a name.")
+            raise forms.ValidationError(_("Give the credential a name."))
         return name
 
     def save(self, merchant, *, by) -> IssuedCredential:
@@ -51,20 +55,25 @@ class LogPage:
 
 class RequestLogFilterForm(forms.Form):
     OUTCOMES = [
-        ("", "All requests"),
-        ("errors", "Errors only"),
-        ("ok", "Successful only"),
+        ("", gettext_lazy("All requests")),
+        ("errors", gettext_lazy("Errors only")),
+        ("ok", gettext_lazy("Successful only")),
     ]
 
     q = forms.CharField(
         required=False,
         max_length=255,
-        label="Correlation ID or path",
+        label=gettext_lazy("Correlation ID or path"),
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "e.g. 3f2a… or /refunds"}
+            attrs={
+                "type": "search",
+                "placeholder": gettext_lazy("e.g. 3f2a… or /refunds"),
+            }
         ),
     )
-    outcome = forms.ChoiceField(required=False, choices=OUTCOMES, label="Outcome")
+    outcome = forms.ChoiceField(
+        required=False, choices=OUTCOMES, label=gettext_lazy("Outcome")
+    )
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def filter(self, entries: QuerySet) -> QuerySet:
