@@ -55,6 +55,9 @@ class MerchantUserFactory(DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     merchant = factory.SubFactory(MerchantFactory)
     role = MerchantUser.Role.ADMIN
+    # English unless a test says otherwise: blank would follow the store's locale
+    # (the default store is German), and most tests read the English pages.
+    language = "en"
 
 
 class CustomerFactory(DjangoModelFactory):

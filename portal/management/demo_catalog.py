@@ -178,5 +178,10 @@ DE_ROLE_USERS = {
     "merchant-viewer": "viewer",
 }
 
+#: A user of the German store who reads the portal in German: no language of
+#: their own, so the store's locale decides (issue 15). The other demo users of
+#: the German and US stores read English; the Swedish store's owner, Swedish.
+GERMAN_USER = "haendler"
+
 CARD_BRANDS = ("Visa", "Mastercard", "American Express")
 EMAIL_DOMAINS = ("example.com", "example.net", "example.org")

@@ -79,7 +79,14 @@ from tests.factories import (
     line,
 )
 
-from ..demo_catalog import CARD_BRANDS, DE_ROLE_USERS, EMAIL_DOMAINS, STORES, DemoStore
+from ..demo_catalog import (
+    CARD_BRANDS,
+    DE_ROLE_USERS,
+    EMAIL_DOMAINS,
+    GERMAN_USER,
+    STORES,
+    DemoStore,
+)
 
 DAYS = 90
 #: Enough for every story, product and state and for several pages of the order
@@ -175,7 +182,11 @@ class DemoBuilder:
             )
             owner = self.user(spec.owner)
             MerchantUserFactory(
-                user=owner, merchant=merchant, role=MerchantUser.Role.OWNER
+                user=owner,
+                merchant=merchant,
+                role=MerchantUser.Role.OWNER,
+                # The Swedish store's owner reads the store's language, Swedish.
+                language="" if spec.country == "SE" else "en",
             )
             staff = [owner]
             if spec.country == "DE":
@@ -184,6 +195,12 @@ class DemoBuilder:
                     MerchantUserFactory(user=user, merchant=merchant, role=role)
                     if role in (MerchantUser.Role.ADMIN, MerchantUser.Role.REFUNDS):
                         staff.append(user)
+                MerchantUserFactory(
+                    user=self.user(GERMAN_USER, first_name="Jonas", last_name="Berger"),
+                    merchant=merchant,
+                    role=MerchantUser.Role.ADMIN,
+                    language="",  # the store's: German
+                )
             self.stores[spec.country] = Store(spec, merchant, owner, staff)
 
     def customer(self, store: Store, name=None, email=None, card=None) -> Customer:
@@ -953,6 +970,14 @@ class Command(BaseCommand):
             ("", f"{username} / {username}", "/", f"Nordwind Mode, {role}")
             for username, role in DE_ROLE_USERS.items()
         ]
+        rows.append(
+            (
+                "",
+                f"{GERMAN_USER} / {GERMAN_USER}",
+                "/",
+                "Nordwind Mode, admin, reads the portal in German",
+            )
+        )
         rows += [
             (
                 "",
@@ -964,7 +989,7 @@ class Command(BaseCommand):
                 "",
                 "merchant-se / merchant-se",
                 "/",
-                "Skog & Sten Inredning (SE, SEK), owner",
+                "Skog & Sten Inredning (SE, SEK), owner, reads Swedish",
             ),
             (
                 "Customer",
