@@ -3,6 +3,7 @@ on SQLite with a reason that says so."""
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from portal.models import MerchantUser, PaymentProduct
 from tests.factories import (
@@ -30,6 +31,14 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "postgres" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def default_language_after_each_test():
+    """A request activates its reader's language in the test's thread (as in a
+    server's); the next test starts from the default again."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -387,7 +388,10 @@ def credential_revoke(request: HttpRequest, pk: int) -> HttpResponse:
                 "revoked": credential,
             },
         )
-    messages.success(request, f"“{credential.name}” was revoked; it no longer works.")
+    messages.success(
+        request,
+        _("“%(name)s” was revoked; it no longer works.") % {"name": credential.name},
+    )
     return redirect("api:credential_list")
 
 
