@@ -87,6 +87,22 @@ def test_every_role_has_a_user(demo):
         assert get_user_model().objects.get(username=username).check_password(username)
 
 
+def test_the_german_demo_user_reads_the_portal_in_german(demo, client):
+    haendler = MerchantUser.objects.get(user__username="haendler")
+    swedish_owner = MerchantUser.objects.get(user__username="merchant-se")
+    client.force_login(haendler.user)
+    assert haendler.user.check_password("haendler")
+
+    page = client.get("/payouts/")
+
+    assert haendler.merchant.country == "DE" and haendler.language == ""
+    assert haendler.portal_language == "de"
+    assert swedish_owner.portal_language == "sv"
+    assert MerchantUser.objects.get(user__username="merchant").portal_language == "en"
+    assert "Auszahlungen" in page.content.decode()
+    assert "haendler / haendler" in demo
+
+
 def test_the_orders_cover_every_product_and_state(demo):
     orders = Order.objects.all()
     assert orders.count() == ORDERS
