@@ -512,6 +512,9 @@ class LanguageForm(forms.ModelForm):
         model = MerchantUser
         fields = ["language"]
         labels = {"language": gettext_lazy("Language")}
+        # The first choice already says it follows the store ("Store language
+        # (Deutsch)"); the model's help text would repeat it.
+        help_texts = {"language": ""}
         widgets = {"language": forms.RadioSelect}
 
     def __init__(self, *args, **kwargs):
