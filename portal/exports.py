@@ -10,6 +10,10 @@ major units (XlsxWriter, constant-memory mode: one row in memory at a time).
 
 Text a spreadsheet would run as a formula (=, +, -, @ first) gets a leading
 apostrophe in every export.
+
+Column titles and the words in cells (refund kind, repayment status) are English
+whatever the reader's language (our rule): they are keys that accounting imports
+match on, like the API's fields, and a file must not change with who exported it.
 """
 
 import csv
@@ -23,7 +27,7 @@ import xlsxwriter
 from babel.numbers import get_decimal_symbol
 from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, StreamingHttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from customers.models import Repayment
 from portal.models import LedgerEntry, Merchant
@@ -242,7 +246,7 @@ def refund_rows(refunds: QuerySet) -> Iterator[Row]:
                 order.merchant_reference2,
                 refund.refund_id,
                 refund.reference,
-                refund.get_kind_display(),
+                _english(refund.get_kind_display),
                 refund.description,
                 refund.created_by.username if refund.created_by else "API",
                 lines,
@@ -257,6 +261,11 @@ def refund_rows(refunds: QuerySet) -> Iterator[Row]:
         )
 
 
+def _english(display) -> str:
+    with translation.override("en"):
+        return str(display())
+
+
 def repayment_status(refund: Refund) -> str:
     """How the money went back: each repayment's status and date, or why none
     (store credit; or the refund only lowered what is still owed)."""
@@ -266,7 +275,7 @@ def repayment_status(refund: Refund) -> str:
     if not repayments:
         return "no money back: what is owed was lowered"
     return "; ".join(
-        f"{r.get_status_display().lower()} "
+        f"{_english(r.get_status_display).lower()} "
         + (
             f"{timezone.localtime(r.completed_at):%Y-%m-%d}"
             if r.completed_at

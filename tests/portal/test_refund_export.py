@@ -178,3 +178,23 @@ def test_dates_are_written_as_excel_reads_them(portal_client, captured_order):
     (row,) = csv_table(portal_client.get(URL, {"format": "csv"}))
     local = timezone.localtime(refund.created_at)
     assert row["date"] == local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_a_german_readers_export_has_the_same_english_keys_and_words(
+    client, refunds, merchant_user
+):
+    """Cells that are words stay English for every reader (portal.exports)."""
+    merchant_user.language = "de"
+    merchant_user.save()
+    client.force_login(merchant_user.user)
+    today = timezone.localdate()
+
+    response = client.get(URL, {"date_to": today, "format": "csv"})
+    page = client.get(URL).content.decode()
+
+    returned = {row["refund_id"]: row for row in csv_table(response)}[
+        str(refunds["returned"].refund_id)
+    ]
+    assert "Erstattungen exportieren" in page
+    assert returned["kind"] == "Selected items with a return fee"
+    assert returned["repayment_status"].startswith("scheduled expected by ")
