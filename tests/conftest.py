@@ -18,6 +18,16 @@ from tests.factories import (
 pytest_plugins = ["tests.browser_fixtures"]
 
 
+@pytest.fixture(autouse=True)
+def _english_between_tests():
+    """A view that switched the thread's language (a customer's page) must not
+    leave it switched for the next test's code outside any request."""
+    from django.utils import translation
+
+    yield
+    translation.activate("en")
+
+
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
@@ -39,7 +49,12 @@ def on_postgres() -> bool:
 
 @pytest.fixture
 def merchant(db):
-    return MerchantFactory(name="Nordic Threads", slug="nordic-threads", country="DE")
+    """A German store whose orders are in English ("en_DE": German number and
+    money format, English words), so tests about behaviour read English; the
+    translation tests make their own "de_DE" and "sv_SE" orders."""
+    return MerchantFactory(
+        name="Nordic Threads", slug="nordic-threads", country="DE", locale="en_DE"
+    )
 
 
 @pytest.fixture
