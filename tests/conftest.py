@@ -79,8 +79,8 @@ def staff_user(merchant_user):
 @pytest.fixture
 def customer(db):
     customer = CustomerFactory(
-        name="Maja Berg", email="maja@example.com", locale="de_DE"
-    )
+        name="Maja Berg", email="maja@example.com", locale="en_DE"
+    )  # English words, German number format, like ``merchant``
     PaymentMethodFactory(customer=customer, label="Visa •••• 4242")
     return customer
 
