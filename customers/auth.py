@@ -79,7 +79,8 @@ def safe_next(request: HttpRequest, default: str) -> str:
 
 
 def customer_required(view):
-    """Only for a logged-in customer: sets ``request.customer``."""
+    """Only for a logged-in customer: sets ``request.customer``. The view then
+    picks the page's language (``customers.views``)."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):

@@ -5,6 +5,7 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from portal.exceptions import DomainError
 
@@ -19,7 +20,7 @@ class DomainErrorForm(forms.Form):
 
 class EmailForm(forms.Form):
     email = forms.EmailField(
-        label="Email address",
+        label=_("Email address"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
@@ -27,8 +28,10 @@ class EmailForm(forms.Form):
 
 class CodeForm(DomainErrorForm):
     code = forms.CharField(
-        label="6-digit code",
-        validators=[RegexValidator(r"^\d{6}$", "Enter the 6 digits from the email.")],
+        label=_("6-digit code"),
+        validators=[
+            RegexValidator(r"^\d{6}$", _("Enter the 6 digits from the email."))
+        ],
         widget=forms.TextInput(
             attrs={
                 "autocomplete": "one-time-code",
@@ -63,13 +66,13 @@ class CodeForm(DomainErrorForm):
 
 class ReturnReportForm(DomainErrorForm):
     tracking_number = forms.CharField(
-        label="Tracking number",
+        label=_("Tracking number"),
         max_length=100,
-        help_text="From the shipping receipt of the parcel you sent back.",
+        help_text=_("From the shipping receipt of the parcel you sent back."),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     shipped_on = forms.DateField(
-        label="Date you sent it",
+        label=_("Date you sent it"),
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
@@ -81,7 +84,7 @@ class ReturnReportForm(DomainErrorForm):
     def clean_tracking_number(self) -> str:
         value = self.cleaned_data["tracking_number"].strip()
         if not value:
-            raise forms.ValidationError("Enter the tracking number.")
+            raise forms.ValidationError(_("Enter the tracking number."))
         return value
 
     def save(self) -> ReturnReport | None:
@@ -98,20 +101,20 @@ class ReturnReportForm(DomainErrorForm):
 
 class RepaymentDetailsForm(DomainErrorForm):
     kind = forms.ChoiceField(
-        label="Where should the money go?",
+        label=_("Where should the money go?"),
         choices=PaymentMethod.Kind.choices,
         widget=forms.RadioSelect,
         initial=PaymentMethod.Kind.CARD,
     )
     provider = forms.CharField(
-        label="Card or bank",
+        label=_("Card or bank"),
         max_length=40,
-        help_text="For example Visa, Mastercard or the name of your bank.",
+        help_text=_("For example Visa, Mastercard or the name of your bank."),
     )
     last4 = forms.CharField(
-        label="Last 4 digits",
-        validators=[RegexValidator(r"^\d{4}$", "Enter the last 4 digits.")],
-        help_text="Never the full number.",
+        label=_("Last 4 digits"),
+        validators=[RegexValidator(r"^\d{4}$", _("Enter the last 4 digits."))],
+        help_text=_("Never the full number."),
         widget=forms.TextInput(
             attrs={"inputmode": "numeric", "autocomplete": "off", "maxlength": 4}
         ),
@@ -124,7 +127,7 @@ class RepaymentDetailsForm(DomainErrorForm):
     def clean_provider(self) -> str:
         value = " ".join(self.cleaned_data["provider"].split())
         if not value:
-            raise forms.ValidationError("Enter the card brand or bank name.")
+            raise forms.ValidationError(_("Enter the card brand or bank name."))
         return value
 
     def save(self) -> PaymentMethod | None:

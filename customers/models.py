@@ -32,9 +32,11 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Upper
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext
 
 from portal.exceptions import DomainError, InvalidRequest, OrderActionNotAllowed
 from portal.models import PaymentProduct
@@ -129,14 +131,14 @@ class Customer(models.Model):
 
 class PaymentMethod(models.Model):
     class Kind(models.TextChoices):
-        CARD = "card", "Card"
-        BANK_ACCOUNT = "bank_account", "Bank account"
+        CARD = "card", gettext_lazy("Card")
+        BANK_ACCOUNT = "bank_account", gettext_lazy("Bank account")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        CLOSED = "closed", "Closed"
-        FROZEN = "frozen", "Frozen"
-        BLOCKED = "blocked", "Blocked"
+        ACTIVE = "active", gettext_lazy("Active")
+        CLOSED = "closed", gettext_lazy("Closed")
+        FROZEN = "frozen", gettext_lazy("Frozen")
+        BLOCKED = "blocked", gettext_lazy("Blocked")
 
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="payment_methods"
@@ -180,21 +182,28 @@ class PaymentMethod(models.Model):
         it accepts: closed accounts and frozen or blocked cards bounce."""
         if self.can_receive_money:
             return ""
-        return f"{self.label} is {self.get_status_display().lower()}."
+        return self.REFUSALS[self.status] % {"label": self.label}
+
+    #: Why money to a method in each status bounces, "%(label)s" its label.
+    REFUSALS = {
+        Status.CLOSED: gettext_lazy("%(label)s is closed."),
+        Status.FROZEN: gettext_lazy("%(label)s is frozen."),
+        Status.BLOCKED: gettext_lazy("%(label)s is blocked."),
+    }
 
 
 class PlanStatus(models.TextChoices):
-    ACTIVE = "active", "Paying"
-    PAID = "paid", "Paid"
-    REFUNDED = "refunded", "Refunded"
-    CANCELLED = "cancelled", "Cancelled"
+    ACTIVE = "active", gettext_lazy("Paying")
+    PAID = "paid", gettext_lazy("Paid")
+    REFUNDED = "refunded", gettext_lazy("Refunded")
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
 
 class InstallmentStatus(models.TextChoices):
-    SCHEDULED = "scheduled", "Scheduled"
-    PAID = "paid", "Paid"
-    CANCELLED = "cancelled", "Cancelled"
-    PAUSED = "paused", "Paused"
+    SCHEDULED = "scheduled", gettext_lazy("Scheduled")
+    PAID = "paid", gettext_lazy("Paid")
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
+    PAUSED = "paused", gettext_lazy("Paused")
 
 
 OPEN_INSTALLMENT = (InstallmentStatus.SCHEDULED, InstallmentStatus.PAUSED)
@@ -221,12 +230,12 @@ SCHEDULES = {
 class EffectKind(models.TextChoices):
     """How a refund was applied, in the customer's words."""
 
-    LOWERED = "lowered", "Remaining payments lowered"
-    CANCELLED = "cancelled", "Remaining payments cancelled"
-    MONEY_BACK = "money_back", "Money back to your payment method"
-    BALANCE = "balance", "Credited to your account balance"
-    FINANCING = "financing", "Deducted from your financing balance"
-    STORE_CREDIT = "store_credit", "Store credit from the store"
+    LOWERED = "lowered", gettext_lazy("Remaining payments lowered")
+    CANCELLED = "cancelled", gettext_lazy("Remaining payments cancelled")
+    MONEY_BACK = "money_back", gettext_lazy("Money back to your payment method")
+    BALANCE = "balance", gettext_lazy("Credited to your account balance")
+    FINANCING = "financing", gettext_lazy("Deducted from your financing balance")
+    STORE_CREDIT = "store_credit", gettext_lazy("Store credit from the store")
 
 
 @dataclass(frozen=True)
@@ -329,39 +338,54 @@ class RefundEffect:
             due_dates=tuple(date.fromisoformat(d) for d in record.get("due_dates", ())),
         )
 
+    @property
+    def destination_text(self) -> str:
+        """``destination_label`` in the active language: a method's own label
+        ("Visa •••• 4242") as it is, the recorded fallback words translated."""
+        return _(self.destination_label) if self.destination_label else ""
+
     def describe(self, fmt) -> str:
-        """One line for people, with ``fmt(amount) -> str`` formatting money."""
+        """One line for people in the active language, with ``fmt(amount) ->
+        str`` formatting money."""
         parts = []
         amounts = ", ".join(fmt(a) for a in self.after)
-        remaining = (
-            f"the remaining payment becomes {amounts}"
-            if len(self.after) == 1
-            else f"remaining {len(self.after)} payments become {amounts}"
-        )
+        remaining = ngettext(
+            "the remaining payment becomes %(amounts)s",
+            "remaining %(count)d payments become %(amounts)s",
+            len(self.after),
+        ) % {"count": len(self.after), "amounts": amounts}
         if EffectKind.FINANCING in self.kinds and not self.cancels_remaining:
             parts.append(
-                f"{fmt(self.amount)} deducted from the financing balance; {remaining}"
+                _("%(amount)s deducted from the financing balance; %(remaining)s")
+                % {"amount": fmt(self.amount), "remaining": remaining}
             )
         elif self.before and not self.cancels_remaining:
             parts.append(remaining)
         elif self.cancels_remaining:
-            parts.append("any remaining payments will be canceled")
+            parts.append(_("any remaining payments will be canceled"))
         total_back = self.total_back
         if total_back:
-            where = (
-                "to the account balance"
-                if self.destination == "account_balance"
-                else f"back to {self.destination_label}"
+            if self.destination == "account_balance":
+                where = _("%(amount)s to the account balance")
+            else:
+                where = _("%(amount)s back to %(label)s")
+            parts.append(
+                where % {"amount": fmt(total_back), "label": self.destination_text}
             )
-            parts.append(f"{fmt(total_back)} {where}")
         if self.service_fee_returned:
-            parts.append(f"service fee of {fmt(self.service_fee_returned)} returned")
+            parts.append(
+                _("service fee of %(fee)s returned")
+                % {"fee": fmt(self.service_fee_returned)}
+            )
         if self.service_fee_kept:
             parts.append(
-                f"the service fee of {fmt(self.service_fee_kept)} is still charged "
-                "(a partial refund does not return it)"
+                _(
+                    "the service fee of %(fee)s is still charged (a partial refund "
+                    "does not return it)"
+                )
+                % {"fee": fmt(self.service_fee_kept)}
             )
-        return "; ".join(parts) or "nothing changes"
+        return "; ".join(parts) or _("nothing changes")
 
 
 def compute_refund_effect(
@@ -405,7 +429,9 @@ def compute_refund_effect(
     destination, label = "", ""
     if money_back or fee_back:
         if product == PaymentProduct.FINANCING:
-            destination, label = "account_balance", "your account balance"
+            # Recorded in English (gettext_noop) and translated when shown
+            # (``RefundEffect.destination_text``).
+            destination, label = "account_balance", gettext_noop("your account balance")
             kinds.append(EffectKind.BALANCE)
         else:
             destination = "payment_method"
@@ -550,7 +576,7 @@ class PaymentPlan(models.Model):
             payment_method_label=lambda: (
                 self.payment_method.label
                 if self.payment_method_id
-                else "your payment method"
+                else gettext_noop("your payment method")
             ),
             open_installments=open_,
             amount=amount,
@@ -606,6 +632,7 @@ class PaymentPlan(models.Model):
                     amount=back,
                     refund=refund,
                     currency=self.order.purchase_currency,
+                    # English for staff; customers read ``description_display``.
                     description=f"Refund from {self.order.merchant.name}",
                 )
             ]
@@ -625,17 +652,17 @@ class PaymentPlan(models.Model):
         if self.product != PaymentProduct.PAY_LATER:
             return OrderActionNotAllowed(
                 "NOT_EXTENDABLE",
-                "Only a pay-later invoice's due date can be extended.",
+                _("Only a pay-later invoice's due date can be extended."),
             )
         if self.status != PlanStatus.ACTIVE or not any(
             i.is_open for i in self.installments.all()
         ):
             return OrderActionNotAllowed(
-                "NOT_EXTENDABLE", "Nothing is owed on this invoice any more."
+                "NOT_EXTENDABLE", _("Nothing is owed on this invoice any more.")
             )
         if self.due_date_extensions.exists():
             return OrderActionNotAllowed(
-                "ALREADY_EXTENDED", "This invoice's due date was already extended."
+                "ALREADY_EXTENDED", _("This invoice's due date was already extended.")
             )
         return None
 
@@ -679,8 +706,11 @@ class PaymentPlan(models.Model):
             if number_of_days not in fees:
                 raise OrderActionNotAllowed(
                     "NOT_AN_OPTION",
-                    "The due date can be extended by "
-                    f"{', '.join(str(d) for d in fees)} days, not {number_of_days}.",
+                    _("The due date can be extended by %(options)s days, not %(days)s.")
+                    % {
+                        "options": ", ".join(str(d) for d in fees),
+                        "days": number_of_days,
+                    },
                 )
             open_ = [
                 i
@@ -862,11 +892,15 @@ class RepaymentProgress:
     when: "date | None"
 
 
+#: Why a repayment without a payment method bounces.
+NO_METHOD = gettext_noop("No payment method was given.")
+
+
 class RepaymentStatus(models.TextChoices):
-    SCHEDULED = "scheduled", "Scheduled"
-    PROCESSING = "processing", "Processing"
-    COMPLETED = "completed", "Completed"
-    BOUNCED = "bounced", "Bounced"
+    SCHEDULED = "scheduled", gettext_lazy("Scheduled")
+    PROCESSING = "processing", gettext_lazy("Processing")
+    COMPLETED = "completed", gettext_lazy("Completed")
+    BOUNCED = "bounced", gettext_lazy("Bounced")
 
 
 class RepaymentQuerySet(models.QuerySet):
@@ -1054,27 +1088,44 @@ class Repayment(models.Model):
     @property
     def status_note(self) -> str:
         """One line on where the money is, with dates (customer and merchant)."""
+        from .language import day
+
         if self.status == RepaymentStatus.COMPLETED:
-            return f"Completed {self.completed_at:%-d %b %Y}"
+            return _("Completed %(date)s") % {"date": day(self.completed_at)}
         if self.status == RepaymentStatus.BOUNCED:
-            return (
-                f"Bounced {self.updated_at:%-d %b %Y}: {self.failure_reason} "
-                "Waiting for new details from the customer."
-            )
+            return _(
+                "Bounced %(date)s: %(reason)s Waiting for new details from the "
+                "customer."
+            ) % {"date": day(self.updated_at), "reason": self.failure_reason_display}
         if self.is_being_traced:
-            return (
-                f"Not arrived by {self.expected_by:%-d %b %Y}: being traced, "
-                "never sent twice"
-            )
+            return _("Not arrived by %(date)s: being traced, never sent twice") % {
+                "date": day(self.expected_by)
+            }
         if self.status == RepaymentStatus.PROCESSING:
-            return (
-                f"Sent {self.updated_at:%-d %b %Y}, expected by "
-                f"{self.expected_by:%-d %b %Y}"
-            )
-        return (
-            f"Scheduled {self.created_at:%-d %b %Y}, expected by "
-            f"{self.expected_by:%-d %b %Y}"
+            return _("Sent %(date)s, expected by %(expected_by)s") % {
+                "date": day(self.updated_at),
+                "expected_by": day(self.expected_by),
+            }
+        return _("Scheduled %(date)s, expected by %(expected_by)s") % {
+            "date": day(self.created_at),
+            "expected_by": day(self.expected_by),
+        }
+
+    @property
+    def failure_reason_display(self) -> str:
+        """Why it bounced, in the active language. ``failure_reason`` is kept in
+        English for staff; the rail's own reasons (``PaymentMethod.REFUSALS``,
+        ``NO_METHOD``) are written again from it, anything else is shown as
+        stored."""
+        match = re.fullmatch(
+            r"(?P<label>.+) is (?P<status>closed|frozen|blocked)\.", self.failure_reason
         )
+        if match:
+            refusal = PaymentMethod.REFUSALS[match["status"]]
+            return refusal % {"label": match["label"]}
+        if self.failure_reason == NO_METHOD:
+            return _(NO_METHOD)
+        return self.failure_reason
 
     def advance(self, now=None) -> str:
         """One step on the simulated payment rail, when due: scheduled → processing
@@ -1100,7 +1151,9 @@ class Repayment(models.Model):
 
     def _rail_step(self, now) -> None:
         method = self.payment_method
-        refusal = method.refusal_reason() if method else "No payment method was given."
+        # Stored in English for staff; ``failure_reason_display`` translates.
+        with translation.override("en"):
+            refusal = method.refusal_reason() if method else NO_METHOD
         if refusal:
             self.status = RepaymentStatus.BOUNCED
             self.failure_reason = refusal[:255]
@@ -1151,19 +1204,21 @@ class Repayment(models.Model):
             if locked.is_being_traced:
                 raise OrderActionNotAllowed(
                     "REPAYMENT_BEING_TRACED",
-                    "This money was sent more than 14 days ago and is being traced; "
-                    "it is never sent twice. If it bounces back to us, we will ask "
-                    "you for new details.",
+                    _(
+                        "This money was sent more than 14 days ago and is being "
+                        "traced; it is never sent twice. If it bounces back to us, "
+                        "we will ask you for new details."
+                    ),
                 )
             if not locked.needs_new_details:
                 raise OrderActionNotAllowed(
                     "REPAYMENT_ON_ITS_WAY",
-                    "This money is already on its way; it cannot be sent again.",
+                    _("This money is already on its way; it cannot be sent again."),
                 )
             if payment_method is not None:
                 if payment_method.customer_id != locked.customer_id:
                     raise InvalidRequest(
-                        "FOREIGN_PAYMENT_METHOD", "That payment method is not yours."
+                        "FOREIGN_PAYMENT_METHOD", _("That payment method is not yours.")
                     )
                 bounced_from = locked.payment_method
                 if bounced_from is not None and bounced_from.has_same_details(
@@ -1171,8 +1226,11 @@ class Repayment(models.Model):
                 ):
                     raise InvalidRequest(
                         "SAME_DETAILS_AS_BOUNCED",
-                        f"Your refund bounced from {bounced_from.label}. Give the "
-                        "details of another card or bank account.",
+                        _(
+                            "Your refund bounced from %(label)s. Give the details "
+                            "of another card or bank account."
+                        )
+                        % {"label": bounced_from.label},
                         field="last4",
                     )
                 locked.payment_method = payment_method
@@ -1223,6 +1281,17 @@ class BalanceEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}: {self.description}"
 
+    @property
+    def description_display(self) -> str:
+        """The description in the active language: a refund's entry is written
+        again from its refund's store (load ``refund__order__merchant``); any
+        other entry shows its stored text."""
+        if self.refund_id and self.description.startswith("Refund from "):
+            return _("Refund from %(store)s") % {
+                "store": self.refund.order.merchant.name
+            }
+        return self.description
+
 
 class NotificationQuerySet(models.QuerySet):
     def for_customer(self, customer: Customer) -> "NotificationQuerySet":
@@ -1253,15 +1322,21 @@ class Notification(models.Model):
     """
 
     class Kind(models.TextChoices):
-        REFUND = "refund", "Refund issued"
-        REPAYMENT_COMPLETED = "repayment_completed", "Money back completed"
-        REPAYMENT_BOUNCED = "repayment_bounced", "Refund bounced: action needed"
-        REPAYMENT_TRACED = "repayment_traced", "Refund late: being traced"
-        RETURN_REPORTED = "return_reported", "Return reported"
-        PAYMENTS_RESUMED = "payments_resumed", "Payments resumed"
-        ORDER_UPDATED = "order_updated", "Order changed by the store"
-        INVOICE = "invoice", "Invoice"
-        DUE_DATE_EXTENDED = "due_date_extended", "Due date extended"
+        REFUND = "refund", gettext_lazy("Refund issued")
+        REPAYMENT_COMPLETED = (
+            "repayment_completed",
+            gettext_lazy("Money back completed"),
+        )
+        REPAYMENT_BOUNCED = (
+            "repayment_bounced",
+            gettext_lazy("Refund bounced: action needed"),
+        )
+        REPAYMENT_TRACED = "repayment_traced", gettext_lazy("Refund late: being traced")
+        RETURN_REPORTED = "return_reported", gettext_lazy("Return reported")
+        PAYMENTS_RESUMED = "payments_resumed", gettext_lazy("Payments resumed")
+        ORDER_UPDATED = "order_updated", gettext_lazy("Order changed by the store")
+        INVOICE = "invoice", gettext_lazy("Invoice")
+        DUE_DATE_EXTENDED = "due_date_extended", gettext_lazy("Due date extended")
 
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="notifications"
@@ -1334,10 +1409,13 @@ class Notification(models.Model):
 
     @cached_property
     def message(self):
-        """Title and body for the customer, written now from ``data``."""
+        """Title and body for the customer, written now from ``data`` in the
+        active language (the page's, which is the customer's)."""
+        from django.utils.translation import get_language
+
         from .notifications import render
 
-        return render(self)
+        return render(self, get_language())
 
     @classmethod
     def post(
@@ -1483,13 +1561,13 @@ class ReturnReport(models.Model):
         if shipped_on > today:
             raise InvalidRequest(
                 "SHIPPED_IN_FUTURE",
-                "The date you sent it cannot be in the future.",
+                _("The date you sent it cannot be in the future."),
                 field="shipped_on",
             )
         if shipped_on < timezone.localdate(order.created_at):
             raise InvalidRequest(
                 "SHIPPED_BEFORE_ORDER",
-                "The date you sent it is before you ordered.",
+                _("The date you sent it is before you ordered."),
                 field="shipped_on",
             )
         with transaction.atomic():
@@ -1497,8 +1575,10 @@ class ReturnReport(models.Model):
             if cls.objects.open().filter(order=locked).exists():
                 raise OrderActionNotAllowed(
                     "RETURN_ALREADY_REPORTED",
-                    "You already reported a return for this order; its payments "
-                    "are paused.",
+                    _(
+                        "You already reported a return for this order; its "
+                        "payments are paused."
+                    ),
                 )
             # At most 21 days of pause per order: once a pause ran out without the
             # store registering the return, reporting again does not pause again.
@@ -1506,16 +1586,19 @@ class ReturnReport(models.Model):
             if cls.objects.filter(order=locked, resolution="expired").exists():
                 raise OrderActionNotAllowed(
                     "RETURN_PAUSE_USED",
-                    "Your payments for this order were already paused for 21 days "
-                    "while the store checked a return. Please contact the store; "
-                    "your payments continue as planned.",
+                    _(
+                        "Your payments for this order were already paused for 21 "
+                        "days while the store checked a return. Please contact the "
+                        "store; your payments continue as planned."
+                    ),
                 )
             paused = Installment.objects.filter(
                 plan__order=locked, status=InstallmentStatus.SCHEDULED
             ).update(status=InstallmentStatus.PAUSED)
             if not paused:
                 raise OrderActionNotAllowed(
-                    "NOTHING_TO_PAUSE", "This order has no upcoming payments to pause."
+                    "NOTHING_TO_PAUSE",
+                    _("This order has no upcoming payments to pause."),
                 )
             report = cls.objects.create(
                 order=locked,
@@ -1642,7 +1725,7 @@ class LoginCode(models.Model):
         ):
             raise LoginThrottled(
                 "TOO_MANY_CODES",
-                "Too many codes were requested. Wait 15 minutes and try again.",
+                _("Too many codes were requested. Wait 15 minutes and try again."),
             )
         return cls.objects.create(
             email=email,
@@ -1694,13 +1777,13 @@ class LoginCode(models.Model):
             if row is None or row.expires_at <= now:
                 error = LoginCodeRejected(
                     "CODE_EXPIRED",
-                    "This code has expired. Ask for a new one.",
+                    _("This code has expired. Ask for a new one."),
                     field="code",
                 )
             elif row.attempts >= LOGIN_CODE_MAX_TRIES:
                 error = LoginCodeRejected(
                     "TOO_MANY_TRIES",
-                    "Too many wrong codes. Ask for a new one.",
+                    _("Too many wrong codes. Ask for a new one."),
                     field="code",
                 )
             else:
@@ -1720,10 +1803,14 @@ class LoginCode(models.Model):
                 left = LOGIN_CODE_MAX_TRIES - row.attempts
                 error = LoginCodeRejected(
                     "WRONG_CODE",
-                    f"That code is not right. {left} tr{'y' if left == 1 else 'ies'} "
-                    "left."
+                    ngettext(
+                        "That code is not right. %(count)d try left.",
+                        "That code is not right. %(count)d tries left.",
+                        left,
+                    )
+                    % {"count": left}
                     if left
-                    else "That code is not right. Ask for a new one.",
+                    else _("That code is not right. Ask for a new one."),
                     field="code",
                 )
         # Raised after the commit: the counted try must stick.

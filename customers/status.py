@@ -25,11 +25,14 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
 from portal.models import Order, OrderStatus
 from portal.money import format_money
 from refunds.models import Refund, RefundKind
 
+from .language import day
 from .models import (
     OPEN_INSTALLMENT,
     BalanceEntry,
@@ -43,14 +46,14 @@ from .models import (
 )
 
 #: What the seed tells a customer whose money has not arrived (seed 000).
-BOUNCE_GUIDANCE = (
+BOUNCE_GUIDANCE = gettext_lazy(
     "Did you recently change banks or close your linked bank account? Have you "
     "canceled, temporarily frozen, blocked or changed your connected card? If so, "
     "let us know: your refund may have bounced back to us, causing the delay."
 )
 #: What a customer whose money is overdue while processing is told (our rule:
 #: it is traced, never sent twice; DOMAIN.md, "Repayments").
-TRACING = (
+TRACING = gettext_lazy(
     "It has been more than 14 days and the money has not arrived. We are tracing "
     "the transfer; it is never sent twice. If it bounced back to us, we will ask "
     "you here for new details and send it again."
@@ -75,18 +78,35 @@ class MoneyContext:
 
 
 class CustomerOrderStatus:
-    """The order statuses a customer reads, most telling first."""
+    """The order statuses a customer reads, most telling first: ``(key,
+    label)``; the key is computed in SQL, the label (translated) when shown."""
 
-    PAUSED = "paused", "Payments paused"
-    REFUNDED = "refunded", "Refunded"
-    PARTLY_REFUNDED = "partly_refunded", "Partly refunded"
-    PAYING = "paying", "Paying"
-    PAID = "paid", "Paid"
-    CANCELLED = "cancelled", "Cancelled"
-    AWAITING = "awaiting", "Awaiting shipment"
+    PAUSED = "paused", gettext_lazy("Payments paused")
+    REFUNDED = "refunded", pgettext_lazy("order status", "Refunded")
+    PARTLY_REFUNDED = "partly_refunded", gettext_lazy("Partly refunded")
+    PAYING = "paying", pgettext_lazy("order status", "Paying")
+    PAID = "paid", pgettext_lazy("order status", "Paid")
+    CANCELLED = "cancelled", pgettext_lazy("order status", "Cancelled")
+    AWAITING = "awaiting", gettext_lazy("Awaiting shipment")
+
+    @classmethod
+    def label(cls, key: str) -> str:
+        """The label for ``key`` in the active language."""
+        for value, label in (
+            cls.PAUSED,
+            cls.REFUNDED,
+            cls.PARTLY_REFUNDED,
+            cls.PAYING,
+            cls.PAID,
+            cls.CANCELLED,
+            cls.AWAITING,
+        ):
+            if value == key:
+                return str(label)
+        raise KeyError(key)
 
 
-def _status_case(index: int) -> Case:
+def _status_case() -> Case:
     open_return = Exists(ReturnReport.objects.open().filter(order=OuterRef("pk")))
     open_installment = Exists(
         Installment.objects.filter(
@@ -109,21 +129,19 @@ def _status_case(index: int) -> Case:
         ),
     ]
     return Case(
-        *[When(condition, then=Value(pair[index])) for condition, pair in conditions],
-        default=Value(CustomerOrderStatus.AWAITING[index]),
+        *[When(condition, then=Value(pair[0])) for condition, pair in conditions],
+        default=Value(CustomerOrderStatus.AWAITING[0]),
         output_field=CharField(),
     )
 
 
 def customer_orders(customer: Customer):
     """The customer's orders, newest first, each with ``customer_status`` (a key
-    for styling) and ``customer_status_label``; one query per page."""
+    for styling; ``CustomerOrderStatus.label`` names it); one query per page."""
     return (
         Order.objects.for_customer(customer)
         .select_related("merchant")
-        .annotate(
-            customer_status=_status_case(0), customer_status_label=_status_case(1)
-        )
+        .annotate(customer_status=_status_case())
         .order_by("-created_at", "-pk")
     )
 
@@ -270,7 +288,7 @@ class OrderPage:
             order=order,
             money=money,
             status=order.customer_status,
-            status_label=order.customer_status_label,
+            status_label=CustomerOrderStatus.label(order.customer_status),
             plans=rows_by_plan,
             timelines=timelines,
             open_return=open_return,
@@ -315,35 +333,50 @@ def _timeline(
         if line.total_amount > 0
     ]
     if refund.kind == RefundKind.AMOUNT:
-        registered = f"{store} registered a partial refund"
+        registered = _("%(store)s registered a partial refund") % {"store": store}
     elif refund.kind == RefundKind.COMPLETE:
-        registered = f"{store} registered the return or cancellation"
+        registered = _("%(store)s registered the return or cancellation") % {
+            "store": store
+        }
     else:
-        registered = f"{store} registered your return"
+        registered = _("%(store)s registered your return") % {"store": store}
     if registered_return is not None:
         items.append(
-            f"Your reported return (tracking number "
-            f"{registered_return.tracking_number}) is registered: the pause on "
-            "your payments ended, and they continue as shown in your plan."
+            _(
+                "Your reported return (tracking number %(tracking_number)s) is "
+                "registered: the pause on your payments ended, and they continue "
+                "as shown in your plan."
+            )
+            % {"tracking_number": registered_return.tracking_number}
         )
     steps = [Step(registered, when=refund.created_at, details=items)]
 
     issued = [refund.description] if refund.description else []
     if refund.fee_amount:
-        issued.append(f"A return fee of {money.fmt(refund.fee_amount)} was deducted.")
+        issued.append(
+            _("A return fee of %(fee)s was deducted.")
+            % {"fee": money.fmt(refund.fee_amount)}
+        )
     steps.append(
-        Step(f"Refund issued: {money.fmt(refund.refunded_amount)}", details=issued)
+        Step(
+            _("Refund issued: %(amount)s")
+            % {"amount": money.fmt(refund.refunded_amount)},
+            details=issued,
+        )
     )
 
     if refund.store_credit:
         applied = [
-            f"{store} handles this return as store credit. Your payments to us "
-            "continue as planned."
+            _(
+                "%(store)s handles this return as store credit. Your payments to "
+                "us continue as planned."
+            )
+            % {"store": store}
         ]
     else:
         applied = [
             (
-                f"Shipment {shipments[a.capture_id]}: "
+                shipment_prefix(shipments[a.capture_id])
                 if a.capture_id in shipments
                 else ""
             )
@@ -351,9 +384,11 @@ def _timeline(
             for a in refund.allocations.all()
         ]
     applied += [
-        f"{money.fmt(e.amount)} credited to your account balance." for e in entries
+        _("%(amount)s credited to your account balance.")
+        % {"amount": money.fmt(e.amount)}
+        for e in entries
     ]
-    steps.append(Step("How it was applied", details=[d for d in applied if d]))
+    steps.append(Step(_("How it was applied"), details=[d for d in applied if d]))
 
     repayments = list(refund.repayments.all())
     for repayment in repayments:
@@ -362,7 +397,7 @@ def _timeline(
     last = max((r.completed_at for r in repayments if r.completed_at), default=None)
     steps.append(
         Step(
-            "Completed",
+            pgettext("refund timeline", "Completed"),
             state="done" if done else "upcoming",
             when=last or (refund.created_at if not repayments else None),
         )
@@ -370,44 +405,61 @@ def _timeline(
     return RefundTimeline(refund, steps, repayments, entries)
 
 
+def shipment_prefix(number: int) -> str:
+    """ "Shipment 2: " before a sentence about one of several captures."""
+    return _("Shipment %(number)s: ") % {"number": number}
+
+
 def _repayment_step(repayment: Repayment, money: MoneyContext) -> Step:
-    amount = money.fmt(repayment.amount)
-    label = repayment.payment_method.label if repayment.payment_method else "you"
+    facts = {
+        "amount": money.fmt(repayment.amount),
+        "label": repayment.payment_method.label
+        if repayment.payment_method
+        else _("you"),
+    }
     if repayment.status == RepaymentStatus.COMPLETED:
         return Step(
-            f"{amount} paid back to {label}",
+            _("%(amount)s paid back to %(label)s") % facts,
             when=repayment.completed_at,
             repayment=repayment,
         )
     if repayment.needs_new_details:
         return Step(
-            f"{amount} to {label}: action needed",
+            _("%(amount)s to %(label)s: action needed") % facts,
             state="action",
             details=[
-                f"Your refund bounced back: {repayment.failure_reason}",
-                BOUNCE_GUIDANCE,
+                _("Your refund bounced back: %(reason)s")
+                % {"reason": repayment.failure_reason_display},
+                str(BOUNCE_GUIDANCE),
             ],
             repayment=repayment,
         )
     if repayment.is_being_traced:
         return Step(
-            f"{amount} to {label}: not arrived yet",
+            _("%(amount)s to %(label)s: not arrived yet") % facts,
             state="current",
             details=[
-                f"It was due by {repayment.expected_by:%-d %b %Y}. {TRACING}",
-                BOUNCE_GUIDANCE,
+                _("It was due by %(date)s.") % {"date": day(repayment.expected_by)}
+                + " "
+                + str(TRACING),
+                str(BOUNCE_GUIDANCE),
             ],
             repayment=repayment,
         )
-    verb = (
-        "is being sent" if repayment.status == RepaymentStatus.PROCESSING else "will go"
+    title = (
+        _("%(amount)s is being sent back to %(label)s")
+        if repayment.status == RepaymentStatus.PROCESSING
+        else _("%(amount)s will go back to %(label)s")
     )
     return Step(
-        f"{amount} {verb} back to {label}",
+        title % facts,
         state="current",
         details=[
-            f"Expected by {repayment.expected_by:%-d %b %Y}. It can take up to 14 days "
-            "for your payment method to update."
+            _(
+                "Expected by %(date)s. It can take up to 14 days for your payment "
+                "method to update."
+            )
+            % {"date": day(repayment.expected_by)}
         ],
         repayment=repayment,
     )
@@ -431,13 +483,17 @@ def balance_totals(customer: Customer) -> list[tuple[MoneyContext, int]]:
 
 
 def balance_page(customer: Customer, number, per_page: int = 20):
-    """A page of the balance history, newest first, each entry with ``money``."""
-    entries = BalanceEntry.objects.filter(customer=customer).order_by(
-        "-created_at", "-pk"
+    """A page of the balance history, newest first, each entry with ``money``
+    and ``text`` (its description in the active language)."""
+    entries = (
+        BalanceEntry.objects.filter(customer=customer)
+        .select_related("refund__order__merchant")
+        .order_by("-created_at", "-pk")
     )
     page = Paginator(entries, per_page).get_page(number)
     for entry in page.object_list:
         entry.money = MoneyContext(entry.currency, customer.locale)
+        entry.text = entry.description_display
     return page
 
 
@@ -447,4 +503,5 @@ def order_list_page(customer: Customer, number, per_page: int = 20):
     page = Paginator(customer_orders(customer), per_page).get_page(number)
     for order in page.object_list:
         order.money = MoneyContext.for_order(order)
+        order.customer_status_label = CustomerOrderStatus.label(order.customer_status)
     return page

@@ -20,14 +20,16 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.tasks import default_task_backend, task
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from portal.mail import safe_to_retry
 from portal.models import Order
 
+from .language import customer_language
 from .models import Installment, LoginCode, Notification, Repayment, ReturnReport
 from .notifications import (
     create_refund_notification,
+    notification_language,
     send_login_code_email,
     send_notification_email_now,
 )
@@ -65,7 +67,9 @@ def send_login_code(login_code_id: int) -> str:
     code = row.deliver() if row is not None else None
     if code is None:
         return "nothing to send"
-    send_login_code_email(row.customer, code)
+    language = customer_language(row.customer)
+    with translation.override(language):
+        send_login_code_email(row.customer, code, language)
     return "sent"
 
 
@@ -96,11 +100,14 @@ def send_notification_email(notification_id: int) -> str:
     status = _begin_email_attempt(notification_id)
     if status != "sending":
         return status
-    notification = Notification.objects.select_related("customer").get(
-        pk=notification_id
-    )
+    notification = Notification.objects.select_related(
+        "customer", "order__merchant"
+    ).get(pk=notification_id)
     try:
-        send_notification_email_now(notification)
+        # In the customer's language, never the language of whoever caused it.
+        language = notification_language(notification)
+        with translation.override(language):
+            send_notification_email_now(notification, language)
     except Exception as error:  # Every mail failure is recorded, none is lost.
         if safe_to_retry(error):
             return _email_failed(notification, error)

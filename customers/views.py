@@ -3,6 +3,13 @@ report a return, new details for a bounced refund, balance, notifications.
 
 Every page is scoped to ``request.customer`` at its first line; another
 customer's ids give 404.
+
+Language (our rule, issue 15): a page about one order (the order, reporting its
+return, new details for its refund) is in that order's language (its locale:
+"de_DE" -> German, "sv_SE" -> Swedish, else English); the order list, balance
+and notifications are in the language of the customer's most recent order
+(``_in_customer_language``); the login pages, before anyone is known, follow the
+language switcher and then Accept-Language (``LocaleMiddleware``).
 """
 
 from urllib.parse import urlencode
@@ -14,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -30,6 +38,7 @@ from .auth import (
     safe_next,
 )
 from .forms import CodeForm, EmailForm, RepaymentDetailsForm, ReturnReportForm
+from .language import activate_for, customer_language, order_language
 from .models import LoginThrottled, Notification, Repayment
 from .status import (
     BOUNCE_GUIDANCE,
@@ -48,6 +57,11 @@ def redirect_or_htmx(request: HttpRequest, url: str) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
+
+
+def _in_customer_language(request: HttpRequest) -> None:
+    """A page about no single order: the customer's language (one query)."""
+    activate_for(request, customer_language(request.customer))
 
 
 def _partial(request: HttpRequest, template: str, partial: str) -> str:
@@ -99,7 +113,9 @@ def resend_code(request: HttpRequest) -> HttpResponse:
         messages.error(request, error.message)
     else:
         messages.success(
-            request, f"If {email} has an account, a new code is on its way."
+            request,
+            _("If %(email)s has an account, a new code is on its way.")
+            % {"email": email},
         )
     return redirect("customers:login_code")
 
@@ -107,13 +123,14 @@ def resend_code(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
     logout_customer(request)
-    messages.success(request, "You are logged out.")
+    messages.success(request, _("You are logged out."))
     return redirect("customers:login")
 
 
 @require_http_methods(["GET"])
 @customer_required
 def order_list(request: HttpRequest) -> HttpResponse:
+    _in_customer_language(request)
     page = order_list_page(request.customer, request.GET.get("page"), PAGE_SIZE)
     context = {"customer": request.customer, "page": page, "nav": "orders"}
     return TemplateResponse(request, "customers/order_list.html", context)
@@ -125,6 +142,7 @@ def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
     order = get_object_or_404(
         Order.objects.for_customer(request.customer), order_id=order_id
     )
+    activate_for(request, order_language(order))
     context = {
         "customer": request.customer,
         "view": OrderPage.load(order, request.customer),
@@ -140,10 +158,11 @@ def report_return(request: HttpRequest, order_id: UUID) -> HttpResponse:
         Order.objects.for_customer(request.customer).select_related("merchant"),
         order_id=order_id,
     )
+    activate_for(request, order_language(order))
     form = ReturnReportForm(order, request.POST or None)
     if request.method == "POST" and form.is_valid() and form.save():
         messages.success(
-            request, "Return reported: your payments for this order are paused."
+            request, _("Return reported: your payments for this order are paused.")
         )
         return redirect_or_htmx(
             request, reverse("customers:order_detail", args=[order_id])
@@ -167,10 +186,11 @@ def repayment_details(request: HttpRequest, repayment_id: UUID) -> HttpResponse:
         ),
         repayment_id=repayment_id,
     )
+    activate_for(request, order_language(repayment.plan.order))
     form = RepaymentDetailsForm(repayment, request.POST or None)
     if request.method == "POST" and form.is_valid() and form.save():
         messages.success(
-            request, "Thank you. We will send your refund to the new details."
+            request, _("Thank you. We will send your refund to the new details.")
         )
         url = reverse("customers:order_detail", args=[repayment.plan.order.order_id])
         return redirect_or_htmx(request, url)
@@ -191,6 +211,7 @@ def repayment_details(request: HttpRequest, repayment_id: UUID) -> HttpResponse:
 @require_http_methods(["GET"])
 @customer_required
 def balance(request: HttpRequest) -> HttpResponse:
+    _in_customer_language(request)
     context = {
         "customer": request.customer,
         "totals": balance_totals(request.customer),
@@ -203,6 +224,7 @@ def balance(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 @customer_required
 def notification_list(request: HttpRequest) -> HttpResponse:
+    _in_customer_language(request)
     notifications = (
         Notification.objects.for_customer(request.customer)
         .for_display()
@@ -219,6 +241,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @customer_required
 def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
+    _in_customer_language(request)
     notification = get_object_or_404(
         Notification.objects.for_customer(request.customer).for_display(),
         pk=pk,
@@ -235,5 +258,6 @@ def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @customer_required
 def notification_read_all(request: HttpRequest) -> HttpResponse:
+    _in_customer_language(request)
     Notification.objects.for_customer(request.customer).mark_read()
     return redirect_or_htmx(request, reverse("customers:notification_list"))

@@ -48,7 +48,12 @@ def on_postgres() -> bool:
 
 @pytest.fixture
 def merchant(db):
-    return MerchantFactory(name="Nordic Threads", slug="nordic-threads", country="DE")
+    """A German store whose orders are in English ("en_DE": German number and
+    money format, English words), so tests about behaviour read English; the
+    translation tests make their own "de_DE" and "sv_SE" orders."""
+    return MerchantFactory(
+        name="Nordic Threads", slug="nordic-threads", country="DE", locale="en_DE"
+    )
 
 
 @pytest.fixture
@@ -73,8 +78,8 @@ def staff_user(merchant_user):
 @pytest.fixture
 def customer(db):
     customer = CustomerFactory(
-        name="Maja Berg", email="maja@example.com", locale="de_DE"
-    )
+        name="Maja Berg", email="maja@example.com", locale="en_DE"
+    )  # English words, German number format, like ``merchant``
     PaymentMethodFactory(customer=customer, label="Visa •••• 4242")
     return customer
 

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count, F, Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import (
@@ -256,9 +257,27 @@ def test_the_demo_customers_a_newcomer_needs_are_named_in_the_readme(demo):
     # Store credit: Noah's return was settled as store credit.
     noah = Customer.objects.get(email="noah.lindqvist@example.com")
     assert Refund.objects.filter(order__customer=noah, store_credit=True).exists()
-    for customer in (maja, jordan, lena, noah):
+    astrid = Customer.objects.get(email="astrid.sjoberg@example.com")
+    for customer in (maja, jordan, lena, noah, astrid):
         assert f"`{customer.email}`" in readme
         assert customer.email in demo
+
+
+def test_the_swedish_demo_customer_reads_swedish(demo, client):
+    from tests.customers.conftest import log_in
+
+    astrid = Customer.objects.get(email="astrid.sjoberg@example.com")
+    assert set(astrid.orders.values_list("locale", flat=True)) == {"sv_SE"}
+    log_in(client, astrid)
+    response = client.get(reverse("customers:order_list"))
+    assert response["Content-Language"] == "sv"
+    assert "Dina beställningar" in response.content.decode()
+    refunded = astrid.orders.filter(payment_product=PaymentProduct.PAY_IN_4).get()
+    page = client.get(
+        reverse("customers:order_detail", args=[refunded.order_id])
+    ).content.decode()
+    assert "Hur den tillämpades" in page
+    assert "De återstående" in page
 
 
 def test_the_default_demo_is_small_enough_to_load_in_seconds():

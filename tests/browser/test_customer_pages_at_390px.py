@@ -58,9 +58,14 @@ def assert_no_sideways_scroll(page, name: str) -> None:
     assert not overflow, f"scrolls sideways: {overflow}"
 
 
+@pytest.mark.parametrize("locale", ["en_DE", "de_DE", "sv_SE"])
 def test_every_customer_page_fits_390_px_without_sideways_scroll(
-    phone, customer, make_order, screenshot_dir
+    phone, customer, merchant, make_order, screenshot_dir, locale
 ):
+    # In English, German and Swedish (issue 15): long German and Swedish words
+    # ("Rücksendegebühr", "återbetalningarna") must not push a page sideways.
+    merchant.locale = locale
+    merchant.save(update_fields=["locale"])
     lines = [
         line("TSHIRT-1", 10000, 2, name="T-shirt aus Bio-Baumwolle, dunkelblau"),
         line("JEANS-1", 20000, name="Jeans Straight Fit, dunkelblau"),
@@ -143,7 +148,9 @@ def test_every_customer_page_fits_390_px_without_sideways_scroll(
         assert phone.locator("h1").first.is_visible(), name
         overflowing.append(sideways_scroll(phone, name))
         if screenshot_dir:
-            path = os.path.join(screenshot_dir, f"390-{name.replace(' ', '-')}.png")
+            path = os.path.join(
+                screenshot_dir, f"390-{locale}-{name.replace(' ', '-')}.png"
+            )
             phone.screenshot(path=path, full_page=True)
     assert [o for o in overflowing if o] == []
     phone.goto(pages["paused order"])

@@ -139,9 +139,10 @@ def test_issue_11_case_5_paused_payments_show_the_dates_they_will_be_charged(
 def test_issue_11_case_6_a_swedish_order_shows_one_money_style_on_every_page(
     customer, customer_client, django_capture_on_commit_callbacks
 ):
-    # A de_DE customer, a Swedish order of 747,00 kr, 100,00 kr refunded: the
-    # header, plan, notifications and "How it was applied" all say "kr".
-    assert customer.locale == "de_DE"
+    # A customer of a German locale, a Swedish order of 747,00 kr, 100,00 kr
+    # refunded: the header, plan, notifications and "How it was applied" all
+    # say "kr" (and, since issue 15, in Swedish: the order's language).
+    assert customer.locale == "en_DE"
     store = MerchantFactory(name="Skog & Sten", slug="skog", country="SE")
     order = OrderFactory(
         merchant=store, customer=customer, lines=[line("VAS-1", 74700, name="Vas")]
@@ -160,11 +161,11 @@ def test_issue_11_case_6_a_swedish_order_shows_one_money_style_on_every_page(
     }
     assert sek(74700) in html["order"] and sek(74700) in html["orders"]
     assert (
-        f"Remaining 3 payments become {sek(15342)}, {sek(15342)}, {sek(15341)}."
-        in html["order"]
+        f"De återstående 3 betalningarna blir {sek(15342)}, {sek(15342)}, "
+        f"{sek(15341)}." in html["order"]
     )
-    assert f"Refund from Skog &amp; Sten: {sek(10000)}" in html["notifications"]
-    assert f"{sek(15342)} on" in html["notifications"]
+    assert f"Återbetalning från Skog &amp; Sten: {sek(10000)}" in html["notifications"]
+    assert f"{sek(15342)} den" in html["notifications"]
     for name, page in html.items():
         assert "SEK" not in page, name
     assert "SEK" not in mail.outbox[0].subject + mail.outbox[0].body

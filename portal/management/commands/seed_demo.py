@@ -97,6 +97,9 @@ DEMO_CUSTOMER_EMAIL = "maja@example.com"
 CLOSED_CARD_EMAIL = "jordan.reyes@example.com"
 PAUSED_RETURN_EMAIL = "lena.vogel@example.com"
 STORE_CREDIT_EMAIL = "noah.lindqvist@example.com"
+#: A Swedish customer (orders of the Swedish store, locale sv_SE): her pages and
+#: emails are in Swedish (issue 15).
+SWEDISH_CUSTOMER_EMAIL = "astrid.sjoberg@example.com"
 # Tasks are not queued while the past is written: each refund's notification is
 # created on the spot (notify_refund, called directly) and counts as emailed then.
 NO_TASK_QUEUE = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
@@ -843,6 +846,36 @@ class DemoBuilder:
             ),
         )
 
+        # A Swedish customer who reads Swedish: two vases of three returned from a
+        # pay in 4 (lower payments), and a pay-now order refunded in full (money
+        # back on its way).
+        astrid = self.customer(
+            se,
+            name="Astrid Sjöberg",
+            email=SWEDISH_CUSTOMER_EMAIL,
+            card="Visa •••• 3307",
+        )
+        plan = self.plan_order(
+            se,
+            astrid,
+            PaymentProduct.PAY_IN_4,
+            days(16, 12),
+            items(se, ("SS-VAS-KER", 3), ("SS-DOFTLJUS", 1)),
+        )
+        self.plan_capture(plan, days(15, 9), by_api=True)
+        self.plan_refund(
+            plan, "items", days(4, 14), lines=[("SS-VAS-KER", 2)], by_api=False
+        )
+        plan = self.plan_order(
+            se,
+            astrid,
+            PaymentProduct.PAY_NOW,
+            days(8, 19),
+            items(se, ("SS-KOPP-STG", 2)),
+        )
+        self.plan_capture(plan, days(7, 9), by_api=True)
+        self.plan_refund(plan, "complete", days(1, 10), by_api=False)
+
     def report_return(self, plan: OrderPlan, when: datetime) -> None:
         """The customer reports a return (tracking number, date sent) at ``when``."""
         report = ReturnReport.report(
@@ -1000,6 +1033,12 @@ class Command(BaseCommand):
             ("", CLOSED_CARD_EMAIL, "/my/", "money back to a closed card bounces"),
             ("", PAUSED_RETURN_EMAIL, "/my/", "payments paused; account balance"),
             ("", STORE_CREDIT_EMAIL, "/my/", "a return settled as store credit"),
+            (
+                "",
+                SWEDISH_CUSTOMER_EMAIL,
+                "/my/",
+                "reads Swedish (sv_SE orders); refunds",
+            ),
         ]
         self.stdout.write("")
         self.stdout.write(self.style.MIGRATE_HEADING("Demo logins"))
