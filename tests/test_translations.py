@@ -56,8 +56,14 @@ def test_translations_keep_every_placeholder(language):
         if not m.id:
             continue
         expected = set(placeholder.findall(as_tuple(m.id)[-1]))
-        for text in as_tuple(m.string):
-            if set(placeholder.findall(text)) != expected:
+        forms = as_tuple(m.string)
+        for index, text in enumerate(forms):
+            found = set(placeholder.findall(text))
+            if len(forms) > 1 and index == 0:
+                # The singular form may say "one" in words instead of the
+                # count, as the English singular does ("the remaining payment").
+                found |= {"%(count)d"} & expected
+            if found != expected:
                 wrong.append((m.id, text))
     assert wrong == []
 

@@ -162,6 +162,15 @@ def english_left(html: str, language: str, skip_classes=frozenset()) -> list[str
 
 
 @pytest.fixture
+def merchant(merchant):
+    """The shared test store, German here: its orders and its users' default
+    language are German ("de_DE"; the shared fixture writes English, "en_DE")."""
+    merchant.locale = "de_DE"
+    merchant.save(update_fields=["locale"])
+    return merchant
+
+
+@pytest.fixture
 def world(merchant, customer, make_order, merchant_user):
     """A German store with something on every page: orders in each state, a
     settled payout and a next one, a refund, an API credential and its log."""
