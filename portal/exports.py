@@ -179,6 +179,7 @@ REFUND_COLUMNS = [
     Column("refund_id"),
     Column("refund_reference"),
     Column("kind"),
+    Column("reason"),
     Column("description"),
     Column("by"),
     Column("lines"),
@@ -243,6 +244,7 @@ def refund_rows(refunds: QuerySet) -> Iterator[Row]:
                 refund.refund_id,
                 refund.reference,
                 refund.get_kind_display(),
+                refund.get_reason_display(),  # "" for API refunds (no reason)
                 refund.description,
                 refund.created_by.username if refund.created_by else "API",
                 lines,
