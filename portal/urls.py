@@ -17,7 +17,7 @@ def favicon(request: HttpRequest) -> FileResponse:
     path_ = finders.find("favicon.ico")
     if not path_:
         raise Http404("No favicon.")
-    return FileResponse(open(path_, "rb"), content_type="image/x-icon")  # noqa: SIM115
+    return FileResponse(open(path_, "rb"), content_type="image/x-icon")
 
 
 urlpatterns = [
