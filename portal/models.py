@@ -1245,6 +1245,8 @@ class OrderLineValues:
 _REQUEST_FIELDS = (
     "description",
     "reference",
+    "reason",
+    "internal_note",
     "currency",
     "expected_amount",
     "return_fee",

@@ -300,19 +300,20 @@ class RefundForm(forms.Form):
             lines = tuple(self._selected_lines())
         if kind == RefundKind.AMOUNT:
             amount = self._money("amount")
+        # Until the fee is typed, the items are previewed without it; confirming
+        # needs it (``save``).
+        self.fee_missing = False
         if kind == RefundKind.ITEMS_WITH_FEE:
             if (cleaned.get("return_fee") or "").strip():
                 fee = self._money("return_fee")
             else:
-                self.add_error(
-                    "return_fee",
-                    "Enter the return fee the customer pays, or choose "
-                    "“Selected items” to refund without one.",
-                )
+                self.fee_missing = True
         if not self.errors:
             cleaned["request"] = RefundRequest(
                 # The engine's "items" with a fee is items with a return fee.
-                kind=RefundKind.ITEMS if fee else kind,
+                kind=RefundKind.ITEMS
+                if kind == RefundKind.ITEMS_WITH_FEE
+                else kind,
                 lines=lines,
                 amount=amount,
                 return_fee=fee,
@@ -413,6 +414,14 @@ class RefundForm(forms.Form):
                 self.add_error(None, "Check the preview, then confirm the refund.")
             return None
         if not self.is_valid():
+            return None
+        if self.fee_missing:
+            self.preview()
+            self.add_error(
+                "return_fee",
+                "Enter the return fee the customer pays, or choose "
+                "“Selected items” to refund without one.",
+            )
             return None
         try:
             return execute_refund(

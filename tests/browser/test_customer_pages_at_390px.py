@@ -17,20 +17,13 @@ from customers.models import (
     ReturnReport,
 )
 from portal.models import PaymentProduct
+from tests.browser_fixtures import PHONE
 from tests.factories import MerchantFactory, OrderFactory, line
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def phone(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport=PHONE)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
+# ``phone`` (390 px, failing on console errors and CSP violations) comes from
+# tests/browser_fixtures.py.
 
 
 def log_in(page, email: str) -> None:
@@ -59,7 +52,7 @@ def assert_no_sideways_scroll(page, name: str) -> None:
 
 
 def test_every_customer_page_fits_390_px_without_sideways_scroll(
-    phone, customer, make_order, screenshot_dir
+    phone, customer, make_order, screenshot_dir, axe
 ):
     lines = [
         line("TSHIRT-1", 10000, 2, name="T-shirt aus Bio-Baumwolle, dunkelblau"),
@@ -142,6 +135,7 @@ def test_every_customer_page_fits_390_px_without_sideways_scroll(
         phone.goto(url)
         assert phone.locator("h1").first.is_visible(), name
         overflowing.append(sideways_scroll(phone, name))
+        axe(phone, f"{name} at 390 px")
         if screenshot_dir:
             path = os.path.join(screenshot_dir, f"390-{name.replace(' ', '-')}.png")
             phone.screenshot(path=path, full_page=True)
