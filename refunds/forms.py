@@ -311,9 +311,7 @@ class RefundForm(forms.Form):
         if not self.errors:
             cleaned["request"] = RefundRequest(
                 # The engine's "items" with a fee is items with a return fee.
-                kind=RefundKind.ITEMS
-                if kind == RefundKind.ITEMS_WITH_FEE
-                else kind,
+                kind=RefundKind.ITEMS if kind == RefundKind.ITEMS_WITH_FEE else kind,
                 lines=lines,
                 amount=amount,
                 return_fee=fee,

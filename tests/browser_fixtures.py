@@ -112,8 +112,10 @@ def watch_console(context, problems: ConsoleProblems) -> None:
     def on_page(page):
         page.on(
             "console",
-            lambda message: message.type == "error"
-            and problems.add("console", f"{message.text} ({message.location})"),
+            lambda message: (
+                message.type == "error"
+                and problems.add("console", f"{message.text} ({message.location})")
+            ),
         )
         page.on("pageerror", lambda error: problems.add("page error", str(error)))
 
