@@ -260,3 +260,77 @@ def test_refusal_shows_the_order_as_it_is_now_and_confirm_raises_no_csp_violatio
     page.width_name = "desktop"
     shot(page, "7-refused-after-another-tab")
     assert Refund.objects.count() == 1
+
+
+def log_in(page):
+    page.goto("/login/")
+    page.get_by_label("Username").fill("anna")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/orders/")
+
+
+def test_capture_form_names_the_quantity_once_a_row(sized_page, shop_order):
+    """The column heading on a wide screen, the label on a phone: never both."""
+    page = sized_page
+    order = OrderFactory(
+        merchant=shop_order.merchant,
+        customer=shop_order.customer,
+        lines=[line("A-1", 1000, 2, name="Mug"), line("B-1", 2000, 1, name="Bowl")],
+    )
+    log_in(page)
+    page.goto(f"/orders/{order.order_id}/capture/")
+    expected = 1 if page.width_name == "desktop" else 2
+    assert seen_text_count(page, ".line-table", "Quantity to capture") == expected
+    assert page.get_by_label("Quantity to capture").count() == 2  # still labelled
+    shot(page, "capture-form")
+
+
+def test_superseded_previews_are_not_console_errors_and_the_last_one_wins(
+    page, shop_order
+):
+    """Typing faster than the server answers: earlier previews are superseded
+    (queued, never aborted: htmx logs an aborted request as a console error,
+    which the ``page`` fixture would fail on), and the preview shows the last
+    amount typed."""
+    log_in(page)
+    page.goto(f"/orders/{shop_order.order_id}/refund/")
+    page.get_by_label("Amount", exact=True).check()
+    amount = page.get_by_label("Amount to refund")
+    for text in ("1", "12", "123", "123,4", "123,45"):
+        amount.fill(text)
+        page.wait_for_timeout(320)  # just past the debounce: a request each time
+    settle(page)
+    expect(page.locator("#preview-total")).to_have_text("123,45\xa0€")
+    expect(page.locator("#confirm-label")).to_have_text("Refund 123,45\xa0€")
+
+
+def test_the_console_fixture_catches_csp_violations_and_console_errors(
+    page, shop_order, console_problems
+):
+    """The fixture itself: an inline style and a console.error are caught (the
+    test declares them expected, so it passes only if both were seen)."""
+    console_problems.expect("CSP: style-src-attr")
+    console_problems.expect("console: Applying inline style violates")
+    console_problems.expect("console: planted error")
+    log_in(page)
+    page.evaluate("document.body.setAttribute('style', 'color: red')")
+    page.evaluate("console.error('planted error')")
+    page.wait_for_timeout(200)
+    assert any("CSP" in p for p in console_problems.seen)
+
+
+def test_favicon_loads_in_the_browser(page, shop_order):
+    """Pages link static/favicon.ico, and /favicon.ico answers too (fetched, not
+    opened: Chromium's image viewer styles itself inline, which our CSP header
+    on the icon would report)."""
+    log_in(page)
+    href = page.locator('link[rel="icon"]').get_attribute("href")
+    assert href.endswith("favicon.ico")
+    for url in (href, "/favicon.ico"):
+        response = page.request.get(url)
+        assert response.status == 200
+        # Static files say image/vnd.microsoft.icon (the IANA name), /favicon.ico
+        # image/x-icon: browsers take both.
+        assert "icon" in response.headers["content-type"]
+        assert response.body().startswith(b"\x00\x00\x01\x00")
