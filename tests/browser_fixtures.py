@@ -193,3 +193,11 @@ def axe():
     yield check
     if found:
         pytest.fail("axe-core found:\n" + "\n".join(found))
+
+
+@pytest.fixture
+def screenshot_dir():
+    path = os.environ.get("SCREENSHOT_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+    return path
