@@ -280,6 +280,10 @@ def test_capture_form_names_the_quantity_once_a_row(sized_page, shop_order):
     )
     log_in(page)
     page.goto(f"/orders/{order.order_id}/capture/")
+    expect(page.locator(".capture-kind-lines")).to_be_hidden()
+    expect(page.get_by_label("Amount to capture")).to_be_hidden()
+    page.get_by_label("Selected lines").check()
+    expect(page.get_by_label("Amount to capture")).to_be_hidden()
     expected = 1 if page.width_name == "desktop" else 2
     assert seen_text_count(page, ".line-table", "Quantity to capture") == expected
     assert page.get_by_label("Quantity to capture").count() == 2  # still labelled

@@ -354,3 +354,21 @@ def test_favicon_is_served_at_the_root(client):
     assert response.status_code == 200
     assert response["Content-Type"] == "image/x-icon"
     assert b"".join(response.streaming_content).startswith(b"\x00\x00\x01\x00")
+
+
+def test_capture_ignores_the_fields_of_other_kinds(portal_client, order):
+    url = reverse("portal:order_capture", args=[order.order_id])
+    pk = order.lines.get(reference="TSHIRT-1").pk
+    data = {
+        "kind": "all",
+        f"line-{pk}": "99",  # over what is capturable: matters only for lines
+        "amount": "abc" * 10,
+        "action": "review",
+        "idempotency_key": "k",
+    }
+    response = portal_client.post(url, data)
+    assert response.context["form"].errors == {}
+    assert response.context["reviewing"]
+    body = portal_client.get(url).text
+    assert 'class="capture-kind-lines"' in body
+    assert "capture-kind-amount" in body
