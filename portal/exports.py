@@ -183,6 +183,7 @@ REFUND_COLUMNS = [
     Column("refund_id"),
     Column("refund_reference"),
     Column("kind"),
+    Column("reason"),
     Column("description"),
     Column("by"),
     Column("lines"),
@@ -247,6 +248,7 @@ def refund_rows(refunds: QuerySet) -> Iterator[Row]:
                 refund.refund_id,
                 refund.reference,
                 _english(refund.get_kind_display),
+                _english(refund.get_reason_display),  # "" for API refunds
                 refund.description,
                 refund.created_by.username if refund.created_by else "API",
                 lines,

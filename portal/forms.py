@@ -385,6 +385,13 @@ class CaptureForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         kind = cleaned.get("kind")
+        # Only the chosen kind's fields count (issue 14): quantities typed for
+        # "Selected lines" do not block "Everything remaining" or an amount.
+        if kind != self.LINES:
+            for line in self.lines:
+                self._errors.pop(f"line-{line.pk}", None)
+        if kind != self.AMOUNT:
+            self._errors.pop("amount", None)
         if kind == self.LINES:
             cleaned["lines"] = [
                 (line.reference, cleaned[f"line-{line.pk}"])

@@ -1296,6 +1296,8 @@ class OrderLineValues:
 _REQUEST_FIELDS = (
     "description",
     "reference",
+    "reason",
+    "internal_note",
     "currency",
     "expected_amount",
     "return_fee",

@@ -156,6 +156,19 @@ def amount_format_example(currency: str, locale: str) -> str:
     return example
 
 
+def amount_input_text(amount: int, currency: str, locale: str = "en_US") -> str:
+    """``amount`` (minor units, >= 0) as a person types it in ``locale``, without
+    group symbols or currency: ``239,00`` (de_DE), ``239.00`` (en_US). What
+    ``parse_amount`` reads back to the same ``amount`` (our rule: a filled-in
+    field, e.g. "Refund maximum", holds text the merchant could have typed)."""
+    digits = currency_digits(currency)
+    whole, fraction = divmod(amount, 10**digits)
+    if not digits:
+        return str(whole)
+    decimal = get_decimal_symbol(_babel_locale(locale))
+    return f"{whole}{decimal}{fraction:0{digits}d}"
+
+
 def parse_amount(text: str, currency: str, locale: str = "en_US") -> int:
     """Read a major-unit amount typed by a person into minor units, by ``locale``.
 

@@ -82,13 +82,21 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "merchant",
         "customer_email",
         "kind",
+        "reason",
         "items_display",
         "fee_display",
         "refunded_display",
         "reference",
         "created_by",
     ]
-    list_filter = ["kind", "channel", "store_credit", "merchant", "created_at"]
+    list_filter = [
+        "kind",
+        "reason",
+        "channel",
+        "store_credit",
+        "merchant",
+        "created_at",
+    ]
     search_fields = [
         "=order__reference",
         "=reference",
@@ -107,9 +115,12 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ("refund_id", "order_link", "merchant"),
         ("kind", "items_display", "fee_display", "refunded_display"),
         ("store_credit", "channel", "created_by", "created_at"),
-        ("description", "reference"),
+        ("reason", "description", "reference"),
+        "internal_note",
     ]
-    readonly_fields = [name for row in fields for name in row]
+    readonly_fields = [
+        name for row in fields for name in (row if isinstance(row, tuple) else [row])
+    ]
     inlines = [RefundLineInline, RefundAllocationInline, RepaymentInline]
 
     def get_search_results(self, request, queryset, search_term):

@@ -83,7 +83,14 @@ from .exceptions import (
     RefundChanged,
     RefundNotAllowed,
 )
-from .models import Refund, RefundAllocation, RefundKind, RefundLine, RefundRequestKey
+from .models import (
+    Refund,
+    RefundAllocation,
+    RefundKind,
+    RefundLine,
+    RefundReason,
+    RefundRequestKey,
+)
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 MAX_TEXT = 255
@@ -110,6 +117,8 @@ class RefundRequest:
     ``kind`` is COMPLETE, ITEMS or AMOUNT; a return fee (a positive amount the
     customer pays) turns ITEMS into "items with a return fee". ``expected_amount``
     is the caller's own total (the API's ``refunded_amount``), checked, not trusted.
+    ``reason`` (a ``RefundReason`` value or "") and ``internal_note`` are recorded
+    on the refund and move no money; the note is for the merchant's staff only.
     """
 
     kind: str
@@ -120,9 +129,19 @@ class RefundRequest:
     reference: str = ""
     currency: str | None = None
     expected_amount: int | None = None
+    reason: str = ""
+    internal_note: str = ""
 
     def fingerprint(self) -> str:
+        # The reason and the note join the payload only when given, so requests
+        # without them keep the fingerprints stored before they existed.
+        extra = {
+            name: getattr(self, name)
+            for name in ("reason", "internal_note")
+            if getattr(self, name)
+        }
         payload = {
+            **extra,
             "kind": self.kind,
             "lines": sorted([str(r), q] for r, q in self.lines),
             "amount": self.amount,
@@ -189,6 +208,8 @@ class RefundPlan:
     refundable_before: int
     held_back: int = 0
     warnings: tuple[str, ...] = field(default=())
+    reason: str = ""
+    internal_note: str = ""
 
     @property
     def item_rows(self) -> tuple[PlannedRow, ...]:
@@ -465,6 +486,18 @@ FIELD_NAMES = {
 
 
 def _check_text(request: RefundRequest) -> None:
+    if request.reason not in ("", *RefundReason.values):
+        raise InvalidRequest(
+            "INVALID_REASON",
+            "Choose a reason: " + ", ".join(RefundReason.labels).lower() + ".",
+            field="reason",
+        )
+    if not isinstance(request.internal_note, str) or len(request.internal_note) > 1000:
+        raise InvalidRequest(
+            "TEXT_TOO_LONG",
+            "The internal note can be at most 1000 characters.",
+            field="internal_note",
+        )
     for name in ("description", "reference"):
         value = getattr(request, name)
         if not isinstance(value, str):
@@ -727,6 +760,8 @@ def build_plan(state: OrderState, request: RefundRequest) -> RefundPlan:
         reference=request.reference,
         refundable_before=refundable_before,
         held_back=state.held_back(),
+        reason=request.reason,
+        internal_note=request.internal_note,
     )
 
 
@@ -1088,6 +1123,8 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
         store_credit=plan.store_credit,
         description=plan.description,
         reference=plan.reference,
+        reason=plan.reason,
+        internal_note=plan.internal_note,
         created_by=by,
         channel=channel,
     )

@@ -1,7 +1,12 @@
 """The merchant portal's refund form: one form for every kind of refund.
 
 The form only turns what was typed into a ``RefundRequest``; the refund engine
-decides. ``preview()`` shows the plan the engine would execute, ``save()`` executes
+decides. Four kinds (DOMAIN.md "Refunds"): complete order, selected items,
+selected items with a return fee, amount. Only the chosen kind's fields count:
+the others are still in the page (hidden by CSS, so it works without
+JavaScript) but ignored here, never validated nor applied (our rule: a return
+fee typed and then left by choosing "Amount" neither blocks the amount nor
+comes off it). ``preview()`` shows the plan the engine would execute, ``save()`` executes
 it with the previewed plan's fingerprint, so what runs is what was previewed, and
 with the form's idempotency key, so a double submit refunds once.
 """
@@ -10,11 +15,15 @@ import uuid
 from dataclasses import dataclass
 
 from django import forms
+from django.http import QueryDict
+from django.utils import timezone
 from django.utils.functional import cached_property
 
+from customers.models import Notification
+from customers.notifications import Message, render
 from portal.exceptions import DomainError
 from portal.models import Capture, Channel, Order, OrderLine
-from portal.money import parse_amount, parse_quantity
+from portal.money import amount_input_text, parse_amount, parse_quantity
 
 from .engine import (
     PlannedAllocation,
@@ -26,7 +35,7 @@ from .engine import (
     refundable_now,
 )
 from .exceptions import IdempotencyConflict, RefundChanged
-from .models import Refund
+from .models import Refund, RefundAllocation, RefundReason
 
 #: Where each refund-engine error ``field`` is shown in this form.
 ERROR_FIELDS = {
@@ -36,6 +45,16 @@ ERROR_FIELDS = {
     "lines": "lines",
     "description": "description",
     "reference": "reference",
+    "reason": "reason",
+    "internal_note": "internal_note",
+}
+
+#: The fields each kind of refund reads; the others are ignored.
+KIND_FIELDS = {
+    RefundKind.COMPLETE: set(),
+    RefundKind.ITEMS: {"lines"},
+    RefundKind.ITEMS_WITH_FEE: {"lines", "return_fee"},
+    RefundKind.AMOUNT: {"amount"},
 }
 
 
@@ -44,6 +63,7 @@ class LineRow:
     line: OrderLine
     selected: forms.BoundField
     quantity: forms.BoundField
+    kept: bool = False  # shipping the store's policy does not refund
 
 
 @dataclass
@@ -69,6 +89,7 @@ class RefundForm(forms.Form):
         choices=[
             (RefundKind.COMPLETE, "Complete order"),
             (RefundKind.ITEMS, "Selected items"),
+            (RefundKind.ITEMS_WITH_FEE, "Selected items with a return fee"),
             (RefundKind.AMOUNT, "Amount"),
         ],
         initial=RefundKind.ITEMS,
@@ -88,6 +109,14 @@ class RefundForm(forms.Form):
         help_text="Paid by the customer: deducted from the refunded items.",
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
+    # The select always sends one (Returned at first); a POST without any
+    # records none, like an API refund (our rule).
+    reason = forms.ChoiceField(
+        label="Reason",
+        choices=RefundReason.choices,
+        initial=RefundReason.RETURNED,
+        required=False,
+    )
     description = forms.CharField(
         label="Description (shown to the customer)", required=False, max_length=255
     )
@@ -95,6 +124,12 @@ class RefundForm(forms.Form):
         label="Reference (for your books and settlement reports)",
         required=False,
         max_length=255,
+    )
+    internal_note = forms.CharField(
+        label="Internal note (never shown to the customer)",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
     idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
     expected_fingerprint = forms.CharField(
@@ -116,9 +151,12 @@ class RefundForm(forms.Form):
             line for line in lines if line.captured_quantity and line.is_negative
         ]
         self.uncaptured_lines = [line for line in lines if not line.captured_quantity]
+        self.keeps_shipping = not order.merchant.shipping_fees_refundable
+        self.shipping_lines = [line for line in lines if line.is_shipping]
         for line in self.captured_lines:
-            # A line with nothing left to refund is shown, but cannot be chosen.
-            done = line.refundable_quantity == 0
+            # A line with nothing left to refund is shown, but cannot be chosen;
+            # nor can shipping the store does not refund.
+            done = line.refundable_quantity == 0 or self.is_kept(line)
             self.fields[f"line-{line.pk}-selected"] = forms.BooleanField(
                 label=f"Refund {line.name}", required=False, disabled=done
             )
@@ -127,7 +165,7 @@ class RefundForm(forms.Form):
                 required=False,
                 max_length=9,
                 disabled=done,
-                initial=line.refundable_quantity or "",
+                initial="" if done else line.refundable_quantity,
                 # A text input: the server reads exactly what was typed (a number
                 # input silently empties "٣" or keeps "1.5" as typed).
                 widget=forms.TextInput(
@@ -150,6 +188,15 @@ class RefundForm(forms.Form):
         self.return_fee_unavailable = self._return_fee_unavailable()
         if self.return_fee_unavailable:
             del self.fields["return_fee"]
+            self.fields["kind"].choices = [
+                choice
+                for choice in self.fields["kind"].choices
+                if choice[0] != RefundKind.ITEMS_WITH_FEE
+            ]
+
+    def is_kept(self, line: OrderLine) -> bool:
+        """Shipping the store's policy keeps (``Merchant.shipping_fees_refundable``)."""
+        return line.is_shipping and self.keeps_shipping
 
     def _return_fee_unavailable(self) -> str:
         """Why a return fee cannot be offered on this order ("" when it can)."""
@@ -176,14 +223,26 @@ class RefundForm(forms.Form):
     def line_rows(self) -> list[LineRow]:
         return [
             LineRow(
-                line, self[f"line-{line.pk}-selected"], self[f"line-{line.pk}-quantity"]
+                line,
+                self[f"line-{line.pk}-selected"],
+                self[f"line-{line.pk}-quantity"],
+                self.is_kept(line),
             )
             for line in self.captured_lines
         ]
 
     def error_slots(self) -> list[forms.BoundField]:
         """Fields with an error container in the page (replaced on each preview)."""
-        names = ["kind", "lines", "amount", "return_fee", "description", "reference"]
+        names = [
+            "kind",
+            "lines",
+            "amount",
+            "return_fee",
+            "reason",
+            "description",
+            "reference",
+            "internal_note",
+        ]
         names += [f"line-{line.pk}-quantity" for line in self.captured_lines]
         return [self[name] for name in names if name in self.fields]
 
@@ -219,29 +278,111 @@ class RefundForm(forms.Form):
             selected.append((line.reference, quantity))
         return selected
 
+    def _ignore_other_kinds(self, kind: str) -> None:
+        """Drop what the fields of the other kinds said (e.g. too long): they
+        are not part of this refund."""
+        used = KIND_FIELDS[kind]
+        ignored = {"lines", "amount", "return_fee"} - used
+        if "lines" in ignored:
+            ignored |= {name for name in self.fields if name.startswith("line-")}
+        for name in ignored:
+            self._errors.pop(name, None)
+            self.cleaned_data.pop(name, None)
+
     def clean(self):
         cleaned = super().clean()
         kind = cleaned.get("kind")
         if kind is None:
             return cleaned
+        self._ignore_other_kinds(kind)
         lines, amount, fee = (), None, 0
-        if kind == RefundKind.ITEMS:
+        if kind in (RefundKind.ITEMS, RefundKind.ITEMS_WITH_FEE):
             lines = tuple(self._selected_lines())
         if kind == RefundKind.AMOUNT:
             amount = self._money("amount")
-        if cleaned.get("return_fee", "").strip():
-            fee = self._money("return_fee")
+        # Until the fee is typed, the items are previewed without it; confirming
+        # needs it (``save``).
+        self.fee_missing = False
+        if kind == RefundKind.ITEMS_WITH_FEE:
+            if (cleaned.get("return_fee") or "").strip():
+                fee = self._money("return_fee")
+            else:
+                self.fee_missing = True
         if not self.errors:
             cleaned["request"] = RefundRequest(
-                kind=kind,
+                # The engine's "items" with a fee is items with a return fee.
+                kind=RefundKind.ITEMS if kind == RefundKind.ITEMS_WITH_FEE else kind,
                 lines=lines,
                 amount=amount,
                 return_fee=fee,
                 description=cleaned.get("description", ""),
                 reference=cleaned.get("reference", ""),
                 currency=self.order.purchase_currency,
+                reason=cleaned.get("reason", ""),
+                internal_note=cleaned.get("internal_note", ""),
             )
         return cleaned
+
+    def maximum_data(self) -> QueryDict:
+        """The submitted data with the largest refund of the chosen kind filled
+        in: every refundable unit of every item the store refunds ("Selected
+        items", with or without a fee), or the largest refundable amount
+        (minor units, written as the order's locale types it). "Complete order"
+        is already the maximum. A new preview must follow (no fingerprint)."""
+        data = self.data.copy()
+        kind = data.get("kind") or RefundKind.ITEMS
+        if kind == RefundKind.AMOUNT:
+            data["amount"] = amount_input_text(
+                self.refundable[0], self.order.purchase_currency, self.order.locale
+            )
+        elif kind in (RefundKind.ITEMS, RefundKind.ITEMS_WITH_FEE):
+            for line in self.captured_lines:
+                if line.refundable_quantity and not self.is_kept(line):
+                    data[f"line-{line.pk}-selected"] = "on"
+                    data[f"line-{line.pk}-quantity"] = str(line.refundable_quantity)
+        data["expected_fingerprint"] = ""
+        return data
+
+    def email_preview(self) -> Message | None:
+        """The refund email the customer would get for the previewed plan,
+        written by the customers app's own ``render`` from an unsaved refund
+        carrying the plan's effects (nothing is stored). None without a plan."""
+        plan = self.plan
+        if plan is None:
+            return None
+        refund = Refund(
+            order=self.order,
+            kind=plan.kind,
+            items_amount=plan.items_amount,
+            fee_amount=plan.fee_amount,
+            refunded_amount=plan.refunded_amount,
+            store_credit=plan.store_credit,
+            description=plan.description,
+            created_at=timezone.now(),
+        )
+        allocations = [
+            RefundAllocation(
+                refund=refund,
+                capture=a.capture,
+                amount=a.amount,
+                effect=a.effect.as_record() if a.effect else None,
+                effect_summary=a.effect.describe(plan.fmt) if a.effect else "",
+            )
+            for a in plan.allocations
+        ]
+        # ``render`` reads ``refund.allocations.all()``: an unsaved refund has
+        # no rows to query, so the planned ones stand in as if prefetched. The
+        # pk is never used to save (the refund is thrown away).
+        refund.pk = 0
+        refund._prefetched_objects_cache = {"allocations": allocations}
+        notification = Notification(
+            customer=self.order.customer,
+            kind=Notification.Kind.REFUND,
+            order=self.order,
+            refund=refund,
+            data={"version": 1},
+        )
+        return render(notification)
 
     def add_domain_error(self, error: DomainError) -> None:
         name = ERROR_FIELDS.get(error.field)
@@ -271,6 +412,14 @@ class RefundForm(forms.Form):
                 self.add_error(None, "Check the preview, then confirm the refund.")
             return None
         if not self.is_valid():
+            return None
+        if self.fee_missing:
+            self.preview()
+            self.add_error(
+                "return_fee",
+                "Enter the return fee the customer pays, or choose "
+                "“Selected items” to refund without one.",
+            )
             return None
         try:
             return execute_refund(

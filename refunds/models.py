@@ -25,6 +25,18 @@ class RefundKind(models.TextChoices):
     AMOUNT = "amount", _("Amount")
 
 
+class RefundReason(models.TextChoices):
+    """Why the merchant refunds (our rule: the portal asks for one; API refunds,
+    whose Klarna-shaped body has no reason, keep it empty)."""
+
+    RETURNED = "returned", "Returned"
+    DAMAGED = "damaged", "Damaged"
+    NOT_AS_DESCRIBED = "not_as_described", "Not as described"
+    CANCELLED = "cancelled", "Cancelled"
+    GOODWILL = "goodwill", "Goodwill"
+    OTHER = "other", "Other"
+
+
 class RefundQuerySet(models.QuerySet):
     def for_merchant(self, merchant) -> "RefundQuerySet":
         return self.filter(merchant=merchant)
@@ -55,6 +67,23 @@ class Refund(models.Model):
     )
     reference = models.CharField(
         max_length=255, blank=True, help_text="The merchant's; in settlement reports."
+    )
+    reason = models.CharField(
+        max_length=20,
+        choices=RefundReason.choices,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Why it was refunded; empty for API refunds (Klarna has no reason).",
+    )
+    # For the merchant's staff only: never rendered on customer pages, in
+    # notifications or emails, nor returned by the Klarna-shaped API.
+    internal_note = models.TextField(
+        max_length=1000,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Internal: never shown to the customer.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

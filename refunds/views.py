@@ -1,7 +1,10 @@
 """The refund flow of the merchant portal (HTMX, and plain POST without JS).
 
 ``refund_create`` shows the form; "Preview refund" re-renders it with the plan,
-"Confirm refund" executes the previewed plan and redirects to the order.
+"Refund <amount>" (confirm) executes the previewed plan and redirects to the
+order, "Refund maximum" fills in the largest refund of the chosen kind and
+previews it. A refused confirm re-renders the form with the header swapped out
+of band, so both show the order as it is now.
 ``refund_preview`` answers the live preview: the preview panel plus the field
 errors, swapped out of band.
 """
@@ -64,10 +67,16 @@ def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
                     "It will be deducted from your next payout.",
                 )
             return redirect_or_htmx(request, order.get_absolute_url())
+    elif request.method == "POST" and request.POST.get("action") == "maximum":
+        form = RefundForm(order, form.maximum_data())
+        form.preview()
     elif request.method == "POST":
         form.preview()
-    order.refresh_from_db()  # refused or previewed: show the amounts as they are now
-    return _render(request, form, "refund-form")
+    # Refused or previewed: the header (swapped out of band) and the preview
+    # show the order as it is now, e.g. after a refund from another tab.
+    order.refresh_from_db()
+    form.__dict__.pop("refundable", None)
+    return _render(request, form, "form-response")
 
 
 @require_http_methods(["GET", "POST"])

@@ -10,6 +10,20 @@
       }
     });
   });
+  // A table wider than the screen scrolls sideways inside its wrapper: the
+  // wrapper takes keyboard focus so it can be scrolled without a mouse (WCAG
+  // 2.1.1; axe's scrollable-region-focusable).
+  function focusableScrollers() {
+    document.querySelectorAll(".table-wrap, pre").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", focusableScrollers);
+  document.addEventListener("htmx:afterSettle", focusableScrollers);
+  window.addEventListener("resize", focusableScrollers);
+
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") {
       return;

@@ -1,6 +1,7 @@
-// Refund form: choosing an item or typing a quantity means "Selected items",
-// and typing an amount means "Amount". The server decides everything else.
-// Listeners run in the capture phase, before htmx (on the form) reads the values.
+// Refund form: choosing an item or typing a quantity means "Selected items"
+// (unless "with a return fee" is chosen), and typing an amount means "Amount".
+// The server decides everything else. Listeners run in the capture phase,
+// before htmx (on the form) reads the values.
 (function () {
   "use strict";
 
@@ -8,6 +9,13 @@
     var radio = form.querySelector('input[name="kind"][value="' + kind + '"]');
     if (radio && !radio.checked) {
       radio.checked = true;
+    }
+  }
+
+  function chooseItems(form) {
+    var fee = form.querySelector('input[name="kind"][value="items_fee"]');
+    if (!(fee && fee.checked)) {
+      chooseKind(form, "items");
     }
   }
 
@@ -23,7 +31,7 @@
       if (box) {
         box.checked = input.value !== "" && input.value !== "0";
       }
-      chooseKind(form, "items");
+      chooseItems(form);
     } else if (input.name === "amount" && input.value !== "") {
       chooseKind(form, "amount");
     }
@@ -33,7 +41,36 @@
     var input = event.target;
     var form = input.closest("#refund-form");
     if (form && /^line-\d+-selected$/.test(input.name || "") && input.checked) {
-      chooseKind(form, "items");
+      chooseItems(form);
     }
   }, true);
+
+  // Previews are queued, never aborted (an aborted request is a console error
+  // in htmx). A preview answered after the form changed again is superseded:
+  // the queued request for the newer state will answer, so it is not shown.
+  function formState(form) {
+    var pairs = [];
+    new FormData(form).forEach(function (value, name) {
+      if (name !== "expected_fingerprint" && name !== "csrfmiddlewaretoken") {
+        pairs.push(name + "=" + value);
+      }
+    });
+    return pairs.join("&");
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.target.closest && event.target.closest("#refund-form");
+    if (form) {
+      event.detail.xhr.refundFormState = formState(form);
+    }
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var form = document.getElementById("refund-form");
+    var sent = event.detail.xhr.refundFormState;
+    var isPreview = event.detail.target && event.detail.target.id === "refund-preview";
+    if (form && isPreview && sent !== undefined && sent !== formState(form)) {
+      event.detail.shouldSwap = false;
+    }
+  });
 })();

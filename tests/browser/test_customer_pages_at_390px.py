@@ -17,20 +17,13 @@ from customers.models import (
     ReturnReport,
 )
 from portal.models import PaymentProduct
+from tests.browser_fixtures import PHONE
 from tests.factories import MerchantFactory, OrderFactory, line
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def phone(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport=PHONE)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
+# ``phone`` (390 px, failing on console errors and CSP violations) comes from
+# tests/browser_fixtures.py.
 
 
 def log_in(page, email: str) -> None:
@@ -60,7 +53,7 @@ def assert_no_sideways_scroll(page, name: str) -> None:
 
 @pytest.mark.parametrize("locale", ["en_DE", "de_DE", "sv_SE"])
 def test_every_customer_page_fits_390_px_without_sideways_scroll(
-    phone, customer, merchant, make_order, screenshot_dir, locale
+    phone, customer, merchant, make_order, screenshot_dir, locale, axe
 ):
     # In English, German and Swedish (issue 15): long German and Swedish words
     # ("Rücksendegebühr", "återbetalningarna") must not push a page sideways.
@@ -147,6 +140,7 @@ def test_every_customer_page_fits_390_px_without_sideways_scroll(
         phone.goto(url)
         assert phone.locator("h1").first.is_visible(), name
         overflowing.append(sideways_scroll(phone, name))
+        axe(phone, f"{name} at 390 px")
         if screenshot_dir:
             path = os.path.join(
                 screenshot_dir, f"390-{locale}-{name.replace(' ', '-')}.png"

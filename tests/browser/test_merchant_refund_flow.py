@@ -85,16 +85,17 @@ def test_merchant_refunds_two_lines_with_a_fee_then_the_rest_and_cannot_over_ref
     page.get_by_role("link", name="Refund", exact=True).click()
 
     total = page.locator("#preview-total")
+    page.get_by_label("Selected items with a return fee").check()
     row_checkbox(page, "T-shirt").check()
     expect(total).to_contain_text("200,00")
     row_checkbox(page, "Jeans").check()
     expect(total).to_contain_text("400,00")
-    page.get_by_label("Return fee").fill("5,00")
+    page.get_by_label("Return fee", exact=True).fill("5,00")
     expect(total).to_contain_text("395,00")
     expect(page.locator("#payout-deduction")).to_contain_text("395,00")
     page.get_by_label("Description (shown to the customer)").fill("Returned items")
     shot(page, screenshot_dir, "refund-preview.png")
-    page.get_by_role("button", name="Confirm refund").click()
+    page.get_by_role("button", name="Refund 395,00 €").click()
 
     expect(page.locator(".messages")).to_contain_text("Refunded 395,00")
     expect(page.locator(".title-row .badge")).to_have_text("Partially refunded")
@@ -108,7 +109,7 @@ def test_merchant_refunds_two_lines_with_a_fee_then_the_rest_and_cannot_over_ref
     page.get_by_role("link", name="Refund", exact=True).click()
     page.get_by_label("Complete order").check()
     expect(total).to_contain_text("25,00")
-    page.get_by_role("button", name="Confirm refund").click()
+    page.get_by_role("button", name="Refund 25,00 €").click()
     expect(page.locator(".title-row .badge")).to_have_text("Fully refunded")
 
     # Nothing is left: an amount is refused with the reason, next to the field.

@@ -21,7 +21,13 @@ def line_pk(order, reference: str) -> int:
 
 
 def items(order, *selection, fee="", **extra) -> dict:
-    data = {"kind": "items", "idempotency_key": "key-1", "return_fee": fee, **extra}
+    data = {
+        "kind": "items_fee" if fee else "items",
+        "idempotency_key": "key-1",
+        "return_fee": fee,
+        "reason": "returned",
+        **extra,
+    }
     for reference, quantity in selection:
         pk = line_pk(order, reference)
         data[f"line-{pk}-selected"] = "on"
