@@ -174,7 +174,7 @@ def merchant_headers(user) -> dict[str, str]:
     key = session_cookie(
         {
             SESSION_KEY: str(user.pk),
-            BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+            BACKEND_SESSION_KEY: "portal.backends.MerchantModelBackend",
             HASH_SESSION_KEY: user.get_session_auth_hash(),
         }
     )
