@@ -166,3 +166,52 @@ def order_list_rows(orders: Iterable) -> list[SafeString]:
             f'<td class="num">{refunded}</td></tr>'
         )
     return [mark_safe(row) for row in rows]  # every value escaped above
+
+
+def ledger_rows(entries: Iterable, fmt: Callable[[int], str]) -> list[SafeString]:
+    """The order page's payout entries: date, kind badge, reference, the payout
+    that holds the entry (or the next payout), amount. One ``reverse`` per
+    payout and one for the next payout, not one per row."""
+    next_url = reverse("portal:payout_next")
+    next_link = f'<a href="{next_url}">{escape(gettext("Next payout"))}</a>'
+    payout_links: dict[int, str] = {}
+    rows = []
+    for entry in entries:
+        payout = entry.payout
+        if payout is None:
+            link = next_link
+        else:
+            link = payout_links.get(payout.pk)
+            if link is None:
+                label = gettext("Payout #%(number)s") % {"number": payout.number}
+                link = payout_links[payout.pk] = (
+                    f'<a href="{escape(payout.get_absolute_url())}">{escape(label)}</a>'
+                )
+        rows.append(
+            f'<tr><td class="nowrap">{escape(short_datetime(entry.created_at))}</td>'
+            f'<td><span class="badge badge-{escape(entry.kind.lower())}">'
+            f"{escape(entry.get_kind_display())}</span></td>"
+            f"<td>{escape(entry.reference or '—')}</td>"
+            f"<td>{link}</td>"
+            f'<td class="num">{escape(fmt(entry.amount))}</td></tr>'
+        )
+    return [mark_safe(row) for row in rows]  # every value escaped above
+
+
+def allocation_items(allocations: Iterable, fmt: Callable[[int], str]) -> SafeString:
+    """The refunds a capture received, under its row: "Refund of 12,00 € on 3 Dec
+    2026: <what it did>" per ``(refund, allocation)``, each linking to the refund."""
+    items = []
+    for refund, allocation in allocations:
+        text = gettext("Refund of %(amount)s") % {"amount": fmt(allocation.amount)}
+        on = gettext("on %(date)s") % {"date": short_date(refund.created_at)}
+        summary = (
+            f': <span class="muted">{escape(allocation.summary)}</span>'
+            if allocation.summary
+            else ""
+        )
+        items.append(
+            f'<li><a href="#refund-{refund.refund_id}">{escape(text)}</a> '
+            f"{escape(on)}{summary}</li>"
+        )
+    return mark_safe("".join(items))  # every value escaped above

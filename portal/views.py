@@ -33,7 +33,9 @@ from portal import exports
 from portal.clients import client_address
 from portal.decorators import merchant_required
 from portal.display import (
+    allocation_items,
     capture_items,
+    ledger_rows,
     order_line_rows,
     order_list_rows,
     short_datetime,
@@ -174,6 +176,7 @@ class OrderOverview:
     return_reports: list = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     line_rows: list = field(default_factory=list)  # portal.display.order_line_rows
+    ledger_rows: list = field(default_factory=list)  # portal.display.ledger_rows
     refundable: int = 0  # minor units, as the refund engine counts it
     held_back: int = 0  # captured shipping the store does not refund
     can_refund: bool = False
@@ -229,11 +232,14 @@ class OrderOverview:
             lines=lines,
             captures=captures,
             refunds=refunds,
+            # Sales, fees and returns: only for something captured.
             ledger_entries=list(
                 LedgerEntry.objects.filter(order=order)
                 .select_related("payout")
                 .order_by("created_at", "pk")
-            ),
+            )
+            if captured
+            else [],
             events=list(
                 OrderEvent.objects.filter(order=order).select_related("created_by")
             ),
@@ -248,8 +254,10 @@ class OrderOverview:
             format_money, currency=order.purchase_currency, locale=order.locale
         )
         overview.line_rows = order_line_rows(lines, fmt)
+        overview.ledger_rows = ledger_rows(overview.ledger_entries, fmt)
         for capture in captures:
             capture.items = capture_items(capture, lines, len(captures))
+            capture.allocation_items = allocation_items(capture.allocations, fmt)
         overview.timeline = order_timeline(order, captures, refunds, overview.events)
         remaining = order.remaining_authorized_amount
         manages = merchant_user.can_manage_orders
