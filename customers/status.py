@@ -26,6 +26,7 @@ from django.db.models import (
     When,
 )
 
+from portal.display import url_maker
 from portal.models import Order, OrderStatus
 from portal.money import format_money
 from refunds.models import Refund, RefundKind
@@ -86,6 +87,20 @@ class CustomerOrderStatus:
     AWAITING = "awaiting", "Awaiting shipment"
 
 
+#: What the customer reads for each ``customer_status`` key.
+STATUS_LABELS = dict(
+    (
+        CustomerOrderStatus.PAUSED,
+        CustomerOrderStatus.REFUNDED,
+        CustomerOrderStatus.PARTLY_REFUNDED,
+        CustomerOrderStatus.PAYING,
+        CustomerOrderStatus.PAID,
+        CustomerOrderStatus.CANCELLED,
+        CustomerOrderStatus.AWAITING,
+    )
+)
+
+
 def _status_case(index: int) -> Case:
     open_return = Exists(ReturnReport.objects.open().filter(order=OuterRef("pk")))
     open_installment = Exists(
@@ -117,12 +132,15 @@ def _status_case(index: int) -> Case:
 
 def customer_orders(customer: Customer):
     """The customer's orders, newest first, each with ``customer_status`` (a key
-    for styling) and ``customer_status_label``; one query per page."""
+    for styling; ``STATUS_LABELS`` has what the customer reads); one query per
+    page."""
     return (
         Order.objects.for_customer(customer)
         .select_related("merchant")
         .annotate(
-            customer_status=_status_case(0), customer_status_label=_status_case(1)
+            # The key only: its label is a dict lookup in Python, not a second
+            # CASE with the same two subqueries (issue 16).
+            customer_status=_status_case(0)
         )
         .order_by("-created_at", "-pk")
     )
@@ -270,7 +288,7 @@ class OrderPage:
             order=order,
             money=money,
             status=order.customer_status,
-            status_label=order.customer_status_label,
+            status_label=STATUS_LABELS[order.customer_status],
             plans=rows_by_plan,
             timelines=timelines,
             open_return=open_return,
@@ -445,6 +463,9 @@ def order_list_page(customer: Customer, number, per_page: int = 20):
     """A page of ``customer_orders``, each order with ``money`` (its currency in
     its locale) for the template."""
     page = Paginator(customer_orders(customer), per_page).get_page(number)
+    url = url_maker("customers:order_detail")
     for order in page.object_list:
         order.money = MoneyContext.for_order(order)
+        order.customer_status_label = STATUS_LABELS[order.customer_status]
+        order.url = url(order.order_id)
     return page

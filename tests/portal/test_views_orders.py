@@ -200,7 +200,7 @@ def test_order_list_queries_do_not_grow_with_the_page(
 ):
     for _ in range(30):
         make_order()
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(3):
         response = portal_client.get(URL, {"q": "", "status": ""})
     assert len(response.context["page"].orders) == 25
 
