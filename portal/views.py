@@ -219,12 +219,10 @@ class OrderOverview:
             capture.order = order
             capture.allocations = []
             numbers[capture.pk] = capture
-            capture_lines = capture.lines.all()
-            for cl in capture_lines:
-                cl.order_line = by_pk[cl.order_line_id]
-            # In the order of the order lines, as the page lists them.
-            capture_lines._result_cache.sort(
-                key=lambda cl: (cl.order_line.position, cl.order_line_id)
+            # In the order of the order lines, as the page lists them; each
+            # gets its order line (the same object) from OrderState.from_rows.
+            capture.lines.all()._result_cache.sort(
+                key=lambda cl: (by_pk[cl.order_line_id].position, cl.order_line_id)
             )
         refunds = cls._load_refunds(order, numbers) if order.refunded_amount else []
         overview = cls(
@@ -253,6 +251,9 @@ class OrderOverview:
         fmt = functools.partial(
             format_money, currency=order.purchase_currency, locale=order.locale
         )
+        # What the refund engine allows: non-refundable shipping left out. It
+        # also points every capture line at its order line in ``lines``.
+        state = OrderState.from_rows(order, lines, captures)
         overview.line_rows = order_line_rows(lines, fmt)
         overview.ledger_rows = ledger_rows(overview.ledger_entries, fmt)
         for capture in captures:
@@ -261,8 +262,6 @@ class OrderOverview:
         overview.timeline = order_timeline(order, captures, refunds, overview.events)
         remaining = order.remaining_authorized_amount
         manages = merchant_user.can_manage_orders
-        # What the refund engine allows: non-refundable shipping left out.
-        state = OrderState.from_rows(order, lines, captures)
         overview.refundable, overview.held_back = state.refundable(), state.held_back()
         overview.can_refund = merchant_user.can_refund and overview.refundable > 0
         overview.can_capture = manages and remaining > 0
