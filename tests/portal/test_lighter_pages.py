@@ -6,7 +6,7 @@ Rows formatted once in Python (``portal.display``), widgets rendered in Python
 """
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django import forms
@@ -14,11 +14,12 @@ from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from customers.models import ReturnReport
 from portal import widgets
 from portal.backends import MerchantModelBackend
 from portal.display import short_date, short_datetime, short_time
 from portal.forms import OrderSearchForm
-from portal.models import MerchantUser
+from portal.models import MerchantUser, OrderEvent
 from tests.factories import line
 
 
@@ -125,8 +126,8 @@ def test_captures_of_part_of_the_order_name_their_lines(
 def test_an_order_without_captures_asks_nothing_about_them(
     portal_client, order, django_assert_max_num_queries
 ):
-    # Session, user with merchant user, order, lines, events.
-    with django_assert_max_num_queries(5):
+    # Session, user with merchant user, order (with its EXISTS flags), lines.
+    with django_assert_max_num_queries(4):
         response = portal_client.get(detail(order))
     assert response.status_code == 200
     assert "Nothing captured yet" in response.content.decode()
@@ -135,8 +136,8 @@ def test_an_order_without_captures_asks_nothing_about_them(
 def test_an_order_without_refunds_asks_nothing_about_them(
     portal_client, captured_order, django_assert_max_num_queries
 ):
-    # ... plus captures, capture lines, payout entries, reported returns.
-    with django_assert_max_num_queries(9):
+    # ... plus captures, capture lines, payout entries; no reported returns.
+    with django_assert_max_num_queries(7):
         response = portal_client.get(detail(captured_order))
     assert "No refunds." in response.content.decode()
 
@@ -150,7 +151,7 @@ def test_refunds_without_money_back_ask_for_no_repayments(
     refund = order.refunds.get()
     assert not refund.repayments.exists()
     # ... plus refunds, refund lines, allocations: no repayments query.
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(10):
         body = portal_client.get(detail(order)).content.decode()
     assert "None: it lowered what the customer owes" in body
 
@@ -196,3 +197,22 @@ def test_order_list_rows_link_each_order_and_escape_what_customers_typed(
     assert f'href="{order.get_absolute_url()}"' in body
     assert "&lt;i&gt;Maja&lt;/i&gt;" in body and "<i>Maja</i>" not in body
     assert '<span class="muted">—</span>' in body  # nothing refunded
+
+
+def test_events_and_reported_returns_are_asked_for_only_when_there_are_some(
+    portal_client, captured_order, customer, django_assert_max_num_queries
+):
+    OrderEvent.objects.create(order=captured_order, kind=OrderEvent.Kind.ACKNOWLEDGED)
+    today = timezone.localdate()
+    ReturnReport.objects.create(
+        order=captured_order,
+        customer=customer,
+        tracking_number="TRACK-123",
+        shipped_on=today,
+        pause_until=today + timedelta(days=21),
+    )
+    # The seven of an order without refunds, plus events and reported returns.
+    with django_assert_max_num_queries(9):
+        body = portal_client.get(detail(captured_order)).content.decode()
+    assert "Order acknowledged" in body
+    assert "TRACK-123" in body
