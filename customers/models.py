@@ -64,13 +64,22 @@ class CustomerQuerySet(models.QuerySet):
         three characters (below what a trigram index serves): names starting
         with it. Indexes: trigram (PostgreSQL) on ``search_name`` and
         ``UPPER(email)``, ``text_pattern_ops`` on ``search_name``."""
-        text = text.strip()
-        folded = fold(text)
-        if "@" in text:
-            return self.filter(email__istartswith=text)
-        if len(folded) < 3:
-            return self.filter(search_name__startswith=folded)
-        return self.filter(Q(search_name__contains=folded) | Q(email__icontains=text))
+        return self.filter(matching_q(text))
+
+
+def matching_q(text: str, prefix: str = "") -> Q:
+    """The condition of ``CustomerQuerySet.matching`` on a customer reached
+    through ``prefix`` ("customer__" from an order), for a query that walks
+    another table's index and tests each row's customer."""
+    text = text.strip()
+    folded = fold(text)
+    if "@" in text:
+        return Q(**{f"{prefix}email__istartswith": text})
+    if len(folded) < 3:
+        return Q(**{f"{prefix}search_name__startswith": folded})
+    return Q(**{f"{prefix}search_name__contains": folded}) | Q(
+        **{f"{prefix}email__icontains": text}
+    )
 
 
 class Customer(models.Model):

@@ -28,6 +28,7 @@ from django.db.models import (
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
+from portal.display import url_maker
 from portal.models import Order, OrderStatus
 from portal.money import format_money
 from refunds.models import Refund, RefundKind
@@ -501,7 +502,9 @@ def order_list_page(customer: Customer, number, per_page: int = 20):
     """A page of ``customer_orders``, each order with ``money`` (its currency in
     its locale) for the template."""
     page = Paginator(customer_orders(customer), per_page).get_page(number)
+    url = url_maker("customers:order_detail")
     for order in page.object_list:
         order.money = MoneyContext.for_order(order)
         order.customer_status_label = CustomerOrderStatus.label(order.customer_status)
+        order.url = url(order.order_id)
     return page

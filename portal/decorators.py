@@ -46,6 +46,16 @@ def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
     )
 
 
+def _merchant_user(user) -> MerchantUser | None:
+    """The user's merchant user, or None. Loaded with the user by
+    ``portal.backends.MerchantModelBackend`` (no query); a user loaded another way
+    (a session from another backend) costs one query here."""
+    try:
+        return user.merchant_user
+    except MerchantUser.DoesNotExist:
+        return None
+
+
 def merchant_required(
     view: Callable | None = None, *, permission: str | None = None
 ) -> Callable:
@@ -61,11 +71,7 @@ def merchant_required(
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            merchant_user = (
-                MerchantUser.objects.select_related("merchant")
-                .filter(user=request.user)
-                .first()
-            )
+            merchant_user = _merchant_user(request.user)
             if merchant_user is None:
                 return _forbidden(
                     request,

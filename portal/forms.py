@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from portal import widgets
 from portal.clients import Throttle, digest
 from portal.exceptions import DomainError
 from portal.models import MerchantUser, Order, OrderStatus, PaymentProduct, RefundState
@@ -124,13 +125,14 @@ class OrderPage:
 
 
 class OrderSearchForm(forms.Form):
-    """Search and filters of the order list; ``page()`` runs the keyset query."""
+    """Search and filters of the order list; ``page()`` runs the keyset query.
+    Its widgets render in Python (``portal.widgets``): same markup, less time."""
 
     q = forms.CharField(
         label="Search",
         required=False,
         max_length=255,
-        widget=forms.TextInput(
+        widget=widgets.TextInput(
             attrs={
                 "type": "search",
                 "placeholder": "Order ID, reference, email or name",
@@ -138,17 +140,23 @@ class OrderSearchForm(forms.Form):
             }
         ),
     )
-    status = forms.ChoiceField(label="Status", choices=STATUS_CHOICES, required=False)
+    status = forms.ChoiceField(
+        label="Status",
+        choices=STATUS_CHOICES,
+        required=False,
+        widget=widgets.Select,
+    )
     product = forms.ChoiceField(
         label="Payment product",
         choices=[("", "Any product"), *PaymentProduct.choices],
         required=False,
+        widget=widgets.Select,
     )
     date_from = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="From", required=False, widget=widgets.DateInput(attrs={"type": "date"})
     )
     date_to = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="To", required=False, widget=widgets.DateInput(attrs={"type": "date"})
     )
     after = forms.CharField(required=False, widget=forms.HiddenInput)
     before = forms.CharField(required=False, widget=forms.HiddenInput)

@@ -410,13 +410,19 @@ class OrderState:
                 "pk"
             ):
                 installments.setdefault(inst.plan_id, []).append(inst)
-            money_refunded = dict(
-                RefundAllocation.objects.filter(
-                    capture__order=order, refund__store_credit=False
+            # Nothing refunded yet (the order's counter, read with the order):
+            # no allocations to sum, no query (issue 16).
+            money_refunded = (
+                dict(
+                    RefundAllocation.objects.filter(
+                        capture__order=order, refund__store_credit=False
+                    )
+                    .values_list("capture_id")
+                    .annotate(s=Sum("amount"))
+                    .order_by()
                 )
-                .values_list("capture_id")
-                .annotate(s=Sum("amount"))
-                .order_by()
+                if order.refunded_amount
+                else {}
             )
         for plan in plans.values():
             plan.order = order
@@ -1025,9 +1031,19 @@ def refundable_now(order: Order) -> tuple[int, int]:
     return state.refundable(), state.held_back()
 
 
-def preview_refund(order: Order, request: RefundRequest) -> RefundPlan:
-    """What ``request`` would do now. Writes nothing; raises what execution would."""
-    order = Order.objects.select_related("merchant").get(pk=order.pk)
+def preview_refund(
+    order: Order, request: RefundRequest, *, reload: bool = True
+) -> RefundPlan:
+    """What ``request`` would do now. Writes nothing; raises what execution would.
+
+    The order is read again unless ``reload=False``: a caller that loaded it
+    with its merchant in the same request (the portal's refund views) saves that
+    query. Execution locks and re-reads everything and refuses a plan that
+    changed since its preview (the fingerprint), so a preview never needs a
+    fresher order than the request's own (our rule, issue 16).
+    """
+    if reload:
+        order = Order.objects.select_related("merchant").get(pk=order.pk)
     return build_plan(OrderState.load(order, lock=False), request)
 
 

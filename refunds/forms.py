@@ -395,7 +395,10 @@ class RefundForm(forms.Form):
         if not self.is_valid():
             return None
         try:
-            self.plan = preview_refund(self.order, self.cleaned_data["request"])
+            # The view loaded the order (with its merchant) in this request.
+            self.plan = preview_refund(
+                self.order, self.cleaned_data["request"], reload=False
+            )
         except DomainError as error:
             self.add_domain_error(error)
             self.plan = None

@@ -239,6 +239,19 @@ class RefundAllocation(models.Model):
 
         return RefundEffect.from_record(self.effect) if self.effect else None
 
+    def may_have_repayment(self, store_credit: bool) -> bool:
+        """Whether this allocation may have sent money back to a payment method
+        (a ``customers.Repayment``), read from the recorded effect without a
+        query: only money back or a returned service fee to the payment method
+        makes one (``PaymentPlan.apply_refund_effect``). Store credit makes none;
+        a refund from before the record may have, so it says True (our rule)."""
+        if self.effect is None:
+            return not store_credit
+        back = self.effect.get("money_back", 0) + self.effect.get(
+            "service_fee_returned", 0
+        )
+        return bool(back) and self.effect.get("destination") != "account_balance"
+
     def describe(self, fmt) -> str:
         """What this allocation did, for people, formatted with ``fmt`` now:
         from the record, else the sentence stored at the time."""

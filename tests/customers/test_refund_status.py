@@ -167,7 +167,7 @@ def test_the_order_list_runs_a_fixed_number_of_queries(
 ):
     for _ in range(15):
         make_order(capture=True)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(5):
         customer_client.get(reverse("customers:order_list"))
 
 

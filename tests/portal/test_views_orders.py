@@ -200,7 +200,7 @@ def test_order_list_queries_do_not_grow_with_the_page(
 ):
     for _ in range(30):
         make_order()
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(3):
         response = portal_client.get(URL, {"q": "", "status": ""})
     assert len(response.context["page"].orders) == 25
 
@@ -323,3 +323,28 @@ def test_an_empty_result_says_what_was_searched_and_what_to_try(
 def test_an_empty_email_search_explains_how_emails_match(portal_client, db):
     body = portal_client.get(URL, {"q": "nobody@"}).content.decode()
     assert "An email is matched from its start (maja@)" in body
+
+
+def test_a_common_surname_or_domain_is_matched_on_each_orders_customer(
+    portal_client, make_order, monkeypatch
+):
+    # More matching customers than the id list takes: the join path (issue 16).
+    monkeypatch.setattr("portal.models.NAME_PREFIX_IDS", 1)
+    expected = []
+    for name, email in (
+        ("Jonas Müller", "jonas@example.org"),
+        ("Ida Muller", "ida@example.net"),
+    ):
+        customer = CustomerFactory(name=name, email=email)
+        PaymentMethodFactory(customer=customer)
+        expected.append(make_order(customer=customer))
+    other = CustomerFactory(name="Eva Berg", email="eva@example.org")
+    PaymentMethodFactory(customer=other)
+    by_domain = make_order(customer=other)
+    make_order()
+    response = portal_client.get(URL, {"q": "muller"})
+    assert sorted(refs(response)) == sorted(o.reference for o in expected)
+    response = portal_client.get(URL, {"q": "example.org"})
+    assert sorted(refs(response)) == sorted(
+        o.reference for o in (expected[0], by_domain)
+    )

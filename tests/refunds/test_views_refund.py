@@ -311,10 +311,10 @@ def test_refund_pages_run_a_bounded_number_of_queries(
     order = many_lines_order(100)
     # The header's "refundable" is the engine's own count (captures, lines,
     # capture lines): three fixed queries, whatever the number of lines.
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(11):
         portal_client.get(create_url(order))
     data = {"kind": "complete", "idempotency_key": "k"}
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(10):
         portal_client.post(preview_url(order), data, HTTP_HX_REQUEST="true")
 
 

@@ -1,0 +1,218 @@
+"""Issue 16: the order page and the order list do less, and show the same.
+
+Rows formatted once in Python (``portal.display``), widgets rendered in Python
+(``portal.widgets``), the merchant user loaded with the user
+(``portal.backends``), and no queries for relations an order does not have.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django import forms
+from django.template import Context, Template
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from customers.models import ReturnReport
+from portal import widgets
+from portal.backends import MerchantModelBackend
+from portal.display import short_date, short_datetime, short_time
+from portal.forms import OrderSearchForm
+from portal.models import MerchantUser, OrderEvent
+from tests.factories import line
+
+
+def detail(order) -> str:
+    return order.get_absolute_url()
+
+
+def _tags(html: str) -> str:
+    """Markup without the whitespace between tags (Django's templates add some)."""
+    return re.sub(r">\s+<", "><", str(html)).strip()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"q": '"<b>" & co', "status": "CANCELLED", "date_from": "2026-01-02"},
+        {"product": "pay_later", "date_to": "not a date"},
+    ],
+)
+def test_python_widgets_render_what_djangos_widget_templates_render(data):
+    form = OrderSearchForm(data)
+    form.is_valid()
+    stock = {
+        widgets.TextInput: forms.TextInput,
+        widgets.DateInput: forms.DateInput,
+        widgets.Select: forms.Select,
+    }
+    for bound in form:
+        if bound.is_hidden:
+            continue
+        ours = str(bound)
+        field = form.fields[bound.name]
+        original = field.widget
+        replacement = stock[type(original)](attrs=original.attrs)
+        replacement.choices = getattr(original, "choices", [])
+        for name in ("format", "input_type"):  # popped from attrs by __init__
+            if hasattr(original, name):
+                setattr(replacement, name, getattr(original, name))
+        field.widget = replacement
+        try:
+            theirs = str(form[bound.name])
+        finally:
+            field.widget = original
+        assert _tags(ours) == _tags(theirs), bound.name
+
+
+@pytest.mark.parametrize("language", ["en", "de", "sv"])
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York"])
+def test_dates_read_exactly_like_the_template_date_filters(language, zone):
+    moments = [
+        datetime(2026, 12, 31, 23, 30, tzinfo=UTC),
+        datetime(2026, 3, 1, 0, 5, tzinfo=UTC),
+        datetime(2026, 5, 9, 14, 59, tzinfo=UTC),
+    ]
+    template = Template(
+        '{{ d|date:"j M Y" }}|{{ d|time:"H:i" }}|{{ d|date:"j M Y, H:i" }}'
+    )
+    with translation.override(language), timezone.override(zone):
+        for moment in moments:
+            expected = template.render(Context({"d": moment}))
+            assert (
+                f"{short_date(moment)}|{short_time(moment)}|{short_datetime(moment)}"
+                == expected
+            )
+
+
+def test_order_page_escapes_names_it_builds_in_python(
+    portal_client, make_order, merchant_user
+):
+    order = make_order(
+        lines=[line("SKU-1", 1000, 2, name="<b>Bold</b> & co")], capture=True
+    )
+    order.refund_lines([("SKU-1", 1)], by=merchant_user.user)
+    body = portal_client.get(detail(order)).content.decode()
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; co" in body
+    assert "<b>Bold</b>" not in body
+    # The capture names the line: 2 captured, 1 refunded.
+    assert "2 × &lt;b&gt;Bold&lt;/b&gt; &amp; co" in body
+    assert '<span class="muted">(1 refunded)</span>' in body
+
+
+def test_a_capture_of_every_line_in_full_is_summarised_not_repeated(
+    portal_client, many_lines_order
+):
+    order = many_lines_order(8)
+    body = portal_client.get(detail(order)).content.decode()
+    assert "All 8 order lines, in full" in body
+    # The order-lines table still names every line, once.
+    assert body.count("Sku-0007") == 1
+
+
+def test_captures_of_part_of_the_order_name_their_lines(
+    portal_client, make_order, merchant_user
+):
+    order = make_order(lines=[line(f"SKU-{i}", 1000, 2) for i in range(7)])
+    order.capture(lines=[("SKU-0", 1), ("SKU-1", 2)], by=merchant_user.user)
+    body = portal_client.get(detail(order)).content.decode()
+    assert '<span class="item-line">1 × Sku-0</span>' in body
+    assert '<span class="item-line">2 × Sku-1</span>' in body
+    assert "order lines, in full" not in body
+
+
+def test_an_order_without_captures_asks_nothing_about_them(
+    portal_client, order, django_assert_max_num_queries
+):
+    # Session, user with merchant user, order (with its EXISTS flags), lines.
+    with django_assert_max_num_queries(4):
+        response = portal_client.get(detail(order))
+    assert response.status_code == 200
+    assert "Nothing captured yet" in response.content.decode()
+
+
+def test_an_order_without_refunds_asks_nothing_about_them(
+    portal_client, captured_order, django_assert_max_num_queries
+):
+    # ... plus captures, capture lines, payout entries; no reported returns.
+    with django_assert_max_num_queries(7):
+        response = portal_client.get(detail(captured_order))
+    assert "No refunds." in response.content.decode()
+
+
+def test_refunds_without_money_back_ask_for_no_repayments(
+    portal_client, make_order, merchant_user, django_assert_max_num_queries
+):
+    # Pay in 4: a small refund lowers what is owed; no money goes back.
+    order = make_order(lines=[line("SKU-1", 10000, 4)], capture=True)
+    order.refund_lines([("SKU-1", 1)], by=merchant_user.user)
+    refund = order.refunds.get()
+    assert not refund.repayments.exists()
+    # ... plus refunds, refund lines, allocations: no repayments query.
+    with django_assert_max_num_queries(10):
+        body = portal_client.get(detail(order)).content.decode()
+    assert "None: it lowered what the customer owes" in body
+
+
+def test_the_user_comes_with_their_merchant_user_in_one_query(
+    merchant_user, django_assert_num_queries
+):
+    with django_assert_num_queries(1):
+        user = MerchantModelBackend().get_user(merchant_user.user.pk)
+        assert user.merchant_user.merchant.name == "Nordic Threads"
+        assert user.merchant_user.role == MerchantUser.Role.ADMIN
+
+
+def test_a_role_change_takes_effect_on_the_next_request(
+    portal_client, captured_order, merchant_user
+):
+    url = reverse("portal:order_capture", args=[captured_order.order_id])
+    assert portal_client.get(url).status_code in (200, 302)
+    MerchantUser.objects.filter(pk=merchant_user.pk).update(
+        role=MerchantUser.Role.VIEWER
+    )
+    assert portal_client.get(url).status_code == 403
+
+
+def test_a_deactivated_user_is_logged_out_on_the_next_request(
+    portal_client, merchant_user
+):
+    assert portal_client.get(reverse("portal:order_list")).status_code == 200
+    merchant_user.user.is_active = False
+    merchant_user.user.save(update_fields=["is_active"])
+    response = portal_client.get(reverse("portal:order_list"))
+    assert response.status_code == 302
+    assert reverse("portal:login") in response["Location"]
+
+
+def test_order_list_rows_link_each_order_and_escape_what_customers_typed(
+    portal_client, make_order, customer
+):
+    customer.name = "<i>Maja</i>"
+    customer.save()
+    order = make_order(capture=True)
+    body = portal_client.get(reverse("portal:order_list")).content.decode()
+    assert f'href="{order.get_absolute_url()}"' in body
+    assert "&lt;i&gt;Maja&lt;/i&gt;" in body and "<i>Maja</i>" not in body
+    assert '<span class="muted">—</span>' in body  # nothing refunded
+
+
+def test_events_and_reported_returns_are_asked_for_only_when_there_are_some(
+    portal_client, captured_order, customer, django_assert_max_num_queries
+):
+    OrderEvent.objects.create(order=captured_order, kind=OrderEvent.Kind.ACKNOWLEDGED)
+    today = timezone.localdate()
+    ReturnReport.objects.create(
+        order=captured_order,
+        customer=customer,
+        tracking_number="TRACK-123",
+        shipped_on=today,
+        pause_until=today + timedelta(days=21),
+    )
+    # The seven of an order without refunds, plus events and reported returns.
+    with django_assert_max_num_queries(9):
+        body = portal_client.get(detail(captured_order)).content.decode()
+    assert "Order acknowledged" in body
+    assert "TRACK-123" in body
