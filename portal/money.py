@@ -18,6 +18,8 @@ from babel.numbers import (
     get_decimal_symbol,
     get_group_symbol,
 )
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 #: DOMAIN.md: one amount is at most 200,000,000 minor units.
 MAX_AMOUNT = 200_000_000
@@ -205,23 +207,25 @@ def parse_amount(text: str, currency: str, locale: str = "en_US") -> int:
         group = " "
     cleaned = cleaned.strip(_SPACES)
     if not cleaned:
-        raise ValueError("Enter an amount.")
+        raise ValueError(_("Enter an amount."))
     if cleaned[0] in "-−":
-        raise ValueError("Enter a positive amount.")
+        raise ValueError(_("Enter a positive amount."))
     if group != " " and any(ch in _SPACES for ch in cleaned):
-        raise ValueError(f"Enter a number, like {example}.")
+        raise ValueError(_("Enter a number, like %(example)s.") % {"example": example})
     if group == " ":
         cleaned = "".join(" " if ch in _SPACES else ch for ch in cleaned)
     allowed = set("0123456789") | {decimal, group}
     if any(ch not in allowed for ch in cleaned) or cleaned.count(decimal) > 1:
-        raise ValueError(f"Enter a number, like {example}.")
-    whole, _, fraction = cleaned.partition(decimal)
+        raise ValueError(_("Enter a number, like %(example)s.") % {"example": example})
+    whole, _sep, fraction = cleaned.partition(decimal)
     if group in fraction:
-        raise ValueError(f"Enter a number, like {example}.")
+        raise ValueError(_("Enter a number, like %(example)s.") % {"example": example})
     if group in whole:
         groups = whole.split(group)
         if not (1 <= len(groups[0]) <= 3) or any(len(g) != 3 for g in groups[1:]):
-            raise ValueError(f"Enter a number, like {example}.")
+            raise ValueError(
+                _("Enter a number, like %(example)s.") % {"example": example}
+            )
         if (
             decimal not in cleaned
             and group in ",."
@@ -229,21 +233,36 @@ def parse_amount(text: str, currency: str, locale: str = "en_US") -> int:
             and len(groups[1]) <= digits
         ):
             raise ValueError(
-                f"“{text.strip()}” could mean {''.join(groups)} or "
-                f"{groups[0]}{decimal}{groups[1]}: write it without “{group}” "
-                f"(amounts here are written like {example})."
+                _(
+                    "“%(text)s” could mean %(whole)s or %(decimal)s: write it "
+                    "without “%(group)s” (amounts here are written like %(example)s)."
+                )
+                % {
+                    "text": text.strip(),
+                    "whole": "".join(groups),
+                    "decimal": f"{groups[0]}{decimal}{groups[1]}",
+                    "group": group,
+                    "example": example,
+                }
             )
         whole = "".join(groups)
     if not whole and not fraction:
-        raise ValueError(f"Enter a number, like {example}.")
+        raise ValueError(_("Enter a number, like %(example)s.") % {"example": example})
     if len(fraction) > digits:
         raise ValueError(
-            f"Use at most {digits} decimals." if digits else "Enter whole amounts only."
+            ngettext(
+                "Use at most %(digits)d decimal.",
+                "Use at most %(digits)d decimals.",
+                digits,
+            )
+            % {"digits": digits}
+            if digits
+            else _("Enter whole amounts only.")
         )
     amount = int(whole or "0") * 10**digits + int((fraction or "0").ljust(digits, "0"))
     if amount > MAX_AMOUNT:
         limit = format_money(MAX_AMOUNT, currency, locale)
-        raise ValueError(f"Enter at most {limit}.")
+        raise ValueError(_("Enter at most %(limit)s.") % {"limit": limit})
     return amount
 
 
@@ -255,7 +274,7 @@ def parse_quantity(text: str) -> int:
     """
     cleaned = _ascii_digits(text.strip())
     if not cleaned.isascii() or not cleaned.isdigit():
-        raise ValueError("Enter a whole number, like 2.")
+        raise ValueError(_("Enter a whole number, like 2."))
     return int(cleaned)
 
 

@@ -18,6 +18,8 @@ from django import forms
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from customers.models import Notification
 from customers.notifications import Message, render
@@ -85,48 +87,50 @@ def allocation_rows(plan: RefundPlan) -> list[AllocationRow]:
 
 class RefundForm(forms.Form):
     kind = forms.ChoiceField(
-        label="How to refund",
+        label=_("How to refund"),
         choices=[
-            (RefundKind.COMPLETE, "Complete order"),
-            (RefundKind.ITEMS, "Selected items"),
-            (RefundKind.ITEMS_WITH_FEE, "Selected items with a return fee"),
-            (RefundKind.AMOUNT, "Amount"),
+            (RefundKind.COMPLETE, _("Complete order")),
+            (RefundKind.ITEMS, _("Selected items")),
+            (RefundKind.ITEMS_WITH_FEE, _("Selected items with a return fee")),
+            (RefundKind.AMOUNT, _("Amount")),
         ],
         initial=RefundKind.ITEMS,
         widget=forms.RadioSelect,
     )
-    lines = forms.Field(label="Items", required=False, widget=forms.HiddenInput)
+    lines = forms.Field(label=_("Items"), required=False, widget=forms.HiddenInput)
     amount = forms.CharField(
-        label="Amount to refund",
+        label=_("Amount to refund"),
         required=False,
         max_length=20,
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     return_fee = forms.CharField(
-        label="Return fee",
+        label=_("Return fee"),
         required=False,
         max_length=20,
-        help_text="Paid by the customer: deducted from the refunded items.",
+        help_text=_("Paid by the customer: deducted from the refunded items."),
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     # The select always sends one (Returned at first); a POST without any
     # records none, like an API refund (our rule).
     reason = forms.ChoiceField(
-        label="Reason",
+        label=_("Reason"),
         choices=RefundReason.choices,
         initial=RefundReason.RETURNED,
         required=False,
     )
     description = forms.CharField(
-        label="Description (shown to the customer)", required=False, max_length=255
+        label=_("Description (shown to the customer)"),
+        required=False,
+        max_length=255,
     )
     reference = forms.CharField(
-        label="Reference (for your books and settlement reports)",
+        label=_("Reference (for your books and settlement reports)"),
         required=False,
         max_length=255,
     )
     internal_note = forms.CharField(
-        label="Internal note (never shown to the customer)",
+        label=_("Internal note (never shown to the customer)"),
         required=False,
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -158,10 +162,12 @@ class RefundForm(forms.Form):
             # nor can shipping the store does not refund.
             done = line.refundable_quantity == 0 or self.is_kept(line)
             self.fields[f"line-{line.pk}-selected"] = forms.BooleanField(
-                label=f"Refund {line.name}", required=False, disabled=done
+                label=gettext("Refund %(name)s") % {"name": line.name},
+                required=False,
+                disabled=done,
             )
             self.fields[f"line-{line.pk}-quantity"] = forms.CharField(
-                label="Quantity to refund",
+                label=_("Quantity to refund"),
                 required=False,
                 max_length=9,
                 disabled=done,
@@ -201,22 +207,29 @@ class RefundForm(forms.Form):
     def _return_fee_unavailable(self) -> str:
         """Why a return fee cannot be offered on this order ("" when it can)."""
         if not self.order.return_fee_market:
-            return (
-                "return fees are not supported for orders from "
-                f"{self.order.purchase_country}."
-            )
+            return gettext(
+                "return fees are not supported for orders from %(country)s."
+            ) % {"country": self.order.purchase_country}
         if self.capture_count == 0:
-            return "nothing has been captured yet."
+            return gettext("nothing has been captured yet.")
         if self.capture_count != 1:
-            return (
+            return gettext(
                 "a return fee is only possible on an order captured in one single "
-                f"capture; this order has {self.capture_count} captures."
-            )
+                "capture; this order has %(count)d captures."
+            ) % {"count": self.capture_count}
         return ""
 
-    @cached_property
+    @property
     def refundable(self) -> tuple[int, int]:
-        """``(refundable, held_back)`` as the engine counts them now (minor units)."""
+        """``(refundable, held_back)`` as the engine counts them now (minor units):
+        from the plan this request previewed (it read the order as it is now),
+        else read once from the database."""
+        if self.plan is not None:
+            return self.plan.refundable_before, self.plan.held_back
+        return self._refundable_read
+
+    @cached_property
+    def _refundable_read(self) -> tuple[int, int]:
         return refundable_now(self.order)
 
     @property
@@ -273,7 +286,9 @@ class RefundForm(forms.Form):
                     self.add_error(name, str(error))
                     continue
             if quantity == 0:
-                self.add_error(name, "Enter at least 1, or leave the item unselected.")
+                self.add_error(
+                    name, gettext("Enter at least 1, or leave the item unselected.")
+                )
                 continue
             selected.append((line.reference, quantity))
         return selected
@@ -342,6 +357,14 @@ class RefundForm(forms.Form):
                     data[f"line-{line.pk}-quantity"] = str(line.refundable_quantity)
         data["expected_fingerprint"] = ""
         return data
+
+    @property
+    def email_language(self) -> str:
+        """The language the customer reads this order's emails in (the order's
+        locale: ``customers.language.order_language``)."""
+        from customers.language import order_language
+
+        return order_language(self.order)
 
     def email_preview(self) -> Message | None:
         """The refund email the customer would get for the previewed plan,
@@ -412,7 +435,9 @@ class RefundForm(forms.Form):
         fingerprint = self.data.get("expected_fingerprint", "")
         if not fingerprint:
             if self.preview() is not None:
-                self.add_error(None, "Check the preview, then confirm the refund.")
+                self.add_error(
+                    None, gettext("Check the preview, then confirm the refund.")
+                )
             return None
         if not self.is_valid():
             return None
@@ -420,8 +445,10 @@ class RefundForm(forms.Form):
             self.preview()
             self.add_error(
                 "return_fee",
-                "Enter the return fee the customer pays, or choose "
-                "“Selected items” to refund without one.",
+                gettext(
+                    "Enter the return fee the customer pays, or choose "
+                    "“Selected items” to refund without one."
+                ),
             )
             return None
         try:
@@ -440,8 +467,10 @@ class RefundForm(forms.Form):
             self._new_idempotency_key()
             self.add_error(
                 None,
-                "This form was already used for a different refund. Check the "
-                "preview and confirm again to make a new refund.",
+                gettext(
+                    "This form was already used for a different refund. Check the "
+                    "preview and confirm again to make a new refund."
+                ),
             )
             self.plan = None
         except DomainError as error:

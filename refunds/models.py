@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from portal.models import Channel
 from portal.money import MAX_AMOUNT
@@ -29,12 +30,12 @@ class RefundReason(models.TextChoices):
     """Why the merchant refunds (our rule: the portal asks for one; API refunds,
     whose Klarna-shaped body has no reason, keep it empty)."""
 
-    RETURNED = "returned", "Returned"
-    DAMAGED = "damaged", "Damaged"
-    NOT_AS_DESCRIBED = "not_as_described", "Not as described"
-    CANCELLED = "cancelled", "Cancelled"
-    GOODWILL = "goodwill", "Goodwill"
-    OTHER = "other", "Other"
+    RETURNED = "returned", pgettext_lazy("refund reason", "Returned")
+    DAMAGED = "damaged", pgettext_lazy("refund reason", "Damaged")
+    NOT_AS_DESCRIBED = "not_as_described", _("Not as described")
+    CANCELLED = "cancelled", pgettext_lazy("refund reason", "Cancelled")
+    GOODWILL = "goodwill", _("Goodwill")
+    OTHER = "other", pgettext_lazy("refund reason", "Other")
 
 
 class RefundQuerySet(models.QuerySet):

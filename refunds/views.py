@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -57,14 +58,20 @@ def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
             if refund.replayed:
                 messages.info(
                     request,
-                    f"This refund of {amount} was already made; "
-                    "nothing was refunded twice.",
+                    _(
+                        "This refund of %(amount)s was already made; "
+                        "nothing was refunded twice."
+                    )
+                    % {"amount": amount},
                 )
             else:
                 messages.success(
                     request,
-                    f"Refunded {amount} to {order.customer.name}. "
-                    "It will be deducted from your next payout.",
+                    _(
+                        "Refunded %(amount)s to %(customer)s. "
+                        "It will be deducted from your next payout."
+                    )
+                    % {"amount": amount, "customer": order.customer.name},
                 )
             return redirect_or_htmx(request, order.get_absolute_url())
     elif request.method == "POST" and request.POST.get("action") == "maximum":

@@ -26,3 +26,12 @@ def product_name(product: str) -> str:
     """``{{ order.payment_product|product_name }}``: the product in the active
     language; an unknown value as it is."""
     return str(PRODUCT_NAMES.get(product, product))
+
+
+@register.filter
+def customer_day(value) -> str:
+    """``{{ due|customer_day }}``: a date as the customers' sentences write it in
+    the active language (``customers.language.day``)."""
+    from customers.language import day
+
+    return day(value) if value else ""
