@@ -43,6 +43,7 @@ from .models import LoginThrottled, Notification, Repayment
 from .status import (
     BOUNCE_GUIDANCE,
     TRACING,
+    CustomerOrderStatus,
     MoneyContext,
     OrderPage,
     balance_page,
@@ -130,8 +131,16 @@ def logout(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 @customer_required
 def order_list(request: HttpRequest) -> HttpResponse:
-    _in_customer_language(request)
     page = order_list_page(request.customer, request.GET.get("page"), PAGE_SIZE)
+    orders = list(page.object_list)
+    if page.number == 1 and orders:
+        # Newest first: the first row is the customer's most recent order, whose
+        # locale is the customer's language (``customer_language``) at no query.
+        activate_for(request, order_language(orders[0]))
+    else:
+        _in_customer_language(request)
+    for order in orders:  # labelled in the language just chosen
+        order.customer_status_label = CustomerOrderStatus.label(order.customer_status)
     context = {"customer": request.customer, "page": page, "nav": "orders"}
     return TemplateResponse(request, "customers/order_list.html", context)
 
