@@ -65,6 +65,32 @@
     }
   });
 
+  // The email preview stays open (or closed) as the merchant left it when a
+  // new preview replaces it: a click that opened it just before a refresh
+  // (the "change" of the field being left) is not undone.
+  var emailPreviewOpen = false;
+  document.addEventListener("toggle", function (event) {
+    if (event.target.id === "email-preview") {
+      emailPreviewOpen = event.target.open;
+    }
+  }, true);
+
+  // The toggle event of an element a swap has just removed never reaches the
+  // document, so the click says it first.
+  document.addEventListener("click", function (event) {
+    var summary = event.target.closest && event.target.closest("#email-preview > summary");
+    if (summary) {
+      emailPreviewOpen = !summary.parentElement.open;
+    }
+  }, true);
+
+  document.addEventListener("htmx:afterSwap", function () {
+    var details = document.getElementById("email-preview");
+    if (details && emailPreviewOpen && !details.open) {
+      details.open = true;
+    }
+  });
+
   document.addEventListener("htmx:beforeSwap", function (event) {
     var form = document.getElementById("refund-form");
     var sent = event.detail.xhr.refundFormState;

@@ -210,6 +210,11 @@ def test_refund_form_walks_through_the_four_kinds_switching_between_them(
         )
     )
     expect(email).not_to_contain_text("Carrier claim 77")
+    # A new preview (typing on) keeps the email preview open as it was left.
+    page.get_by_label("Description (shown to the customer)").fill("Arrived torn!")
+    page.get_by_label("Description (shown to the customer)").blur()
+    settle(page)
+    expect(page.locator("#email-preview")).to_have_attribute("open", "")
     no_sideways_scroll(page)
     shot(page, "5-before-confirm")
     axe(page, f"refund form with a preview ({page.width_name})")

@@ -173,6 +173,11 @@ def test_a_refused_confirm_shows_the_order_as_it_is_now(
     assert "refunded 300,00\xa0€" in summary[:400]
     assert "refundable 100,00\xa0€" in summary[:600]
     assert "As the order is now: refunded 300,00\xa0€, refundable 100,00\xa0€" in body
+    # The status badge beside the title too (it was "Captured" before the other
+    # tab refunded; out of band with htmx).
+    status = 'id="refund-order-status"' + (' hx-swap-oob="true"' if htmx else "")
+    badge = body[body.index(status) :][:300]
+    assert "Partially refunded" in badge and "Captured" not in badge
     assert Refund.objects.count() == 1
 
 
