@@ -745,3 +745,29 @@ def test_dates_on_a_page_follow_the_language(
     page = client.get(reverse("portal:payout_list")).content.decode()
 
     assert settled in page
+
+
+def test_a_capture_and_its_timeline_read_in_the_users_language(
+    client, merchant, make_order
+):
+    """The capture form's error and confirmation and the order page's timeline
+    and payments count are written in the reader's language, money in the
+    order's."""
+    order = make_order(lines=[line("HOSE-1", 8000, 2, name="Wollhose")])
+    user = MerchantUserFactory(merchant=merchant, language="de")
+    client.force_login(user.user)
+    url = reverse("portal:order_capture", args=[order.order_id])
+
+    refused = client.post(url, {"kind": "lines", "action": "review"})
+    captured = client.post(
+        url, {"kind": "all", "action": "confirm", "idempotency_key": "k"}, follow=True
+    )
+
+    assert "Geben Sie für mindestens eine Position eine Menge ein." in (
+        refused.content.decode()
+    )
+    page = captured.content.decode()
+    assert "160,00\xa0€ erfasst (Rechnung 1)." in page  # the message
+    assert "160,00\xa0€ erfasst (Rechnung 1)</div>" in page  # the timeline
+    assert "Bestellung aufgegeben" in page
+    assert "In 4 Raten bezahlen · 4 Raten" in page
