@@ -198,7 +198,8 @@ class OrderSearchForm(forms.Form):
 
     def nothing_found(self) -> dict:
         """What an empty result searched (the text, the filters) and what to try
-        instead; the order list shows it in place of the rows."""
+        instead, in the active language (dates as it writes them); the order
+        list shows it in place of the rows."""
         data = self.cleaned_data
         text = data.get("q", "").strip()
         filters = [
