@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
 from django.db import models, transaction
 from django.db.models import Q
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -34,10 +34,10 @@ REFUND_STATUS_FILTERS = {
     "fully_refunded": RefundState.FULL,
 }
 STATUS_CHOICES = [
-    ("", "Any status"),
+    ("", gettext_lazy("Any status")),
     *OrderStatus.choices,
-    ("partially_refunded", "Partially refunded"),
-    ("fully_refunded", "Fully refunded"),
+    ("partially_refunded", RefundState.PARTIAL.label),
+    ("fully_refunded", RefundState.FULL.label),
 ]
 
 
@@ -129,34 +129,38 @@ class OrderSearchForm(forms.Form):
     Its widgets render in Python (``portal.widgets``): same markup, less time."""
 
     q = forms.CharField(
-        label="Search",
+        label=gettext_lazy("Search"),
         required=False,
         max_length=255,
         widget=widgets.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": "Order ID, reference, email or name",
+                "placeholder": gettext_lazy("Order ID, reference, email or name"),
                 "autocomplete": "off",
             }
         ),
     )
     status = forms.ChoiceField(
-        label="Status",
+        label=gettext_lazy("Status"),
         choices=STATUS_CHOICES,
         required=False,
         widget=widgets.Select,
     )
     product = forms.ChoiceField(
-        label="Payment product",
-        choices=[("", "Any product"), *PaymentProduct.choices],
+        label=gettext_lazy("Payment product"),
+        choices=[("", gettext_lazy("Any product")), *PaymentProduct.choices],
         required=False,
         widget=widgets.Select,
     )
     date_from = forms.DateField(
-        label="From", required=False, widget=widgets.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("From"),
+        required=False,
+        widget=widgets.DateInput(attrs={"type": "date"}),
     )
     date_to = forms.DateField(
-        label="To", required=False, widget=widgets.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("To"),
+        required=False,
+        widget=widgets.DateInput(attrs={"type": "date"}),
     )
     after = forms.CharField(required=False, widget=forms.HiddenInput)
     before = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -165,7 +169,7 @@ class OrderSearchForm(forms.Form):
         cleaned = super().clean()
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
-            self.add_error("date_to", "The end date is before the start date.")
+            self.add_error("date_to", _("The end date is before the start date."))
         return cleaned
 
     def filter(self, orders: models.QuerySet) -> models.QuerySet:
@@ -194,7 +198,8 @@ class OrderSearchForm(forms.Form):
 
     def nothing_found(self) -> dict:
         """What an empty result searched (the text, the filters) and what to try
-        instead; the order list shows it in place of the rows."""
+        instead, in the active language (dates as it writes them); the order
+        list shows it in place of the rows."""
         data = self.cleaned_data
         text = data.get("q", "").strip()
         filters = [
@@ -206,21 +211,31 @@ class OrderSearchForm(forms.Form):
         ]
         if data.get("date_from") or data.get("date_to"):
             start, end = data.get("date_from"), data.get("date_to")
-            filters.append(f"Dates: {start or '…'} to {end or '…'}")
+            filters.append(
+                _("Dates: %(start)s to %(end)s")
+                % {
+                    "start": formats.date_format(start) if start else "…",
+                    "end": formats.date_format(end) if end else "…",
+                }
+            )
         tips = []
         if text and "@" in text:
             tips.append(
-                "An email is matched from its start (maja@) or by any part "
-                "without the @ (example.org)."
+                _(
+                    "An email is matched from its start (maja@) or by any part "
+                    "without the @ (example.org)."
+                )
             )
         elif text:
             tips.append(
-                "Type less: the start of a reference (HH9WZ), part of your order "
-                "number (10886), part of an email (example.org) or a surname "
-                "(accents optional: muller finds Müller)."
+                _(
+                    "Type less: the start of a reference (HH9WZ), part of your order "
+                    "number (10886), part of an email (example.org) or a surname "
+                    "(accents optional: muller finds Müller)."
+                )
             )
         if filters:
-            tips.append("Clear the filters or widen the dates.")
+            tips.append(_("Clear the filters or widen the dates."))
         return {"text": text, "filters": filters, "tips": tips}
 
     def page(self, orders: models.QuerySet, size: int = PAGE_SIZE) -> OrderPage:
@@ -348,19 +363,25 @@ class CaptureForm(forms.Form):
 
     ALL, LINES, AMOUNT = "all", "lines", "amount"
     kind = forms.ChoiceField(
-        label="What to capture",
+        label=gettext_lazy("What to capture"),
         choices=[
-            (ALL, "Everything remaining"),
-            (LINES, "Selected lines"),
-            (AMOUNT, "An amount"),
+            (ALL, gettext_lazy("Everything remaining")),
+            (LINES, gettext_lazy("Selected lines")),
+            (AMOUNT, gettext_lazy("An amount")),
         ],
         initial=ALL,
         widget=forms.RadioSelect,
     )
-    amount = forms.CharField(label="Amount to capture", required=False, max_length=20)
-    description = forms.CharField(label="Description", required=False, max_length=255)
+    amount = forms.CharField(
+        label=gettext_lazy("Amount to capture"), required=False, max_length=20
+    )
+    description = forms.CharField(
+        label=gettext_lazy("Description"), required=False, max_length=255
+    )
     reference = forms.CharField(
-        label="Reference (e.g. shipment number)", required=False, max_length=255
+        label=gettext_lazy("Reference (e.g. shipment number)"),
+        required=False,
+        max_length=255,
     )
 
     # Made when the form is first shown and carried through review and confirm:
@@ -379,7 +400,7 @@ class CaptureForm(forms.Form):
         self.lines = [line for line in lines if line.capturable_quantity > 0]
         for line in self.lines:
             self.fields[f"line-{line.pk}"] = QuantityField(
-                label="Quantity to capture",
+                label=gettext_lazy("Quantity to capture"),
                 required=False,
                 min_value=0,
                 max_value=line.capturable_quantity,
@@ -407,7 +428,9 @@ class CaptureForm(forms.Form):
                 if cleaned.get(f"line-{line.pk}")
             ]
             if not cleaned["lines"] and not self.errors:
-                raise forms.ValidationError("Enter a quantity for at least one line.")
+                raise forms.ValidationError(
+                    _("Enter a quantity for at least one line.")
+                )
         if kind == self.AMOUNT:
             try:
                 cleaned["amount_minor"] = parse_amount(
@@ -418,6 +441,14 @@ class CaptureForm(forms.Form):
             except ValueError as error:
                 self.add_error("amount", str(error))
         return cleaned
+
+    @property
+    def line_summary(self) -> str:
+        """The reviewed lines as "2 × HOSE-1, 1 × SHIRT-2" (references are data)."""
+        return ", ".join(
+            f"{quantity} × {reference}"
+            for reference, quantity in self.cleaned_data.get("lines", [])
+        )
 
     @property
     def capture_amount(self) -> int:

@@ -701,8 +701,11 @@ class Order(models.Model):
                 if quantity > line.quantity - line.captured_quantity:
                     raise CaptureNotAllowed(
                         "OVER_CAPTURE",
-                        f"Only {line.quantity - line.captured_quantity} of “{line.name}” "
-                        "remain to be captured.",
+                        gettext("Only %(count)d of “%(name)s” remain to be captured.")
+                        % {
+                            "count": line.quantity - line.captured_quantity,
+                            "name": line.name,
+                        },
                     )
                 selected.append((line, quantity))
             lines_amount = sum(
@@ -746,7 +749,9 @@ class Order(models.Model):
         if amount > remaining:
             raise CaptureNotAllowed(
                 "OVER_CAPTURE",
-                "Capture amount is higher than the remaining authorized amount.",
+                gettext(
+                    "Capture amount is higher than the remaining authorized amount."
+                ),
                 field="captured_amount",
             )
         capture = Capture.objects.create(

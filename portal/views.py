@@ -354,9 +354,12 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
         TimelineEntry(
             order.created_at,
             "created",
-            "Order placed",
-            f"{fmt(order.original_order_amount)} with "
-            f"{order.get_payment_product_display()}",
+            _("Order placed"),
+            _("%(amount)s with %(product)s")
+            % {
+                "amount": fmt(order.original_order_amount),
+                "product": order.get_payment_product_display(),
+            },
         )
     ]
     for capture in captures:
@@ -364,20 +367,24 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
             TimelineEntry(
                 capture.created_at,
                 "capture",
-                f"Captured {fmt(capture.captured_amount)} (invoice {capture.number})",
+                _("Captured %(amount)s (invoice %(invoice)s)")
+                % {"amount": fmt(capture.captured_amount), "invoice": capture.number},
                 capture.description or capture.get_channel_display(),
                 capture.created_by,
             )
         )
     for refund in refunds:
-        detail = refund.get_kind_display()
+        detail = str(refund.get_kind_display())
         if refund.fee_amount:
-            detail += f", return fee {fmt(refund.fee_amount)}"
+            detail = _("%(kind)s, return fee %(fee)s") % {
+                "kind": detail,
+                "fee": fmt(refund.fee_amount),
+            }
         entries.append(
             TimelineEntry(
                 refund.created_at,
                 "refund",
-                f"Refunded {fmt(refund.refunded_amount)}",
+                _("Refunded %(amount)s") % {"amount": fmt(refund.refunded_amount)},
                 detail,
                 refund.created_by,
             )
@@ -433,12 +440,17 @@ def order_capture(request: HttpRequest, order_id: UUID) -> HttpResponse:
             if capture.replayed:
                 messages.info(
                     request,
-                    f"This capture of {amount} was already made; nothing "
-                    "was captured twice.",
+                    _(
+                        "This capture of %(amount)s was already made; nothing "
+                        "was captured twice."
+                    )
+                    % {"amount": amount},
                 )
             else:
                 messages.success(
-                    request, f"Captured {amount} (invoice {capture.number})."
+                    request,
+                    _("Captured %(amount)s (invoice %(invoice)s).")
+                    % {"amount": amount, "invoice": capture.number},
                 )
             return redirect(order)
     reviewing = request.method == "POST" and form.is_valid() and not form.errors
