@@ -18,7 +18,7 @@ from datetime import datetime
 from html import escape
 
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
@@ -34,12 +34,23 @@ def _local(value: datetime) -> datetime:
 
 
 def short_date(value: datetime | None) -> str:
-    """``value`` as the ``date:"j M Y"`` filter writes it ("3 Dec 2026"), in the
+    """``value`` as the ``date:_("j M Y")`` filter writes it ("3 Dec 2026"), in the
     current time zone and language; "" for None."""
     if value is None:
         return ""
     value = _local(value)
-    return f"{value.day} {str(MONTHS_3[value.month]).title()} {value.year}"
+    # The pattern is a translation (en "j M Y", de "j. M Y", sv "j b Y"): the
+    # three known ones are written here directly (a row costs no format
+    # parsing), any other through Django's ``date_format``.
+    pattern = gettext("j M Y")
+    month = str(MONTHS_3[value.month])
+    if pattern == "j M Y":
+        return f"{value.day} {month.title()} {value.year}"
+    if pattern == "j. M Y":
+        return f"{value.day}. {month.title()} {value.year}"
+    if pattern == "j b Y":
+        return f"{value.day} {month} {value.year}"
+    return formats.date_format(value, pattern)
 
 
 def short_time(value: datetime | None) -> str:
@@ -51,7 +62,7 @@ def short_time(value: datetime | None) -> str:
 
 
 def short_datetime(value: datetime | None) -> str:
-    """``value`` as ``date:"j M Y, H:i"`` writes it ("3 Dec 2026, 09:05")."""
+    """``value`` as ``date:_("j M Y, H:i")`` writes it ("3 Dec 2026, 09:05")."""
     if value is None:
         return ""
     return f"{short_date(value)}, {short_time(value)}"

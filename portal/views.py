@@ -596,7 +596,7 @@ def capture_extend_due_date(
                 _("Invoice %(invoice)s is now due on %(date)s.")
                 % {
                     "invoice": capture.klarna_reference,
-                    "date": date_format(extension.new_due_date, "j M Y"),
+                    "date": date_format(extension.new_due_date, _("j M Y")),
                 },
             )
             return redirect(order)

@@ -20,7 +20,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from customers.models import PaymentPlan
-from portal.decorators import merchant_required
+from portal.decorators import (
+    _merchant_user,
+    activate_merchant_language,
+    merchant_required,
+)
 from portal.models import Capture, Channel, Order
 from refunds.engine import execute_refund
 from refunds.models import Refund
@@ -334,6 +338,14 @@ def openapi_json(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def api_docs(request: HttpRequest) -> TemplateResponse:
+    """The API reference (public). A logged-in merchant user reads its page text
+    in their portal language, like every portal page; anyone else by the
+    switcher or Accept-Language. The operations' own descriptions stay the
+    OpenAPI document's English, like the API (issue 15)."""
+    if request.user.is_authenticated:
+        merchant_user = _merchant_user(request.user)
+        if merchant_user is not None:
+            activate_merchant_language(request, merchant_user)
     return TemplateResponse(
         request, "api/docs.html", {"sections": reference_sections(openapi_document())}
     )

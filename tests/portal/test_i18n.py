@@ -525,6 +525,22 @@ def test_the_api_reference_page_reads_in_the_chosen_language(db, client, languag
     assert english_left(html, language, skipped) == []
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_merchant_user_reads_the_api_reference_in_their_language(
+    client, merchant, language
+):
+    """Linked from the credentials page: the user's portal language, not the
+    browser's."""
+    reader = MerchantUserFactory(merchant=merchant, language=language)
+    client.force_login(reader.user)
+
+    response = client.get(reverse("api:docs"), headers={"accept-language": "en"})
+
+    assert response["Content-Language"] == language
+    skipped = {"operation", "docs-nav", "docs-section", "muted"}
+    assert english_left(response.content.decode(), language, skipped) == []
+
+
 def test_the_walk_finds_english_that_is_left():
     """The detector itself: an untranslated sentence on a German page is found,
     German text and data are not."""
@@ -760,7 +776,7 @@ def test_the_api_answers_in_english_whatever_the_browser_asks(
 
 @pytest.mark.parametrize(
     ("language", "month", "settled"),
-    [("de", 3, "5 Mär 2026"), ("sv", 10, "5 Okt 2026")],
+    [("de", 3, "5. Mär 2026"), ("sv", 10, "5 okt 2026")],
 )
 def test_dates_on_a_page_follow_the_language(
     client, merchant, world, language, month, settled

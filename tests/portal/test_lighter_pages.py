@@ -76,7 +76,7 @@ def test_dates_read_exactly_like_the_template_date_filters(language, zone):
         datetime(2026, 5, 9, 14, 59, tzinfo=UTC),
     ]
     template = Template(
-        '{{ d|date:"j M Y" }}|{{ d|time:"H:i" }}|{{ d|date:"j M Y, H:i" }}'
+        '{{ d|date:_("j M Y") }}|{{ d|time:"H:i" }}|{{ d|date:_("j M Y, H:i") }}'
     )
     with translation.override(language), timezone.override(zone):
         for moment in moments:
