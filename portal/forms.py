@@ -440,6 +440,17 @@ class CaptureForm(forms.Form):
                 )
             except ValueError as error:
                 self.add_error("amount", str(error))
+            else:
+                # Said at review, not only after Confirm (the order method
+                # re-checks it under a lock).
+                if cleaned["amount_minor"] > self.order.remaining_authorized_amount:
+                    self.add_error(
+                        "amount",
+                        _(
+                            "Capture amount is higher than the remaining "
+                            "authorized amount."
+                        ),
+                    )
         return cleaned
 
     @property

@@ -157,12 +157,15 @@ def test_capture_selected_lines_and_then_an_amount(portal_client, order):
     assert order.captures.count() == 2
 
 
+@pytest.mark.parametrize("action", ["review", "confirm"])
 def test_over_capture_is_refused_with_the_reason_next_to_the_amount(
-    portal_client, order
+    portal_client, order, action
 ):
+    """Already at review (99999 against 400,00 € remaining was shown as
+    "Confirm: capture 99.999,00 €" and refused only after Confirm)."""
     url = reverse("portal:order_capture", args=[order.order_id])
     response = portal_client.post(
-        url, {"kind": "amount", "amount": "500,00", "action": "confirm"}
+        url, {"kind": "amount", "amount": "500,00", "action": action}
     )
     assert response.status_code == 200
     assert response.context["form"].errors["amount"] == [
