@@ -25,6 +25,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
@@ -91,8 +92,9 @@ class CustomerOrderStatus:
     AWAITING = "awaiting", gettext_lazy("Awaiting shipment")
 
     @classmethod
-    def label(cls, key: str) -> str:
-        """The label for ``key`` in the active language."""
+    def label(cls, key: str) -> Promise:
+        """The label for ``key``, lazy: it reads in the language active when it
+        is shown (a page may choose its language after loading its rows)."""
         for value, label in (
             cls.PAUSED,
             cls.REFUNDED,
@@ -103,7 +105,7 @@ class CustomerOrderStatus:
             cls.AWAITING,
         ):
             if value == key:
-                return str(label)
+                return label
         raise KeyError(key)
 
 

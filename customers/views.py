@@ -43,7 +43,6 @@ from .models import LoginThrottled, Notification, Repayment
 from .status import (
     BOUNCE_GUIDANCE,
     TRACING,
-    CustomerOrderStatus,
     MoneyContext,
     OrderPage,
     balance_page,
@@ -139,8 +138,6 @@ def order_list(request: HttpRequest) -> HttpResponse:
         activate_for(request, order_language(orders[0]))
     else:
         _in_customer_language(request)
-    for order in orders:  # labelled in the language just chosen
-        order.customer_status_label = CustomerOrderStatus.label(order.customer_status)
     context = {"customer": request.customer, "page": page, "nav": "orders"}
     return TemplateResponse(request, "customers/order_list.html", context)
 

@@ -46,7 +46,7 @@ def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
     )
 
 
-def _merchant_user(user) -> MerchantUser | None:
+def merchant_user_of(user) -> MerchantUser | None:
     """The user's merchant user, or None. Loaded with the user by
     ``portal.backends.MerchantModelBackend`` (no query); a user loaded another way
     (a session from another backend) costs one query here."""
@@ -71,7 +71,7 @@ def merchant_required(
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            merchant_user = _merchant_user(request.user)
+            merchant_user = merchant_user_of(request.user)
             if merchant_user is None:
                 return _forbidden(
                     request,

@@ -13,6 +13,8 @@ stand-in that lets a shop, and the tests, create real orders through the API):
   address.
 """
 
+from dataclasses import asdict
+
 from django.db import transaction
 
 from customers.models import Customer, PaymentMethod
@@ -62,16 +64,7 @@ def place_order(merchant: Merchant, body: CheckoutBody) -> Order:
             OrderLine(
                 order=order,
                 position=position,
-                type=line.type,
-                reference=line.reference,
-                name=line.name,
-                quantity=line.quantity,
-                quantity_unit=line.quantity_unit,
-                unit_price=line.unit_price,
-                tax_rate=line.tax_rate,
-                total_discount_amount=line.total_discount_amount,
-                total_amount=line.total_amount,
-                total_tax_amount=line.total_tax_amount,
+                **asdict(line),
             )
             for position, line in enumerate(body.lines)
         )

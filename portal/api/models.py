@@ -21,6 +21,7 @@ Rules of our own, where DOMAIN.md is silent:
 import hashlib
 import hmac
 import secrets
+from dataclasses import asdict
 from datetime import timedelta
 
 from django.conf import settings
@@ -337,16 +338,7 @@ class DescriptiveRefundLine(models.Model):
             cls(
                 refund=refund,
                 position=position,
-                type=line.type,
-                reference=line.reference,
-                name=line.name,
-                quantity=line.quantity,
-                quantity_unit=line.quantity_unit,
-                unit_price=line.unit_price,
-                tax_rate=line.tax_rate,
-                total_discount_amount=line.total_discount_amount,
-                total_amount=line.total_amount,
-                total_tax_amount=line.total_tax_amount,
+                **asdict(line),
             )
             for position, line in enumerate(lines)
         )

@@ -21,9 +21,9 @@ from django.views.decorators.vary import vary_on_headers
 
 from customers.models import PaymentPlan
 from portal.decorators import (
-    _merchant_user,
     activate_merchant_language,
     merchant_required,
+    merchant_user_of,
 )
 from portal.models import Capture, Channel, Order
 from refunds.engine import execute_refund
@@ -343,7 +343,7 @@ def api_docs(request: HttpRequest) -> TemplateResponse:
     switcher or Accept-Language. The operations' own descriptions stay the
     OpenAPI document's English, like the API (issue 15)."""
     if request.user.is_authenticated:
-        merchant_user = _merchant_user(request.user)
+        merchant_user = merchant_user_of(request.user)
         if merchant_user is not None:
             activate_merchant_language(request, merchant_user)
     return TemplateResponse(
