@@ -21,6 +21,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from customers.language import order_language
 from customers.models import Notification
 from customers.notifications import Message, render
 from portal.exceptions import DomainError
@@ -362,8 +363,6 @@ class RefundForm(forms.Form):
     def email_language(self) -> str:
         """The language the customer reads this order's emails in (the order's
         locale: ``customers.language.order_language``)."""
-        from customers.language import order_language
-
         return order_language(self.order)
 
     def email_preview(self) -> Message | None:

@@ -3,6 +3,7 @@
 from django import template
 from django.utils.translation import pgettext_lazy
 
+from customers.language import day
 from portal.models import PaymentProduct
 
 register = template.Library()
@@ -32,6 +33,4 @@ def product_name(product: str) -> str:
 def customer_day(value) -> str:
     """``{{ due|customer_day }}``: a date as the customers' sentences write it in
     the active language (``customers.language.day``)."""
-    from customers.language import day
-
     return day(value) if value else ""
