@@ -163,7 +163,7 @@ class PaymentMethod(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["customer", "-is_default", "pk"]
+        ordering = ["customer_id", "-is_default", "pk"]
 
     def __str__(self) -> str:
         return f"{self.label} ({self.get_status_display()})"
@@ -503,7 +503,7 @@ class PaymentPlan(models.Model):
     objects = PaymentPlanQuerySet.as_manager()
 
     class Meta:
-        ordering = ["order", "pk"]
+        ordering = ["order_id", "pk"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount__gt=0), name="plan_amount_positive"
@@ -787,7 +787,7 @@ class DueDateExtension(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["plan", "pk"]
+        ordering = ["plan_id", "pk"]
         constraints = [
             models.UniqueConstraint(
                 fields=["plan"], name="due_date_extension_once_per_plan"
@@ -861,7 +861,7 @@ class Installment(models.Model):
     objects = InstallmentQuerySet.as_manager()
 
     class Meta:
-        ordering = ["plan", "sequence"]
+        ordering = ["plan_id", "sequence"]
         constraints = [
             models.UniqueConstraint(
                 fields=["plan", "sequence"], name="installment_sequence_unique"

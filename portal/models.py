@@ -1364,7 +1364,7 @@ class OrderLine(models.Model):
     refunded_quantity = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["order", "position", "pk"]
+        ordering = ["order_id", "position", "pk"]
         constraints = [
             models.UniqueConstraint(
                 fields=["order", "reference"], name="order_line_reference_unique"
@@ -1497,7 +1497,7 @@ class Capture(models.Model):
     shipping_address = models.JSONField(default=dict, db_default={}, blank=True)
 
     class Meta:
-        ordering = ["order", "created_at", "pk"]
+        ordering = ["order_id", "created_at", "pk"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(captured_amount__gt=0) & Q(captured_amount__lte=MAX_AMOUNT),
@@ -1612,7 +1612,7 @@ class CaptureLine(models.Model):
     refunded_amount = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
-        ordering = ["capture", "order_line"]
+        ordering = ["capture_id", "order_line_id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["capture", "order_line"], name="capture_line_unique"
@@ -1850,7 +1850,7 @@ class Payout(models.Model):
     objects = PayoutQuerySet.as_manager()
 
     class Meta:
-        ordering = ["merchant", "-number"]
+        ordering = ["merchant_id", "-number"]
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "number"], name="payout_number_unique"

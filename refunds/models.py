@@ -181,7 +181,7 @@ class RefundLine(models.Model):
     total_tax_amount = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
-        ordering = ["refund", "pk"]
+        ordering = ["refund_id", "pk"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(quantity__gt=0), name="refund_line_quantity_positive"
@@ -220,7 +220,7 @@ class RefundAllocation(models.Model):
     effect = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
-        ordering = ["refund", "capture"]
+        ordering = ["refund_id", "capture_id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["refund", "capture"], name="refund_allocation_unique"
