@@ -23,6 +23,7 @@ import pickle
 import platform
 import re
 import secrets
+import socket
 import string
 import subprocess
 import sys
@@ -50,10 +51,32 @@ SAMPLE_LIMIT_SECONDS = 60.0
 FINGERPRINT = re.compile(r'name="expected_fingerprint" value="([0-9a-f]+)"')
 
 
+#: The deployment's shared cache (docs/DEPLOYMENT.md): sessions are read from it
+#: and written through to PostgreSQL. BENCH_CACHE_URL="" measures the fallback
+#: without Redis (the database cache table).
+BENCH_CACHE_URL = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15")
+
+
+def cache_url() -> str:
+    """BENCH_CACHE_URL if its Redis answers, else "" (the database cache)."""
+    if not BENCH_CACHE_URL.startswith("redis://"):
+        return BENCH_CACHE_URL
+    host, _, port = (
+        BENCH_CACHE_URL.removeprefix("redis://").split("/")[0].partition(":")
+    )
+    try:
+        socket.create_connection((host, int(port or 6379)), timeout=1).close()
+    except OSError:
+        return ""
+    return BENCH_CACHE_URL
+
+
 def server_environment(db_url: str) -> dict[str, str]:
     """Production settings, relaxed only for plain HTTP on loopback."""
     alphabet = string.ascii_letters + string.digits
     return {
+        "CACHE_URL": cache_url(),
+        "CACHE_KEY_PREFIX": "bench",
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DEBUG": "0",
         "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(64)),
@@ -796,8 +819,13 @@ def write_report(
         "",
         *[f"- {k}: {v}" for k, v in machine_info.items()],
         f"- Server: gunicorn, {args.workers} sync workers, 127.0.0.1, production settings "
-        "(DEBUG=0, whitenoise, CSP, sessions cached and written through to the database, psycopg pool), plus a "
-        "query-count middleware (`bench/settings.py`).",
+        "(DEBUG=0, whitenoise, CSP, psycopg pool with prepared statements, sessions "
+        + (
+            f"read from Redis ({cache_url()}) and written through to the database"
+            if cache_url()
+            else "cached in the database cache table and written through to the database"
+        )
+        + "), plus a query-count middleware (`bench/settings.py`).",
         f"- Load: asyncio + httpx from a separate process on the same 2 cores; each "
         f"measurement runs at most {args.max_requests} requests or {args.seconds:g} s "
         f"(throughput: {args.clients} clients). Latency is from sending the request to "
