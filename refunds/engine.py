@@ -48,6 +48,7 @@ Rules of our own, where DOMAIN.md is silent:
 
 import hashlib
 import json
+import operator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -375,29 +376,72 @@ class OrderState:
     plans: dict[int, PaymentPlan]  # capture pk -> plan
     installments: dict[int, list[Installment]]  # plan pk -> installments
     money_refunded: dict[int, int]  # capture pk -> refunded as money (not store credit)
+    plans_read: bool = False  # whether plans, installments, money_refunded are
 
     @classmethod
     def load(cls, order: Order, *, lock: bool, with_plans: bool = True) -> "OrderState":
-        """Load in a fixed number of queries; ``with_plans=False`` skips the customer's
-        plans (enough to count what is refundable)."""
+        """Load in a fixed number of queries (five, fewer for an order without
+        captures or refunds); ``with_plans=False`` skips the customer's plans
+        (enough to count what is refundable). ``lock``: every row ``FOR UPDATE``,
+        table by table, each in primary-key order (the caller holds the order)."""
 
         def rows(qs):
             return qs.select_for_update(of=("self",)) if lock else qs
 
         captures = list(rows(Capture.objects.filter(order=order)).order_by("pk"))
         lines = list(rows(OrderLine.objects.filter(order=order)).order_by("pk"))
-        by_pk = {line.pk: line for line in lines}
-        capture_lines = list(
-            rows(CaptureLine.objects.filter(capture__order=order)).order_by(
-                "capture_id", "order_line_id", "unit_start"
-            )
+        state = cls._with_capture_lines(order, lines, captures, lock=lock)
+        if with_plans:
+            state._load_plans(lock=lock)
+        return state
+
+    @classmethod
+    def read(cls, order: Order, lines, captures) -> "OrderState":
+        """A read-only state from the order's lines and captures as a page read
+        them in this request: reads their capture lines (one query; none without
+        captures). ``read_plans`` adds the customer's plans for a preview."""
+        by_pk = operator.attrgetter("pk")
+        return cls._with_capture_lines(
+            order, sorted(lines, key=by_pk), sorted(captures, key=by_pk), lock=False
         )
+
+    def read_plans(self) -> None:
+        """Read the customer's plans into a state read without them (no lock)."""
+        if not self.plans_read:
+            self._load_plans(lock=False)
+
+    @classmethod
+    def _with_capture_lines(
+        cls, order: Order, lines: list, captures: list, *, lock: bool
+    ) -> "OrderState":
+        capture_lines = []
+        if captures:
+            # By capture id, not through a join: the captures are in hand.
+            query = CaptureLine.objects.filter(
+                capture_id__in=[c.pk for c in captures]
+            ).order_by("capture_id", "order_line_id", "unit_start")
+            capture_lines = list(
+                query.select_for_update(of=("self",)) if lock else query
+            )
+        by_pk = {line.pk: line for line in lines}
         captures_by_pk = {c.pk: c for c in captures}
         for cl in capture_lines:
             cl.order_line = by_pk[cl.order_line_id]
             cl.capture = captures_by_pk[cl.capture_id]
-        plans, installments, money_refunded = {}, {}, {}
-        if with_plans:
+        for number, capture in enumerate(captures, 1):
+            capture.order = order
+            capture.number = number  # invoice number (``Capture.number``), no query
+        for line in lines:
+            line.order = order
+        return cls(order, lines, captures, capture_lines, {}, {}, {})
+
+    def _load_plans(self, *, lock: bool) -> None:
+        def rows(qs):
+            return qs.select_for_update(of=("self",)) if lock else qs
+
+        order = self.order
+        plans = {}
+        if self.captures:  # a plan is opened by a capture
             plans = {
                 p.capture_id: p
                 for p in rows(
@@ -406,33 +450,32 @@ class OrderState:
                     )
                 ).order_by("pk")
             }
-            for inst in rows(Installment.objects.filter(plan__order=order)).order_by(
-                "pk"
-            ):
-                installments.setdefault(inst.plan_id, []).append(inst)
-            # Nothing refunded yet (the order's counter, read with the order):
-            # no allocations to sum, no query (issue 16).
-            money_refunded = (
-                dict(
-                    RefundAllocation.objects.filter(
-                        capture__order=order, refund__store_credit=False
-                    )
-                    .values_list("capture_id")
-                    .annotate(s=Sum("amount"))
-                    .order_by()
+        installments: dict[int, list[Installment]] = {}
+        if plans:
+            for inst in rows(
+                Installment.objects.filter(
+                    plan_id__in=sorted(p.pk for p in plans.values())
                 )
-                if order.refunded_amount
-                else {}
+            ).order_by("pk"):
+                installments.setdefault(inst.plan_id, []).append(inst)
+        # Nothing refunded yet (the order's counter, read with the order):
+        # no allocations to sum, no query (issue 16).
+        self.money_refunded = (
+            dict(
+                RefundAllocation.objects.filter(
+                    capture__order=order, refund__store_credit=False
+                )
+                .values_list("capture_id")
+                .annotate(s=Sum("amount"))
+                .order_by()
             )
+            if order.refunded_amount
+            else {}
+        )
         for plan in plans.values():
             plan.order = order
-        for capture in captures:
-            capture.order = order
-        for line in lines:
-            line.order = order
-        return cls(
-            order, lines, captures, capture_lines, plans, installments, money_refunded
-        )
+        self.plans, self.installments = plans, installments
+        self.plans_read = True
 
     @classmethod
     def from_rows(cls, order: Order, lines, captures) -> "OrderState":
@@ -1032,16 +1075,24 @@ def refundable_now(order: Order) -> tuple[int, int]:
 
 
 def preview_refund(
-    order: Order, request: RefundRequest, *, reload: bool = True
+    order: Order,
+    request: RefundRequest,
+    *,
+    reload: bool = True,
+    state: OrderState | None = None,
 ) -> RefundPlan:
     """What ``request`` would do now. Writes nothing; raises what execution would.
 
     The order is read again unless ``reload=False``: a caller that loaded it
     with its merchant in the same request (the portal's refund views) saves that
-    query. Execution locks and re-reads everything and refuses a plan that
-    changed since its preview (the fingerprint), so a preview never needs a
-    fresher order than the request's own (our rule, issue 16).
+    query, and one that read its rows too (``OrderState.read``, the refund form)
+    passes them as ``state``. Execution locks and re-reads everything and
+    refuses a plan that changed since its preview (the fingerprint), so a
+    preview never needs fresher rows than the request's own (our rule, issue 16).
     """
+    if state is not None:
+        state.read_plans()
+        return build_plan(state, request)
     if reload:
         order = Order.objects.select_related("merchant").get(pk=order.pk)
     return build_plan(OrderState.load(order, lock=False), request)

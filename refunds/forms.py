@@ -29,13 +29,13 @@ from portal.models import Capture, Channel, Order, OrderLine
 from portal.money import amount_input_text, parse_amount, parse_quantity
 
 from .engine import (
+    OrderState,
     PlannedAllocation,
     RefundKind,
     RefundPlan,
     RefundRequest,
     execute_refund,
     preview_refund,
-    refundable_now,
 )
 from .exceptions import IdempotencyConflict, RefundChanged
 from .models import Refund, RefundAllocation, RefundReason
@@ -51,6 +51,15 @@ ERROR_FIELDS = {
     "reason": "reason",
     "internal_note": "internal_note",
 }
+
+#: What the refund page's header shows of the order, read again after a refusal.
+ORDER_COUNTERS = [
+    "status",
+    "order_amount",
+    "captured_amount",
+    "refunded_amount",
+    "released_at",
+]
 
 #: The fields each kind of refund reads; the others are ignored.
 KIND_FIELDS = {
@@ -146,7 +155,11 @@ class RefundForm(forms.Form):
         self.order = order
         self.plan: RefundPlan | None = None
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
-        lines = list(order.lines.order_by("position", "pk"))
+        # The order's lines and captures, read once for the fields, the header
+        # and the preview (``state``).
+        self._lines = list(OrderLine.objects.filter(order=order))
+        self._captures = list(Capture.objects.filter(order=order))
+        lines = sorted(self._lines, key=lambda line: (line.position, line.pk))
         # Negative lines (discounts, gift cards) are never chosen: their share
         # comes off the items in proportion, as its own row in the preview.
         self.captured_lines = [
@@ -183,15 +196,12 @@ class RefundForm(forms.Form):
                     }
                 ),
             )
-        captures = list(
-            Capture.objects.filter(order=order).values_list(
-                "by_amount", "captured_amount"
-            )
-        )
-        self.capture_count = len(captures)
+        self.capture_count = len(self._captures)
         # Captured as an amount while lines are still uncaptured: such money
         # holds no items until the whole order is captured (DOMAIN.md).
-        self.captured_by_amount = sum(a for by_amount, a in captures if by_amount)
+        self.captured_by_amount = sum(
+            c.captured_amount for c in self._captures if c.by_amount
+        )
         self.return_fee_unavailable = self._return_fee_unavailable()
         if self.return_fee_unavailable:
             del self.fields["return_fee"]
@@ -220,18 +230,20 @@ class RefundForm(forms.Form):
             ) % {"count": self.capture_count}
         return ""
 
+    @cached_property
+    def state(self) -> OrderState:
+        """The engine's view of the rows this form read (their capture lines are
+        read on first use; the plans only for a preview)."""
+        return OrderState.read(self.order, self._lines, self._captures)
+
     @property
     def refundable(self) -> tuple[int, int]:
         """``(refundable, held_back)`` as the engine counts them now (minor units):
-        from the plan this request previewed (it read the order as it is now),
-        else read once from the database."""
+        from the plan this request previewed or confirmed (a refused confirm's
+        plan read the locked order), else from the rows this form read."""
         if self.plan is not None:
             return self.plan.refundable_before, self.plan.held_back
-        return self._refundable_read
-
-    @cached_property
-    def _refundable_read(self) -> tuple[int, int]:
-        return refundable_now(self.order)
+        return self.state.refundable(), self.state.held_back()
 
     @property
     def line_rows(self) -> list[LineRow]:
@@ -417,9 +429,10 @@ class RefundForm(forms.Form):
         if not self.is_valid():
             return None
         try:
-            # The view loaded the order (with its merchant) in this request.
+            # The view loaded the order (with its merchant) in this request, the
+            # form its lines and captures.
             self.plan = preview_refund(
-                self.order, self.cleaned_data["request"], reload=False
+                self.order, self.cleaned_data["request"], state=self.state
             )
         except DomainError as error:
             self.add_domain_error(error)
@@ -460,8 +473,11 @@ class RefundForm(forms.Form):
                 expected_fingerprint=fingerprint,
             )
         except RefundChanged as changed:
+            # The fresh plan read the locked order: the header shows it too.
             self.plan = changed.plan
+            self.order._refresh_from(changed.plan.order)
             self.add_error(None, changed.message)
+            return None
         except IdempotencyConflict:
             self._new_idempotency_key()
             self.add_error(
@@ -475,6 +491,10 @@ class RefundForm(forms.Form):
         except DomainError as error:
             self.add_domain_error(error)
             self.plan = None
+        # Refused under the lock: the header shows the order as it is now (e.g.
+        # refunded from another tab), not as this request first read it.
+        self.order.refresh_from_db(fields=ORDER_COUNTERS)
+        self.state = OrderState.load(self.order, lock=False, with_plans=False)
         return None
 
     def _new_idempotency_key(self) -> None:

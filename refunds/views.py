@@ -4,7 +4,7 @@
 "Refund <amount>" (confirm) executes the previewed plan and redirects to the
 order, "Refund maximum" fills in the largest refund of the chosen kind and
 previews it. A refused confirm re-renders the form with the header swapped out
-of band, so both show the order as it is now.
+of band, so both show the order as it is now (a refund from another tab).
 ``refund_preview`` answers the live preview: the preview panel plus the field
 errors, swapped out of band.
 """
@@ -79,10 +79,8 @@ def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
         form.preview()
     elif request.method == "POST":
         form.preview()
-    # Refused or previewed: the header (swapped out of band) and the preview
-    # show the order as it is now, e.g. after a refund from another tab.
-    order.refresh_from_db()
-    form.__dict__.pop("refundable", None)
+    # The header (swapped out of band) and the preview show the order as this
+    # request read it; a refused confirm has read it again (``RefundForm.save``).
     return _render(request, form, "form-response")
 
 
