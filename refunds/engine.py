@@ -62,11 +62,13 @@ from django.utils.translation import gettext_lazy, ngettext
 from customers.models import (
     BalanceEntry,
     Installment,
+    InstallmentStatus,
     PaymentPlan,
     RefundEffect,
     Repayment,
     ReturnReport,
 )
+from portal.bulk import update_rows
 from portal.models import (
     RETURN_FEE_MARKETS,
     Capture,
@@ -1230,25 +1232,48 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
         )
     RefundLine.objects.bulk_create(refund_lines)
 
-    # The line ledger's counters, on rows locked by OrderState.load.
-    lines_changed, capture_lines_changed = {}, {}
+    # The line ledger's counters, on rows locked by OrderState.load. Added in
+    # SQL (one statement per table), like the capture and order counters below.
+    line_units: dict[int, int] = {}  # order line pk -> units refunded now
+    capture_line_added: dict[int, list[int]] = {}  # pk -> [units, amount]
     for row in plan.rows:
         cl = row.capture_line
         if cl is None:
             continue
         line = cl.order_line
+        units = 0
         cl.refunded_amount += row.amount
         if row.kind == RefundLine.Kind.ITEM:
-            cl.refunded_quantity += row.quantity
-            line.refunded_quantity += row.quantity
+            units = row.quantity
         elif cl.refunded_amount == cl.amount:  # a negative line, now all refunded
-            line.refunded_quantity += cl.quantity - cl.refunded_quantity
-            cl.refunded_quantity = cl.quantity
-        capture_lines_changed[cl.pk] = cl
-        lines_changed[line.pk] = line
-    OrderLine.objects.bulk_update(lines_changed.values(), ["refunded_quantity"])
-    CaptureLine.objects.bulk_update(
-        capture_lines_changed.values(), ["refunded_quantity", "refunded_amount"]
+            units = cl.quantity - cl.refunded_quantity
+        cl.refunded_quantity += units
+        line.refunded_quantity += units
+        added = capture_line_added.setdefault(cl.pk, [0, 0])
+        added[0] += units
+        added[1] += row.amount
+        line_units[line.pk] = line_units.get(line.pk, 0) + units
+    update_rows(
+        OrderLine,
+        ["refunded_quantity"],
+        {pk: (units,) for pk, units in line_units.items() if units},
+        add=True,
+    )
+    update_rows(
+        CaptureLine,
+        ["refunded_quantity", "refunded_amount"],
+        capture_line_added,
+        add=True,
+    )
+
+    # An open return report always has paused installments: reporting pauses at
+    # least one (``ReturnReport.report``) and only resolving it resumes them. So
+    # an order whose installments (locked, read before this refund changes them)
+    # have none has no report to resolve, and is not asked (issue 16).
+    paused = any(
+        i.status == InstallmentStatus.PAUSED
+        for installments in state.installments.values()
+        for i in installments
     )
 
     # Allocations, capture counters, the customer's plans.
@@ -1279,10 +1304,12 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
     RefundAllocation.objects.bulk_create(allocations)
     # Increments in SQL, not absolute values: even without the lock, the CHECK
     # constraints (refunded <= captured) would refuse an over-refund.
-    for a in plan.allocations:
-        Capture.objects.filter(pk=a.capture.pk).update(
-            refunded_amount=F("refunded_amount") + a.amount
-        )
+    update_rows(
+        Capture,
+        ["refunded_amount"],
+        {a.capture.pk: (a.amount,) for a in plan.allocations},
+        add=True,
+    )
     Repayment.objects.bulk_create(repayments)
     BalanceEntry.objects.bulk_create(balance_entries)
 
@@ -1294,8 +1321,11 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
     if not plan.store_credit:
         LedgerEntry.record_return(refund)
     # The store registered the return: paused payments resume.
-    for report in ReturnReport.objects.filter(order=order, resolved_at__isnull=True):
-        report.resolve("registered")
+    if paused:
+        for report in ReturnReport.objects.filter(
+            order=order, resolved_at__isnull=True
+        ):
+            report.resolve("registered")
 
     from customers.tasks import notify_refund
 
