@@ -379,6 +379,7 @@ class OrderState:
     installments: dict[int, list[Installment]]  # plan pk -> installments
     money_refunded: dict[int, int]  # capture pk -> refunded as money (not store credit)
     plans_read: bool = False  # whether plans, installments, money_refunded are
+    locked: bool = False  # read FOR UPDATE in the current transaction
 
     @classmethod
     def load(cls, order: Order, *, lock: bool, with_plans: bool = True) -> "OrderState":
@@ -393,6 +394,7 @@ class OrderState:
         captures = list(rows(Capture.objects.filter(order=order)).order_by("pk"))
         lines = list(rows(OrderLine.objects.filter(order=order)).order_by("pk"))
         state = cls._with_capture_lines(order, lines, captures, lock=lock)
+        state.locked = lock
         if with_plans:
             state._load_plans(lock=lock)
         return state
@@ -406,6 +408,12 @@ class OrderState:
         return cls._with_capture_lines(
             order, sorted(lines, key=by_pk), sorted(captures, key=by_pk), lock=False
         )
+
+    @classmethod
+    def lock(cls, order: Order) -> "OrderState":
+        """Lock the order's row, then load its rows ``FOR UPDATE`` (``load``) for
+        ``execute_refund(..., state=)``; the caller's transaction holds them."""
+        return cls.load(_lock_order(order), lock=True)
 
     def read_plans(self) -> None:
         """Read the customer's plans into a state read without them (no lock)."""
@@ -1108,10 +1116,15 @@ def execute_refund(
     channel: str = Channel.PORTAL,
     idempotency_key: str | None = None,
     expected_fingerprint: str | None = None,
+    state: OrderState | None = None,
 ) -> Refund:
     """Lock, plan, write. Returns the refund (``refund.replayed`` is True when an
     idempotency key returned an earlier one). Raises a ``DomainError`` and changes
     nothing when the refund is not allowed.
+
+    ``state``: the order's rows already locked in the caller's transaction
+    (``OrderState.lock``), e.g. by the refund form that validated ``request``
+    against them; they are used as they are, not read again.
     """
     if idempotency_key is not None and (
         not idempotency_key or len(idempotency_key) > MAX_TEXT
@@ -1123,16 +1136,13 @@ def execute_refund(
     request_fingerprint = request.fingerprint()
     try:
         with transaction.atomic():
-            locked = (
-                Order.objects.select_for_update(of=("self",))
-                .select_related("merchant")
-                .get(pk=order.pk)
-            )
+            locked = _lock_order(order) if state is None else state.order
             if idempotency_key:
                 earlier = _replay(locked, idempotency_key, request_fingerprint)
                 if earlier is not None:
                     return earlier
-            state = OrderState.load(locked, lock=True)
+            if state is None:
+                state = OrderState.load(locked, lock=True)
             plan = build_plan(state, request)
             if expected_fingerprint and expected_fingerprint != plan.fingerprint:
                 raise RefundChanged(plan)
@@ -1156,6 +1166,15 @@ def execute_refund(
             return earlier
     order._refresh_from(locked)
     return refund
+
+
+def _lock_order(order: Order) -> Order:
+    """The order's row, locked: it serializes every money movement on the order."""
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("merchant")
+        .get(pk=order.pk)
+    )
 
 
 def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:

@@ -150,15 +150,23 @@ class RefundForm(forms.Form):
         required=False, max_length=64, widget=forms.HiddenInput
     )
 
-    def __init__(self, order: Order, *args, **kwargs):
+    def __init__(self, order: Order, *args, state: OrderState | None = None, **kwargs):
+        """``state``: the order's rows as this request read them; locked in the
+        caller's transaction (``OrderState.lock``) for a confirm, which ``save``
+        then executes on."""
         super().__init__(*args, **kwargs)
         self.order = order
         self.plan: RefundPlan | None = None
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
         # The order's lines and captures, read once for the fields, the header
         # and the preview (``state``).
-        self._lines = list(OrderLine.objects.filter(order=order))
-        self._captures = list(Capture.objects.filter(order=order))
+        self.locked = state is not None and state.locked
+        if state is not None:
+            self.state = state
+            self._lines, self._captures = state.lines, state.captures
+        else:
+            self._lines = list(OrderLine.objects.filter(order=order))
+            self._captures = list(Capture.objects.filter(order=order))
         lines = sorted(self._lines, key=lambda line: (line.position, line.pk))
         # Negative lines (discounts, gift cards) are never chosen: their share
         # comes off the items in proportion, as its own row in the preview.
@@ -471,6 +479,7 @@ class RefundForm(forms.Form):
                 channel=Channel.PORTAL,
                 idempotency_key=self.cleaned_data["idempotency_key"],
                 expected_fingerprint=fingerprint,
+                state=self.state if self.locked else None,
             )
         except RefundChanged as changed:
             # The fresh plan read the locked order: the header shows it too.
@@ -493,8 +502,11 @@ class RefundForm(forms.Form):
             self.plan = None
         # Refused under the lock: the header shows the order as it is now (e.g.
         # refunded from another tab), not as this request first read it.
-        self.order.refresh_from_db(fields=ORDER_COUNTERS)
-        self.state = OrderState.load(self.order, lock=False, with_plans=False)
+        if self.locked:
+            self.order._refresh_from(self.state.order)
+        else:
+            self.order.refresh_from_db(fields=ORDER_COUNTERS)
+            self.state = OrderState.load(self.order, lock=False, with_plans=False)
         return None
 
     def _new_idempotency_key(self) -> None:

@@ -12,6 +12,7 @@ errors, swapped out of band.
 from uuid import UUID
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -23,6 +24,7 @@ from portal.decorators import merchant_required
 from portal.money import format_money
 from portal.views import redirect_or_htmx, scoped_order
 
+from .engine import OrderState
 from .forms import RefundForm, allocation_rows
 
 TEMPLATE = "refunds/refund_form.html"
@@ -48,9 +50,12 @@ def _render(request: HttpRequest, form: RefundForm, partial: str) -> HttpRespons
 @vary_on_headers("HX-Request")
 def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
     order = scoped_order(request, order_id)
-    form = RefundForm(order, request.POST or None)
     if request.method == "POST" and request.POST.get("action") == "confirm":
-        refund = form.save(by=request.user)
+        # The form reads the rows it validates against under the order's lock,
+        # and the refund is executed on those same rows (``execute_refund``).
+        with transaction.atomic():
+            form = RefundForm(order, request.POST, state=OrderState.lock(order))
+            refund = form.save(by=request.user)
         if refund is not None:
             amount = format_money(
                 refund.refunded_amount, order.purchase_currency, order.locale
@@ -75,10 +80,14 @@ def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
                 )
             return redirect_or_htmx(request, order.get_absolute_url())
     elif request.method == "POST" and request.POST.get("action") == "maximum":
-        form = RefundForm(order, form.maximum_data())
+        asked = RefundForm(order, request.POST)
+        form = RefundForm(order, asked.maximum_data(), state=asked.state)
         form.preview()
     elif request.method == "POST":
+        form = RefundForm(order, request.POST)
         form.preview()
+    else:
+        form = RefundForm(order)
     # The header (swapped out of band) and the preview show the order as this
     # request read it; a refused confirm has read it again (``RefundForm.save``).
     return _render(request, form, "form-response")

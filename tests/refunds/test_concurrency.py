@@ -102,3 +102,95 @@ def test_concurrent_requests_with_one_idempotency_key_refund_once(make_order):
     assert len({r[1] for r in results}) == 1
     order.refresh_from_db()
     assert order.refunded_amount == 1000
+
+
+def portal_race(merchant_user, order, data: dict, clients: int = 8) -> list:
+    """``clients`` browsers confirm ``data`` on the refund page at the same instant."""
+    from django.test import Client
+    from django.urls import reverse
+
+    url = reverse("refunds:create", args=[order.order_id])
+    browsers = []
+    for _ in range(clients):
+        browser = Client()
+        browser.force_login(merchant_user.user)
+        browsers.append(browser)
+    connection.close()
+    barrier = threading.Barrier(clients)
+
+    def one(i: int):
+        try:
+            barrier.wait(timeout=30)
+            response = browsers[i].post(url, data(i) if callable(data) else data)
+            return response.status_code, response.content.decode()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        return list(pool.map(one, range(clients)))
+
+
+def previewed(client, order, data: dict) -> dict:
+    from django.urls import reverse
+
+    response = client.post(
+        reverse("refunds:preview", args=[order.order_id]),
+        data,
+        HTTP_HX_REQUEST="true",
+    )
+    return {
+        **data,
+        "action": "confirm",
+        "expected_fingerprint": response.context["plan"].fingerprint,
+    }
+
+
+def test_people_confirming_the_same_preview_at_once_refund_it_once(
+    make_order, merchant_user, portal_client
+):
+    order = make_order(lines=[line("SOCKS", 700, 10)], capture=True)
+    socks = order.lines.get()
+    data = previewed(
+        portal_client,
+        order,
+        {
+            "kind": "items",
+            f"line-{socks.pk}-selected": "on",
+            f"line-{socks.pk}-quantity": "3",
+            "idempotency_key": "preview",
+        },
+    )
+    # Each person's own form (idempotency key), the same previewed refund.
+    results = portal_race(
+        merchant_user, order, lambda i: {**data, "idempotency_key": f"form-{i}"}
+    )
+    assert sorted(status for status, _ in results) == [200] * 7 + [302]
+    refused = [body for status, body in results if status == 200]
+    assert all("The order changed since your preview" in body for body in refused)
+    order.refresh_from_db()
+    assert order.lines.get().refunded_quantity == 3
+    assert Refund.objects.filter(order=order).count() == 1
+    assert order.verify_totals() == []
+
+
+def test_one_form_submitted_many_times_at_once_refunds_once(
+    make_order, merchant_user, portal_client
+):
+    order = make_order(lines=[line("SOCKS", 700, 10)], capture=True)
+    socks = order.lines.get()
+    data = previewed(
+        portal_client,
+        order,
+        {
+            "kind": "items",
+            f"line-{socks.pk}-selected": "on",
+            f"line-{socks.pk}-quantity": "3",
+            "idempotency_key": "one-form",
+        },
+    )
+    results = portal_race(merchant_user, order, data)
+    assert [status for status, _ in results] == [302] * 8
+    order.refresh_from_db()
+    assert order.lines.get().refunded_quantity == 3
+    assert Refund.objects.filter(order=order).count() == 1
+    assert order.verify_totals() == []
