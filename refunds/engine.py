@@ -1346,7 +1346,7 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
         ):
             report.resolve("registered")
 
-    from customers.tasks import notify_refund
+    from customers.tasks import enqueue_after_commit, notify_refund
 
-    transaction.on_commit(lambda: notify_refund.enqueue(refund.pk))
+    enqueue_after_commit(notify_refund, refund.pk)
     return refund
