@@ -1124,7 +1124,11 @@ def execute_refund(
 
     ``state``: the order's rows already locked in the caller's transaction
     (``OrderState.lock``), e.g. by the refund form that validated ``request``
-    against them; they are used as they are, not read again.
+    against them; they are used as they are, not read again. That transaction
+    is then the refund's own (no savepoint): a refusal marks it for rollback
+    (nothing was written), and an ``IntegrityError`` (another request committed
+    the same idempotency key meanwhile) is the caller's to retry, when the key
+    is found.
     """
     if idempotency_key is not None and (
         not idempotency_key or len(idempotency_key) > MAX_TEXT
@@ -1135,7 +1139,7 @@ def execute_refund(
         )
     request_fingerprint = request.fingerprint()
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=state is None):
             locked = _lock_order(order) if state is None else state.order
             if idempotency_key:
                 earlier = _replay(locked, idempotency_key, request_fingerprint)
@@ -1155,7 +1159,7 @@ def execute_refund(
                     refund=refund,
                 )
     except IntegrityError:
-        if not idempotency_key:
+        if not idempotency_key or state is not None:
             raise
         # The same key was committed by a concurrent request on another order.
         with transaction.atomic():

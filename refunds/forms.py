@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from django import forms
+from django.db import IntegrityError, transaction
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -446,6 +447,28 @@ class RefundForm(forms.Form):
             self.add_domain_error(error)
             self.plan = None
         return self.plan
+
+    @classmethod
+    def confirm(
+        cls, order: Order, data: QueryDict, *, by
+    ) -> tuple["RefundForm", Refund | None]:
+        """Bind ``data`` to the order's rows read under its lock and execute it on
+        those same rows, in one transaction: the form and the refund, or None
+        (the errors are on the form, nothing was written).
+
+        Lost a race on the idempotency key (another request committed the same
+        key meanwhile, e.g. a form posted to two orders): tried once more, when
+        the key is found and answers (``execute_refund``).
+        """
+        for attempt in range(2):
+            try:
+                with transaction.atomic():
+                    form = cls(order, data, state=OrderState.lock(order))
+                    return form, form.save(by=by)
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def save(self, *, by) -> Refund | None:
         """Execute exactly the previewed plan; None (with errors) when refused.

@@ -12,7 +12,6 @@ errors, swapped out of band.
 from uuid import UUID
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -24,7 +23,6 @@ from portal.decorators import merchant_required
 from portal.money import format_money
 from portal.views import redirect_or_htmx, scoped_order
 
-from .engine import OrderState
 from .forms import RefundForm, allocation_rows
 
 TEMPLATE = "refunds/refund_form.html"
@@ -51,11 +49,7 @@ def _render(request: HttpRequest, form: RefundForm, partial: str) -> HttpRespons
 def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
     order = scoped_order(request, order_id)
     if request.method == "POST" and request.POST.get("action") == "confirm":
-        # The form reads the rows it validates against under the order's lock,
-        # and the refund is executed on those same rows (``execute_refund``).
-        with transaction.atomic():
-            form = RefundForm(order, request.POST, state=OrderState.lock(order))
-            refund = form.save(by=request.user)
+        form, refund = RefundForm.confirm(order, request.POST, by=request.user)
         if refund is not None:
             amount = format_money(
                 refund.refunded_amount, order.purchase_currency, order.locale

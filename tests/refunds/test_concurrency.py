@@ -105,11 +105,11 @@ def test_concurrent_requests_with_one_idempotency_key_refund_once(make_order):
 
 
 def portal_race(merchant_user, order, data: dict, clients: int = 8) -> list:
-    """``clients`` browsers confirm ``data`` on the refund page at the same instant."""
+    """``clients`` browsers confirm ``data`` on the refund page at the same
+    instant (``order`` and ``data`` may be callables of the browser's number)."""
     from django.test import Client
     from django.urls import reverse
 
-    url = reverse("refunds:create", args=[order.order_id])
     browsers = []
     for _ in range(clients):
         browser = Client()
@@ -121,7 +121,11 @@ def portal_race(merchant_user, order, data: dict, clients: int = 8) -> list:
     def one(i: int):
         try:
             barrier.wait(timeout=30)
-            response = browsers[i].post(url, data(i) if callable(data) else data)
+            target = order(i) if callable(order) else order
+            response = browsers[i].post(
+                reverse("refunds:create", args=[target.order_id]),
+                data(i) if callable(data) else data,
+            )
             return response.status_code, response.content.decode()
         finally:
             connection.close()
@@ -194,3 +198,37 @@ def test_one_form_submitted_many_times_at_once_refunds_once(
     assert order.lines.get().refunded_quantity == 3
     assert Refund.objects.filter(order=order).count() == 1
     assert order.verify_totals() == []
+
+
+def test_one_form_key_confirmed_on_two_orders_at_once_refunds_one_of_them(
+    make_order, merchant_user, portal_client
+):
+    orders = [make_order(lines=[line("SOCKS", 700, 10)], capture=True) for _ in "ab"]
+    forms = []
+    for order in orders:
+        socks = order.lines.get()
+        forms.append(
+            previewed(
+                portal_client,
+                order,
+                {
+                    "kind": "items",
+                    f"line-{socks.pk}-selected": "on",
+                    f"line-{socks.pk}-quantity": "3",
+                    "idempotency_key": "shared",
+                },
+            )
+        )
+    results = portal_race(
+        merchant_user, lambda i: orders[i % 2], lambda i: forms[i % 2]
+    )
+    (refund,) = Refund.objects.all()
+    won = orders.index(next(o for o in orders if o.pk == refund.order_id))
+    assert [status for i, (status, _) in enumerate(results) if i % 2 == won] == [
+        302
+    ] * 4
+    lost = [body for i, (_, body) in enumerate(results) if i % 2 != won]
+    assert all("This form was already used for a different refund" in b for b in lost)
+    for order in orders:
+        order.refresh_from_db()
+        assert order.verify_totals() == []
