@@ -446,27 +446,39 @@ class OrderState:
         return cls(order, lines, captures, capture_lines, {}, {}, {})
 
     def _load_plans(self, *, lock: bool) -> None:
-        def rows(qs):
-            return qs.select_for_update(of=("self",)) if lock else qs
-
         order = self.order
-        plans = {}
-        if self.captures:  # a plan is opened by a capture
-            plans = {
-                p.capture_id: p
-                for p in rows(
-                    PaymentPlan.objects.filter(order=order).select_related(
-                        "payment_method"
-                    )
-                ).order_by("pk")
-            }
+        plans: dict[int, PaymentPlan] = {}
         installments: dict[int, list[Installment]] = {}
-        if plans:
-            for inst in rows(
+        if self.captures and not lock:
+            # Read only: the installments with their plans in one query. Every
+            # capture opens a plan with at least one installment
+            # (``PaymentPlan.open_for_capture``); a plan found without any is
+            # read by itself below.
+            for inst in (
+                Installment.objects.filter(plan__order=order)
+                .select_related("plan__payment_method")
+                .order_by("pk")
+            ):
+                inst.plan = plans.setdefault(inst.plan.capture_id, inst.plan)
+                installments.setdefault(inst.plan_id, []).append(inst)
+        if self.captures and (lock or len(plans) < len(self.captures)):
+            # A plan is opened by a capture. Locked: plans, then installments,
+            # each table in primary-key order.
+            query = PaymentPlan.objects.filter(order=order).select_related(
+                "payment_method"
+            )
+            for plan in (
+                query.select_for_update(of=("self",)) if lock else query
+            ).order_by("pk"):
+                plans.setdefault(plan.capture_id, plan)
+        if lock and plans:
+            for inst in (
                 Installment.objects.filter(
                     plan_id__in=sorted(p.pk for p in plans.values())
                 )
-            ).order_by("pk"):
+                .select_for_update(of=("self",))
+                .order_by("pk")
+            ):
                 installments.setdefault(inst.plan_id, []).append(inst)
         # Nothing refunded yet (the order's counter, read with the order):
         # no allocations to sum, no query (issue 16).

@@ -239,6 +239,21 @@ def test_preview_matches_the_executed_refund_exactly(two_capture_order):
     ]
 
 
+def test_a_plan_without_installments_is_still_previewed_as_it_executes(
+    two_capture_order,
+):
+    from customers.models import Installment
+
+    first = two_capture_order.captures.order_by("pk").first()
+    Installment.objects.filter(plan__capture=first).delete()
+    request = RefundRequest(kind=RefundKind.COMPLETE)
+    plan = preview_refund(two_capture_order, request)
+    assert len(plan.allocations) == 2
+    refund = two_capture_order.refund_complete(expected_fingerprint=plan.fingerprint)
+    assert refund.refunded_amount == plan.refunded_amount
+    assert plan.allocations[0].effect.money_back == first.captured_amount
+
+
 def test_confirming_a_stale_preview_is_refused_with_a_fresh_plan(two_capture_order):
     request = RefundRequest(kind=RefundKind.AMOUNT, amount=1000)
     stale = preview_refund(two_capture_order, request)

@@ -311,11 +311,11 @@ def test_refund_pages_run_a_bounded_number_of_queries(
     order = many_lines_order(100)
     # Session, user, order, then the engine's own rows, read once for the form,
     # its header and the preview: lines, captures, capture lines (and for a
-    # preview the plans and their installments), whatever the number of lines.
+    # preview the installments with their plans), whatever the number of lines.
     with django_assert_max_num_queries(6):
         portal_client.get(create_url(order))
     data = {"kind": "complete", "idempotency_key": "k"}
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(7):
         portal_client.post(preview_url(order), data, HTTP_HX_REQUEST="true")
 
 
