@@ -166,8 +166,9 @@ class RefundForm(forms.Form):
             self.state = state
             self._lines, self._captures = state.lines, state.captures
         else:
-            self._lines = list(OrderLine.objects.filter(order=order))
-            self._captures = list(Capture.objects.filter(order=order))
+            # In no order (sorted where shown): no ORDER BY to compile.
+            self._lines = list(OrderLine.objects.filter(order=order).order_by())
+            self._captures = list(Capture.objects.filter(order=order).order_by())
         lines = sorted(self._lines, key=lambda line: (line.position, line.pk))
         # Negative lines (discounts, gift cards) are never chosen: their share
         # comes off the items in proportion, as its own row in the preview.
