@@ -17,6 +17,7 @@ Benchmarks measure and report; they assert no times.
 
 import argparse
 import base64
+import functools
 import json
 import os
 import pickle
@@ -749,16 +750,40 @@ class Bench:
         )
 
 
+@functools.cache
+def refusal_texts() -> dict[str, tuple[str, ...]]:
+    """The refusals a confirm page can show, as the page writes them (escaped) in
+    every portal language: the portal answers in the merchant user's language,
+    the store's when they chose none (German for the bench's DE merchant)."""
+    from django.conf import settings
+    from django.utils import translation
+    from django.utils.html import escape
+
+    from refunds.exceptions import RefundChanged
+
+    texts: dict[str, list[str]] = {"changed": [], "over": []}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            texts["changed"].append(escape(RefundChanged(None).message))
+            # Every over-refund reason starts with the same clause, up to ":".
+            over = translation.gettext(
+                "Over refund is not allowed: at most %(amount)s can be refunded."
+            )
+            texts["over"].append(escape(over.split(":")[0]))
+    return {kind: tuple(values) for kind, values in texts.items()}
+
+
 def classify_confirm(response) -> str:
+    """A redirect is a refund (a replayed idempotency key redirects too); a page
+    is a refusal, recognised by its reason in any portal language."""
     if response.status_code in (302, 303):
         return "refunded"
     text = response.text
-    if "The order changed since your preview" in text:
+    texts = refusal_texts()
+    if any(t in text for t in texts["changed"]):
         return "refused: changed since preview"
-    if "Over refund is not allowed" in text:
+    if any(t in text for t in texts["over"]):
         return "refused: over refund"
-    if "already made" in text:
-        return "replayed"
     return f"other ({response.status_code})"
 
 

@@ -38,6 +38,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop, ngettext
 
+from portal.bulk import update_rows
 from portal.exceptions import DomainError, InvalidRequest, OrderActionNotAllowed
 from portal.models import PaymentProduct
 from portal.money import basis_points, split_evenly
@@ -613,14 +614,15 @@ class PaymentPlan(models.Model):
         The caller holds the order lock and has locked this plan's row.
         """
         by_id = {i.pk: i for i in installments}
-        changed = []
+        changed = {}
         for pk, new_amount in zip(effect.installment_ids, effect.after, strict=True):
             installment = by_id[pk]
             installment.amount = new_amount
             if new_amount == 0:
                 installment.status = InstallmentStatus.CANCELLED
-            changed.append(installment)
-        Installment.objects.bulk_update(changed, ["amount", "status"])
+            changed[pk] = (installment.amount, installment.status)
+        update_rows(Installment, ["amount", "status"], changed)
+        before = (self.service_fee_refunded, self.status)
         if effect.service_fee_returned:
             self.service_fee_refunded = True
         # Refunded only when nothing is owed and all of the capture's money came
@@ -630,7 +632,8 @@ class PaymentPlan(models.Model):
             self.status = PlanStatus.REFUNDED
         elif nothing_owed:
             self.status = PlanStatus.PAID
-        self.save(update_fields=["service_fee_refunded", "status"])
+        if (self.service_fee_refunded, self.status) != before:
+            self.save(update_fields=["service_fee_refunded", "status"])
         back = effect.money_back + effect.service_fee_returned
         if not back:
             return []

@@ -18,9 +18,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import router, transaction
 from django.tasks import default_task_backend, task
 from django.utils import timezone, translation
+from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
 
 from portal.mail import safe_to_retry
 from portal.models import Order
@@ -57,6 +59,28 @@ def email_retry_due_at(notification: Notification) -> datetime:
         timedelta(),
     )
     return notification.created_at + waited + lost_job_grace()
+
+
+def enqueue_after_commit(job, *args) -> None:
+    """Enqueue ``job`` to run once the current transaction has committed, and
+    never if it rolls back.
+
+    With the database task backend on the transaction's own database the job's
+    row is written in the transaction: the worker cannot see it before the
+    commit, it commits (or not) with the work, and no second commit is needed
+    (issue 16). Any other backend (the inline one in development and tests, a
+    queue elsewhere) is given the job after the commit (``on_commit``).
+    """
+    backend = job.get_backend()
+    connection = transaction.get_connection()
+    if (
+        isinstance(backend, DatabaseBackend)
+        and connection.in_atomic_block
+        and router.db_for_write(DBTaskResult) == connection.alias
+    ):
+        job.enqueue(*args)
+    else:
+        transaction.on_commit(lambda: job.enqueue(*args))
 
 
 @task()

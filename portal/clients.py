@@ -66,8 +66,16 @@ class Throttle:
         return self.count(key) >= self.limit
 
     def hit(self, key: str) -> int:
-        """Count one hit for ``key``; returns the count in this window."""
+        """Count one hit for ``key``; returns the count in this window.
+
+        The window's counter is incremented where it exists (every hit but the
+        window's first: one cache operation); only a missing one is added first.
+        """
         cache_key = self._key(key, int(time.time()))
+        try:
+            return cache.incr(cache_key)
+        except ValueError:  # The window's first hit (or its counter was evicted).
+            pass
         cache.add(cache_key, 0, timeout=self.window + 1)
         try:
             return cache.incr(cache_key)

@@ -48,6 +48,7 @@ Rules of our own, where DOMAIN.md is silent:
 
 import hashlib
 import json
+import operator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -61,11 +62,13 @@ from django.utils.translation import gettext_lazy, ngettext
 from customers.models import (
     BalanceEntry,
     Installment,
+    InstallmentStatus,
     PaymentPlan,
     RefundEffect,
     Repayment,
     ReturnReport,
 )
+from portal.bulk import update_rows
 from portal.models import (
     RETURN_FEE_MARKETS,
     Capture,
@@ -364,6 +367,16 @@ class Holding:
         return self.split(self.available)
 
 
+def _rows(query, *, lock: bool, order: tuple[str, ...] = ("pk",)) -> list:
+    """The rows of ``query`` in ``order`` (primary key by default). Locked: read
+    ``FOR UPDATE`` in that order, so rows are locked in it. Read only: without
+    an ORDER BY, sorted here; Django takes longer to compile an ORDER BY than
+    Python takes to sort an order's rows (issue 16)."""
+    if lock:
+        return list(query.select_for_update(of=("self",)).order_by(*order))
+    return sorted(query.order_by(), key=operator.attrgetter(*order))
+
+
 @dataclass
 class OrderState:
     """The rows a refund depends on, loaded in a fixed number of queries."""
@@ -375,64 +388,122 @@ class OrderState:
     plans: dict[int, PaymentPlan]  # capture pk -> plan
     installments: dict[int, list[Installment]]  # plan pk -> installments
     money_refunded: dict[int, int]  # capture pk -> refunded as money (not store credit)
+    plans_read: bool = False  # whether plans, installments, money_refunded are
+    locked: bool = False  # read FOR UPDATE in the current transaction
 
     @classmethod
     def load(cls, order: Order, *, lock: bool, with_plans: bool = True) -> "OrderState":
-        """Load in a fixed number of queries; ``with_plans=False`` skips the customer's
-        plans (enough to count what is refundable)."""
+        """Load in a fixed number of queries (five, fewer for an order without
+        captures or refunds); ``with_plans=False`` skips the customer's plans
+        (enough to count what is refundable). ``lock``: every row ``FOR UPDATE``,
+        table by table, each in primary-key order (the caller holds the order)."""
 
-        def rows(qs):
-            return qs.select_for_update(of=("self",)) if lock else qs
+        captures = _rows(Capture.objects.filter(order=order), lock=lock)
+        lines = _rows(OrderLine.objects.filter(order=order), lock=lock)
+        state = cls._with_capture_lines(order, lines, captures, lock=lock)
+        state.locked = lock
+        if with_plans:
+            state._load_plans(lock=lock)
+        return state
 
-        captures = list(rows(Capture.objects.filter(order=order)).order_by("pk"))
-        lines = list(rows(OrderLine.objects.filter(order=order)).order_by("pk"))
-        by_pk = {line.pk: line for line in lines}
-        capture_lines = list(
-            rows(CaptureLine.objects.filter(capture__order=order)).order_by(
-                "capture_id", "order_line_id", "unit_start"
-            )
+    @classmethod
+    def read(cls, order: Order, lines, captures) -> "OrderState":
+        """A read-only state from the order's lines and captures as a page read
+        them in this request: reads their capture lines (one query; none without
+        captures). ``read_plans`` adds the customer's plans for a preview."""
+        by_pk = operator.attrgetter("pk")
+        return cls._with_capture_lines(
+            order, sorted(lines, key=by_pk), sorted(captures, key=by_pk), lock=False
         )
+
+    @classmethod
+    def lock(cls, order: Order) -> "OrderState":
+        """Lock the order's row, then load its rows ``FOR UPDATE`` (``load``) for
+        ``execute_refund(..., state=)``; the caller's transaction holds them."""
+        return cls.load(_lock_order(order), lock=True)
+
+    def read_plans(self) -> None:
+        """Read the customer's plans into a state read without them (no lock)."""
+        if not self.plans_read:
+            self._load_plans(lock=False)
+
+    @classmethod
+    def _with_capture_lines(
+        cls, order: Order, lines: list, captures: list, *, lock: bool
+    ) -> "OrderState":
+        capture_lines = []
+        if captures:
+            # By capture id, not through a join: the captures are in hand.
+            capture_lines = _rows(
+                CaptureLine.objects.filter(capture_id__in=[c.pk for c in captures]),
+                lock=lock,
+                order=("capture_id", "order_line_id", "unit_start"),
+            )
+        by_pk = {line.pk: line for line in lines}
         captures_by_pk = {c.pk: c for c in captures}
         for cl in capture_lines:
             cl.order_line = by_pk[cl.order_line_id]
             cl.capture = captures_by_pk[cl.capture_id]
-        plans, installments, money_refunded = {}, {}, {}
-        if with_plans:
-            plans = {
-                p.capture_id: p
-                for p in rows(
-                    PaymentPlan.objects.filter(order=order).select_related(
-                        "payment_method"
-                    )
-                ).order_by("pk")
-            }
-            for inst in rows(Installment.objects.filter(plan__order=order)).order_by(
-                "pk"
-            ):
-                installments.setdefault(inst.plan_id, []).append(inst)
-            # Nothing refunded yet (the order's counter, read with the order):
-            # no allocations to sum, no query (issue 16).
-            money_refunded = (
-                dict(
-                    RefundAllocation.objects.filter(
-                        capture__order=order, refund__store_credit=False
-                    )
-                    .values_list("capture_id")
-                    .annotate(s=Sum("amount"))
-                    .order_by()
-                )
-                if order.refunded_amount
-                else {}
-            )
-        for plan in plans.values():
-            plan.order = order
-        for capture in captures:
+        for number, capture in enumerate(captures, 1):
             capture.order = order
+            capture.number = number  # invoice number (``Capture.number``), no query
         for line in lines:
             line.order = order
-        return cls(
-            order, lines, captures, capture_lines, plans, installments, money_refunded
+        return cls(order, lines, captures, capture_lines, {}, {}, {})
+
+    def _load_plans(self, *, lock: bool) -> None:
+        order = self.order
+        plans: dict[int, PaymentPlan] = {}
+        installments: dict[int, list[Installment]] = {}
+        if self.captures and not lock:
+            # Read only: the installments with their plans in one query. Every
+            # capture opens a plan with at least one installment
+            # (``PaymentPlan.open_for_capture``); a plan found without any is
+            # read by itself below.
+            for inst in _rows(
+                Installment.objects.filter(plan__order=order).select_related(
+                    "plan__payment_method"
+                ),
+                lock=False,
+            ):
+                inst.plan = plans.setdefault(inst.plan.capture_id, inst.plan)
+                installments.setdefault(inst.plan_id, []).append(inst)
+        if self.captures and (lock or len(plans) < len(self.captures)):
+            # A plan is opened by a capture. Locked: plans, then installments,
+            # each table in primary-key order.
+            for plan in _rows(
+                PaymentPlan.objects.filter(order=order).select_related(
+                    "payment_method"
+                ),
+                lock=lock,
+            ):
+                plans.setdefault(plan.capture_id, plan)
+        if lock and plans:
+            for inst in _rows(
+                Installment.objects.filter(
+                    plan_id__in=sorted(p.pk for p in plans.values())
+                ),
+                lock=True,
+            ):
+                installments.setdefault(inst.plan_id, []).append(inst)
+        # Nothing refunded yet (the order's counter, read with the order):
+        # no allocations to sum, no query (issue 16).
+        self.money_refunded = (
+            dict(
+                RefundAllocation.objects.filter(
+                    capture__order=order, refund__store_credit=False
+                )
+                .values_list("capture_id")
+                .annotate(s=Sum("amount"))
+                .order_by()
+            )
+            if order.refunded_amount
+            else {}
         )
+        for plan in plans.values():
+            plan.order = order
+        self.plans, self.installments = plans, installments
+        self.plans_read = True
 
     @classmethod
     def from_rows(cls, order: Order, lines, captures) -> "OrderState":
@@ -1032,16 +1103,24 @@ def refundable_now(order: Order) -> tuple[int, int]:
 
 
 def preview_refund(
-    order: Order, request: RefundRequest, *, reload: bool = True
+    order: Order,
+    request: RefundRequest,
+    *,
+    reload: bool = True,
+    state: OrderState | None = None,
 ) -> RefundPlan:
     """What ``request`` would do now. Writes nothing; raises what execution would.
 
     The order is read again unless ``reload=False``: a caller that loaded it
     with its merchant in the same request (the portal's refund views) saves that
-    query. Execution locks and re-reads everything and refuses a plan that
-    changed since its preview (the fingerprint), so a preview never needs a
-    fresher order than the request's own (our rule, issue 16).
+    query, and one that read its rows too (``OrderState.read``, the refund form)
+    passes them as ``state``. Execution locks and re-reads everything and
+    refuses a plan that changed since its preview (the fingerprint), so a
+    preview never needs fresher rows than the request's own (our rule, issue 16).
     """
+    if state is not None:
+        state.read_plans()
+        return build_plan(state, request)
     if reload:
         order = Order.objects.select_related("merchant").get(pk=order.pk)
     return build_plan(OrderState.load(order, lock=False), request)
@@ -1055,10 +1134,19 @@ def execute_refund(
     channel: str = Channel.PORTAL,
     idempotency_key: str | None = None,
     expected_fingerprint: str | None = None,
+    state: OrderState | None = None,
 ) -> Refund:
     """Lock, plan, write. Returns the refund (``refund.replayed`` is True when an
     idempotency key returned an earlier one). Raises a ``DomainError`` and changes
     nothing when the refund is not allowed.
+
+    ``state``: the order's rows already locked in the caller's transaction
+    (``OrderState.lock``), e.g. by the refund form that validated ``request``
+    against them; they are used as they are, not read again. That transaction
+    is then the refund's own (no savepoint): a refusal marks it for rollback
+    (nothing was written), and an ``IntegrityError`` (another request committed
+    the same idempotency key meanwhile) is the caller's to retry, when the key
+    is found.
     """
     if idempotency_key is not None and (
         not idempotency_key or len(idempotency_key) > MAX_TEXT
@@ -1069,17 +1157,14 @@ def execute_refund(
         )
     request_fingerprint = request.fingerprint()
     try:
-        with transaction.atomic():
-            locked = (
-                Order.objects.select_for_update(of=("self",))
-                .select_related("merchant")
-                .get(pk=order.pk)
-            )
+        with transaction.atomic(savepoint=state is None):
+            locked = _lock_order(order) if state is None else state.order
             if idempotency_key:
                 earlier = _replay(locked, idempotency_key, request_fingerprint)
                 if earlier is not None:
                     return earlier
-            state = OrderState.load(locked, lock=True)
+            if state is None:
+                state = OrderState.load(locked, lock=True)
             plan = build_plan(state, request)
             if expected_fingerprint and expected_fingerprint != plan.fingerprint:
                 raise RefundChanged(plan)
@@ -1092,7 +1177,7 @@ def execute_refund(
                     refund=refund,
                 )
     except IntegrityError:
-        if not idempotency_key:
+        if not idempotency_key or state is not None:
             raise
         # The same key was committed by a concurrent request on another order.
         with transaction.atomic():
@@ -1103,6 +1188,15 @@ def execute_refund(
             return earlier
     order._refresh_from(locked)
     return refund
+
+
+def _lock_order(order: Order) -> Order:
+    """The order's row, locked: it serializes every money movement on the order."""
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("merchant")
+        .get(pk=order.pk)
+    )
 
 
 def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
@@ -1179,25 +1273,48 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
         )
     RefundLine.objects.bulk_create(refund_lines)
 
-    # The line ledger's counters, on rows locked by OrderState.load.
-    lines_changed, capture_lines_changed = {}, {}
+    # The line ledger's counters, on rows locked by OrderState.load. Added in
+    # SQL (one statement per table), like the capture and order counters below.
+    line_units: dict[int, int] = {}  # order line pk -> units refunded now
+    capture_line_added: dict[int, list[int]] = {}  # pk -> [units, amount]
     for row in plan.rows:
         cl = row.capture_line
         if cl is None:
             continue
         line = cl.order_line
+        units = 0
         cl.refunded_amount += row.amount
         if row.kind == RefundLine.Kind.ITEM:
-            cl.refunded_quantity += row.quantity
-            line.refunded_quantity += row.quantity
+            units = row.quantity
         elif cl.refunded_amount == cl.amount:  # a negative line, now all refunded
-            line.refunded_quantity += cl.quantity - cl.refunded_quantity
-            cl.refunded_quantity = cl.quantity
-        capture_lines_changed[cl.pk] = cl
-        lines_changed[line.pk] = line
-    OrderLine.objects.bulk_update(lines_changed.values(), ["refunded_quantity"])
-    CaptureLine.objects.bulk_update(
-        capture_lines_changed.values(), ["refunded_quantity", "refunded_amount"]
+            units = cl.quantity - cl.refunded_quantity
+        cl.refunded_quantity += units
+        line.refunded_quantity += units
+        added = capture_line_added.setdefault(cl.pk, [0, 0])
+        added[0] += units
+        added[1] += row.amount
+        line_units[line.pk] = line_units.get(line.pk, 0) + units
+    update_rows(
+        OrderLine,
+        ["refunded_quantity"],
+        {pk: (units,) for pk, units in line_units.items() if units},
+        add=True,
+    )
+    update_rows(
+        CaptureLine,
+        ["refunded_quantity", "refunded_amount"],
+        capture_line_added,
+        add=True,
+    )
+
+    # An open return report always has paused installments: reporting pauses at
+    # least one (``ReturnReport.report``) and only resolving it resumes them. So
+    # an order whose installments (locked, read before this refund changes them)
+    # have none has no report to resolve, and is not asked (issue 16).
+    paused = any(
+        i.status == InstallmentStatus.PAUSED
+        for installments in state.installments.values()
+        for i in installments
     )
 
     # Allocations, capture counters, the customer's plans.
@@ -1228,10 +1345,12 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
     RefundAllocation.objects.bulk_create(allocations)
     # Increments in SQL, not absolute values: even without the lock, the CHECK
     # constraints (refunded <= captured) would refuse an over-refund.
-    for a in plan.allocations:
-        Capture.objects.filter(pk=a.capture.pk).update(
-            refunded_amount=F("refunded_amount") + a.amount
-        )
+    update_rows(
+        Capture,
+        ["refunded_amount"],
+        {a.capture.pk: (a.amount,) for a in plan.allocations},
+        add=True,
+    )
     Repayment.objects.bulk_create(repayments)
     BalanceEntry.objects.bulk_create(balance_entries)
 
@@ -1243,10 +1362,13 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
     if not plan.store_credit:
         LedgerEntry.record_return(refund)
     # The store registered the return: paused payments resume.
-    for report in ReturnReport.objects.filter(order=order, resolved_at__isnull=True):
-        report.resolve("registered")
+    if paused:
+        for report in ReturnReport.objects.filter(
+            order=order, resolved_at__isnull=True
+        ):
+            report.resolve("registered")
 
-    from customers.tasks import notify_refund
+    from customers.tasks import enqueue_after_commit, notify_refund
 
-    transaction.on_commit(lambda: notify_refund.enqueue(refund.pk))
+    enqueue_after_commit(notify_refund, refund.pk)
     return refund

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from django import forms
+from django.db import IntegrityError, transaction
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -29,13 +30,13 @@ from portal.models import Capture, Channel, Order, OrderLine
 from portal.money import amount_input_text, parse_amount, parse_quantity
 
 from .engine import (
+    OrderState,
     PlannedAllocation,
     RefundKind,
     RefundPlan,
     RefundRequest,
     execute_refund,
     preview_refund,
-    refundable_now,
 )
 from .exceptions import IdempotencyConflict, RefundChanged
 from .models import Refund, RefundAllocation, RefundReason
@@ -51,6 +52,15 @@ ERROR_FIELDS = {
     "reason": "reason",
     "internal_note": "internal_note",
 }
+
+#: What the refund page's header shows of the order, read again after a refusal.
+ORDER_COUNTERS = [
+    "status",
+    "order_amount",
+    "captured_amount",
+    "refunded_amount",
+    "released_at",
+]
 
 #: The fields each kind of refund reads; the others are ignored.
 KIND_FIELDS = {
@@ -141,12 +151,25 @@ class RefundForm(forms.Form):
         required=False, max_length=64, widget=forms.HiddenInput
     )
 
-    def __init__(self, order: Order, *args, **kwargs):
+    def __init__(self, order: Order, *args, state: OrderState | None = None, **kwargs):
+        """``state``: the order's rows as this request read them; locked in the
+        caller's transaction (``OrderState.lock``) for a confirm, which ``save``
+        then executes on."""
         super().__init__(*args, **kwargs)
         self.order = order
         self.plan: RefundPlan | None = None
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
-        lines = list(order.lines.order_by("position", "pk"))
+        # The order's lines and captures, read once for the fields, the header
+        # and the preview (``state``).
+        self.locked = state is not None and state.locked
+        if state is not None:
+            self.state = state
+            self._lines, self._captures = state.lines, state.captures
+        else:
+            # In no order (sorted where shown): no ORDER BY to compile.
+            self._lines = list(OrderLine.objects.filter(order=order).order_by())
+            self._captures = list(Capture.objects.filter(order=order).order_by())
+        lines = sorted(self._lines, key=lambda line: (line.position, line.pk))
         # Negative lines (discounts, gift cards) are never chosen: their share
         # comes off the items in proportion, as its own row in the preview.
         self.captured_lines = [
@@ -183,15 +206,12 @@ class RefundForm(forms.Form):
                     }
                 ),
             )
-        captures = list(
-            Capture.objects.filter(order=order).values_list(
-                "by_amount", "captured_amount"
-            )
-        )
-        self.capture_count = len(captures)
+        self.capture_count = len(self._captures)
         # Captured as an amount while lines are still uncaptured: such money
         # holds no items until the whole order is captured (DOMAIN.md).
-        self.captured_by_amount = sum(a for by_amount, a in captures if by_amount)
+        self.captured_by_amount = sum(
+            c.captured_amount for c in self._captures if c.by_amount
+        )
         self.return_fee_unavailable = self._return_fee_unavailable()
         if self.return_fee_unavailable:
             del self.fields["return_fee"]
@@ -220,18 +240,20 @@ class RefundForm(forms.Form):
             ) % {"count": self.capture_count}
         return ""
 
+    @cached_property
+    def state(self) -> OrderState:
+        """The engine's view of the rows this form read (their capture lines are
+        read on first use; the plans only for a preview)."""
+        return OrderState.read(self.order, self._lines, self._captures)
+
     @property
     def refundable(self) -> tuple[int, int]:
         """``(refundable, held_back)`` as the engine counts them now (minor units):
-        from the plan this request previewed (it read the order as it is now),
-        else read once from the database."""
+        from the plan this request previewed or confirmed (a refused confirm's
+        plan read the locked order), else from the rows this form read."""
         if self.plan is not None:
             return self.plan.refundable_before, self.plan.held_back
-        return self._refundable_read
-
-    @cached_property
-    def _refundable_read(self) -> tuple[int, int]:
-        return refundable_now(self.order)
+        return self.state.refundable(), self.state.held_back()
 
     @property
     def line_rows(self) -> list[LineRow]:
@@ -417,14 +439,37 @@ class RefundForm(forms.Form):
         if not self.is_valid():
             return None
         try:
-            # The view loaded the order (with its merchant) in this request.
+            # The view loaded the order (with its merchant) in this request, the
+            # form its lines and captures.
             self.plan = preview_refund(
-                self.order, self.cleaned_data["request"], reload=False
+                self.order, self.cleaned_data["request"], state=self.state
             )
         except DomainError as error:
             self.add_domain_error(error)
             self.plan = None
         return self.plan
+
+    @classmethod
+    def confirm(
+        cls, order: Order, data: QueryDict, *, by
+    ) -> tuple["RefundForm", Refund | None]:
+        """Bind ``data`` to the order's rows read under its lock and execute it on
+        those same rows, in one transaction: the form and the refund, or None
+        (the errors are on the form, nothing was written).
+
+        Lost a race on the idempotency key (another request committed the same
+        key meanwhile, e.g. a form posted to two orders): tried once more, when
+        the key is found and answers (``execute_refund``).
+        """
+        for attempt in range(2):
+            try:
+                with transaction.atomic():
+                    form = cls(order, data, state=OrderState.lock(order))
+                    return form, form.save(by=by)
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def save(self, *, by) -> Refund | None:
         """Execute exactly the previewed plan; None (with errors) when refused.
@@ -458,10 +503,14 @@ class RefundForm(forms.Form):
                 channel=Channel.PORTAL,
                 idempotency_key=self.cleaned_data["idempotency_key"],
                 expected_fingerprint=fingerprint,
+                state=self.state if self.locked else None,
             )
         except RefundChanged as changed:
+            # The fresh plan read the locked order: the header shows it too.
             self.plan = changed.plan
+            self.order._refresh_from(changed.plan.order)
             self.add_error(None, changed.message)
+            return None
         except IdempotencyConflict:
             self._new_idempotency_key()
             self.add_error(
@@ -475,6 +524,13 @@ class RefundForm(forms.Form):
         except DomainError as error:
             self.add_domain_error(error)
             self.plan = None
+        # Refused under the lock: the header shows the order as it is now (e.g.
+        # refunded from another tab), not as this request first read it.
+        if self.locked:
+            self.order._refresh_from(self.state.order)
+        else:
+            self.order.refresh_from_db(fields=ORDER_COUNTERS)
+            self.state = OrderState.load(self.order, lock=False, with_plans=False)
         return None
 
     def _new_idempotency_key(self) -> None:

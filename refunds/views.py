@@ -4,7 +4,7 @@
 "Refund <amount>" (confirm) executes the previewed plan and redirects to the
 order, "Refund maximum" fills in the largest refund of the chosen kind and
 previews it. A refused confirm re-renders the form with the header swapped out
-of band, so both show the order as it is now.
+of band, so both show the order as it is now (a refund from another tab).
 ``refund_preview`` answers the live preview: the preview panel plus the field
 errors, swapped out of band.
 """
@@ -48,9 +48,8 @@ def _render(request: HttpRequest, form: RefundForm, partial: str) -> HttpRespons
 @vary_on_headers("HX-Request")
 def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
     order = scoped_order(request, order_id)
-    form = RefundForm(order, request.POST or None)
     if request.method == "POST" and request.POST.get("action") == "confirm":
-        refund = form.save(by=request.user)
+        form, refund = RefundForm.confirm(order, request.POST, by=request.user)
         if refund is not None:
             amount = format_money(
                 refund.refunded_amount, order.purchase_currency, order.locale
@@ -75,14 +74,16 @@ def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
                 )
             return redirect_or_htmx(request, order.get_absolute_url())
     elif request.method == "POST" and request.POST.get("action") == "maximum":
-        form = RefundForm(order, form.maximum_data())
+        asked = RefundForm(order, request.POST)
+        form = RefundForm(order, asked.maximum_data(), state=asked.state)
         form.preview()
     elif request.method == "POST":
+        form = RefundForm(order, request.POST)
         form.preview()
-    # Refused or previewed: the header (swapped out of band) and the preview
-    # show the order as it is now, e.g. after a refund from another tab.
-    order.refresh_from_db()
-    form.__dict__.pop("refundable", None)
+    else:
+        form = RefundForm(order)
+    # The header (swapped out of band) and the preview show the order as this
+    # request read it; a refused confirm has read it again (``RefundForm.save``).
     return _render(request, form, "form-response")
 
 

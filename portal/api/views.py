@@ -8,6 +8,7 @@ error body by ``api_endpoint``.
 """
 
 import uuid
+from contextlib import nullcontext
 
 from django.contrib import messages
 from django.db import transaction
@@ -272,14 +273,16 @@ def order_refunds(request: HttpRequest, order_id: str) -> HttpResponse:
         )
     body = parse_refund(request.api_body)
     check_line_totals(order, body.lines, already="refunded_quantity")
-    with transaction.atomic():
+    # Lines that only describe the refund are kept with it, in its transaction;
+    # without any, the engine's own transaction is all there is (no savepoint).
+    with transaction.atomic() if body.described else nullcontext():
         refund = execute_refund(
             order,
             body.engine_request(),
             channel=Channel.API,
             idempotency_key=request.idempotency_key or None,
         )
-        if not refund.replayed:
+        if body.described and not refund.replayed:
             DescriptiveRefundLine.record(refund, body.described)
     location = reverse("api:refund_detail", args=[order.order_id, refund.refund_id])
     return created(request, location, {"Refund-Id": str(refund.refund_id)})

@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -137,6 +139,25 @@ def test_the_store_registering_the_return_ends_the_pause(captured_order):
     captured_order.refund_lines([("TSHIRT-1", 1)])
     assert statuses(captured_order) == ["paid", "scheduled", "scheduled", "scheduled"]
     assert ReturnReport.objects.get().resolution == "registered"
+
+
+def test_a_refund_that_cancels_every_paused_payment_still_ends_the_pause(
+    captured_order,
+):
+    ReturnReport.report(
+        captured_order, tracking_number="T1", shipped_on=timezone.localdate()
+    )
+    captured_order.refund_complete()
+    assert statuses(captured_order) == ["paid", "cancelled", "cancelled", "cancelled"]
+    assert ReturnReport.objects.get().resolution == "registered"
+
+
+def test_a_refund_of_an_order_without_paused_payments_does_not_look_for_reports(
+    captured_order,
+):
+    with CaptureQueriesContext(connection) as queries:
+        captured_order.refund_lines([("TSHIRT-1", 1)])
+    assert not [q for q in queries if "customers_returnreport" in q["sql"]]
 
 
 def test_paused_installments_are_not_charged(captured_order):

@@ -102,3 +102,133 @@ def test_concurrent_requests_with_one_idempotency_key_refund_once(make_order):
     assert len({r[1] for r in results}) == 1
     order.refresh_from_db()
     assert order.refunded_amount == 1000
+
+
+def portal_race(merchant_user, order, data: dict, clients: int = 8) -> list:
+    """``clients`` browsers confirm ``data`` on the refund page at the same
+    instant (``order`` and ``data`` may be callables of the browser's number)."""
+    from django.test import Client
+    from django.urls import reverse
+
+    browsers = []
+    for _ in range(clients):
+        browser = Client()
+        browser.force_login(merchant_user.user)
+        browsers.append(browser)
+    connection.close()
+    barrier = threading.Barrier(clients)
+
+    def one(i: int):
+        try:
+            barrier.wait(timeout=30)
+            target = order(i) if callable(order) else order
+            response = browsers[i].post(
+                reverse("refunds:create", args=[target.order_id]),
+                data(i) if callable(data) else data,
+            )
+            return response.status_code, response.content.decode()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        return list(pool.map(one, range(clients)))
+
+
+def previewed(client, order, data: dict) -> dict:
+    from django.urls import reverse
+
+    response = client.post(
+        reverse("refunds:preview", args=[order.order_id]),
+        data,
+        HTTP_HX_REQUEST="true",
+    )
+    return {
+        **data,
+        "action": "confirm",
+        "expected_fingerprint": response.context["plan"].fingerprint,
+    }
+
+
+def test_people_confirming_the_same_preview_at_once_refund_it_once(
+    make_order, merchant_user, portal_client
+):
+    order = make_order(lines=[line("SOCKS", 700, 10)], capture=True)
+    socks = order.lines.get()
+    data = previewed(
+        portal_client,
+        order,
+        {
+            "kind": "items",
+            f"line-{socks.pk}-selected": "on",
+            f"line-{socks.pk}-quantity": "3",
+            "idempotency_key": "preview",
+        },
+    )
+    # Each person's own form (idempotency key), the same previewed refund.
+    results = portal_race(
+        merchant_user, order, lambda i: {**data, "idempotency_key": f"form-{i}"}
+    )
+    assert sorted(status for status, _ in results) == [200] * 7 + [302]
+    refused = [body for status, body in results if status == 200]
+    assert all("The order changed since your preview" in body for body in refused)
+    order.refresh_from_db()
+    assert order.lines.get().refunded_quantity == 3
+    assert Refund.objects.filter(order=order).count() == 1
+    assert order.verify_totals() == []
+
+
+def test_one_form_submitted_many_times_at_once_refunds_once(
+    make_order, merchant_user, portal_client
+):
+    order = make_order(lines=[line("SOCKS", 700, 10)], capture=True)
+    socks = order.lines.get()
+    data = previewed(
+        portal_client,
+        order,
+        {
+            "kind": "items",
+            f"line-{socks.pk}-selected": "on",
+            f"line-{socks.pk}-quantity": "3",
+            "idempotency_key": "one-form",
+        },
+    )
+    results = portal_race(merchant_user, order, data)
+    assert [status for status, _ in results] == [302] * 8
+    order.refresh_from_db()
+    assert order.lines.get().refunded_quantity == 3
+    assert Refund.objects.filter(order=order).count() == 1
+    assert order.verify_totals() == []
+
+
+def test_one_form_key_confirmed_on_two_orders_at_once_refunds_one_of_them(
+    make_order, merchant_user, portal_client
+):
+    orders = [make_order(lines=[line("SOCKS", 700, 10)], capture=True) for _ in "ab"]
+    forms = []
+    for order in orders:
+        socks = order.lines.get()
+        forms.append(
+            previewed(
+                portal_client,
+                order,
+                {
+                    "kind": "items",
+                    f"line-{socks.pk}-selected": "on",
+                    f"line-{socks.pk}-quantity": "3",
+                    "idempotency_key": "shared",
+                },
+            )
+        )
+    results = portal_race(
+        merchant_user, lambda i: orders[i % 2], lambda i: forms[i % 2]
+    )
+    (refund,) = Refund.objects.all()
+    won = orders.index(next(o for o in orders if o.pk == refund.order_id))
+    assert [status for i, (status, _) in enumerate(results) if i % 2 == won] == [
+        302
+    ] * 4
+    lost = [body for i, (_, body) in enumerate(results) if i % 2 != won]
+    assert all("This form was already used for a different refund" in b for b in lost)
+    for order in orders:
+        order.refresh_from_db()
+        assert order.verify_totals() == []
