@@ -169,6 +169,57 @@ def test_the_user_comes_with_their_merchant_user_in_one_query(
         assert user.merchant_user.role == MerchantUser.Role.ADMIN
 
 
+def test_the_compiled_user_query_loads_what_the_orm_loads(
+    merchant_user, django_assert_num_queries
+):
+    from django.contrib.auth import get_user_model
+
+    expected = (
+        get_user_model()
+        .objects.select_related("merchant_user__merchant")
+        .get(pk=merchant_user.user.pk)
+    )
+    with django_assert_num_queries(1):
+        # The session holds the primary key as a string.
+        user = MerchantModelBackend().get_user(str(merchant_user.user.pk))
+        fields = [
+            (obj, [getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields])
+            for obj in (user, user.merchant_user, user.merchant_user.merchant)
+        ]
+        assert user.merchant_user.user is user
+    assert fields == [
+        (obj, [getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields])
+        for obj in (
+            expected,
+            expected.merchant_user,
+            expected.merchant_user.merchant,
+        )
+    ]
+    assert [type(value) for _obj, values in fields for value in values] == [
+        type(value)
+        for obj in (expected, expected.merchant_user, expected.merchant_user.merchant)
+        for value in [getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields]
+    ]
+
+
+def test_a_user_without_a_merchant_user_costs_no_second_query(
+    db, django_assert_num_queries
+):
+    from portal.decorators import merchant_user_of
+    from tests.factories import UserFactory
+
+    plain = UserFactory(username="no-merchant")
+    with django_assert_num_queries(1):
+        user = MerchantModelBackend().get_user(plain.pk)
+        assert user == plain
+        assert merchant_user_of(user) is None
+
+
+def test_an_unknown_or_malformed_user_id_is_no_user(db):
+    assert MerchantModelBackend().get_user(987654) is None
+    assert MerchantModelBackend().get_user("not a number") is None
+
+
 def test_a_role_change_takes_effect_on_the_next_request(
     portal_client, captured_order, merchant_user
 ):
