@@ -23,6 +23,7 @@ from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
+from portal.models import Order, PaymentProduct, RefundState
 from portal.money import format_money
 
 #: A placeholder order id, swapped for each row's: one ``reverse`` per page.
@@ -178,29 +179,31 @@ class PageDates:
 def order_list_rows(orders: Iterable) -> list[SafeString]:
     """The order list's rows: reference (link) and store order number, date and
     time, customer name and email, product, status badge, amount and refunded
-    amount in each order's currency and locale.
+    amount in each order's currency and locale. ``orders`` are rows of
+    ``portal.views.ORDER_LIST_FIELDS`` (``values_list(..., named=True)``).
 
-    Labels are translated once per distinct value on the page: Django's
-    ``get_FOO_display`` hashes every lazy choice label (a translation each) on
-    every call, about 60 µs; two a row were a fifth of the page (issue 16)."""
+    Labels are translated once per distinct value on the page, from the choices
+    themselves: Django's ``get_FOO_display`` hashes every lazy choice label (a
+    translation each) on every call, about 60 µs; two a row were a fifth of the
+    page (issue 16)."""
     url = url_maker("portal:order_detail")
     dates = PageDates()
-    none = "none"
+    none = RefundState.NONE
     products: dict[str, str] = {}
     statuses: dict[tuple[str, str], str] = {}
     rows = []
     for order in orders:
         currency, locale = order.purchase_currency, order.locale
-        state = order.refund_state
+        state = RefundState.of(order.refunded_amount, order.captured_amount)
         badge = state if state != none else order.status.lower()
         status = statuses.get((order.status, state))
         if status is None:
-            status = statuses[order.status, state] = escape(str(order.display_status))
+            text = Order.status_text(order.status, state)
+            status = statuses[order.status, state] = escape(str(text))
         product = products.get(order.payment_product)
         if product is None:
-            product = products[order.payment_product] = escape(
-                order.get_payment_product_display()
-            )
+            label = PaymentProduct(order.payment_product).label
+            product = products[order.payment_product] = escape(str(label))
         ref1 = (
             f'<span class="cell-sub">{escape(order.merchant_reference1)}</span>'
             if order.merchant_reference1
@@ -212,14 +215,13 @@ def order_list_rows(orders: Iterable) -> list[SafeString]:
             else '<span class="muted">—</span>'
         )
         day, time = dates.date_and_time(order.created_at)
-        customer = order.customer
         rows.append(
             f'<tr><td><a class="row-link" href="{url(order.order_id)}">'
             f"{escape(order.reference)}</a>{ref1}</td>"
             f'<td class="nowrap">{escape(day)}'
             f'<span class="cell-sub">{time}</span></td>'
-            f'<td>{escape(customer.name)}<span class="cell-sub">'
-            f"{escape(customer.email)}</span></td>"
+            f'<td>{escape(order.customer__name)}<span class="cell-sub">'
+            f"{escape(order.customer__email)}</span></td>"
             f"<td>{product}</td>"
             f'<td><span class="badge badge-{escape(badge)}">{status}</span></td>'
             f'<td class="num">{escape(format_money(order.order_amount, currency, locale))}</td>'
