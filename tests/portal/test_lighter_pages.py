@@ -67,6 +67,48 @@ def test_python_widgets_render_what_djangos_widget_templates_render(data):
         assert _tags(ours) == _tags(theirs), bound.name
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"q": '"<b>" & co', "status": "CANCELLED", "date_from": "2026-01-02"},
+        {"date_from": "2026-02-01", "date_to": "2026-01-01"},
+        {"product": "pay_later", "date_to": "not a date"},
+    ],
+)
+def test_search_fields_render_what_the_field_include_renders(data):
+    form = OrderSearchForm(data)
+    form.is_valid()
+    include = Template(
+        '{% for field in form.visible_fields %}{% include "includes/field.html" %}'
+        "{% endfor %}"
+    )
+    theirs = include.render(Context({"form": form}))
+    assert _tags(form.field_groups()) == _tags(theirs)
+    if "date_to" in data:
+        assert 'id="id_date_to_errors"><p>' in str(form.field_groups())
+
+
+def test_a_field_with_help_text_renders_what_the_field_include_renders():
+    class Form(forms.Form):
+        name = forms.CharField(help_text="Say <who>", widget=widgets.TextInput)
+
+    form = Form({})
+    form.is_valid()
+    theirs = Template('{% include "includes/field.html" %}').render(
+        Context({"field": form["name"]})
+    )
+    assert _tags(widgets.field_group(form["name"])) == _tags(theirs)
+
+
+def test_a_checkbox_is_left_to_the_field_include():
+    class Form(forms.Form):
+        agree = forms.BooleanField()
+
+    with pytest.raises(ValueError):
+        widgets.field_group(Form()["agree"])
+
+
 @pytest.mark.parametrize("language", ["en", "de", "sv"])
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York"])
 def test_dates_read_exactly_like_the_template_date_filters(language, zone):
