@@ -313,3 +313,27 @@ def test_events_and_reported_returns_are_asked_for_only_when_there_are_some(
         body = portal_client.get(detail(captured_order)).content.decode()
     assert "Order acknowledged" in body
     assert "TRACK-123" in body
+
+
+def test_static_urls_are_worked_out_once_and_a_missing_file_still_raises(
+    tmp_path, monkeypatch
+):
+    from whitenoise.storage import CompressedManifestStaticFilesStorage
+
+    from portal.storage import StaticFilesStorage
+
+    (tmp_path / "staticfiles.json").write_text(
+        '{"version": "1.1", "hash": "x", "paths": {"css/app.css": "css/app.4f2a.css"}}'
+    )
+    storage = StaticFilesStorage(location=tmp_path, base_url="/static/")
+    assert storage.url("css/app.css") == "/static/css/app.4f2a.css"
+    monkeypatch.setattr(
+        CompressedManifestStaticFilesStorage,
+        "url",
+        lambda *a, **k: pytest.fail("asked the manifest again"),
+    )
+    assert storage.url("css/app.css") == "/static/css/app.4f2a.css"
+    monkeypatch.undo()
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            storage.url("css/missing.css")
