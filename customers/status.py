@@ -13,18 +13,8 @@ formatted when shown, never stored as formatted text.
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.core.paginator import Paginator
-from django.db.models import (
-    Case,
-    CharField,
-    Exists,
-    F,
-    OuterRef,
-    Prefetch,
-    Q,
-    Value,
-    When,
-)
+from django.core.paginator import Page, Paginator
+from django.db.models import Exists, OuterRef, Prefetch
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
@@ -81,7 +71,8 @@ class MoneyContext:
 
 class CustomerOrderStatus:
     """The order statuses a customer reads, most telling first: ``(key,
-    label)``; the key is computed in SQL, the label (translated) when shown."""
+    label)``; the key is worked out by ``key``, the label (translated) when
+    shown."""
 
     PAUSED = "paused", gettext_lazy("Payments paused")
     REFUNDED = "refunded", pgettext_lazy("order status", "Refunded")
@@ -90,6 +81,28 @@ class CustomerOrderStatus:
     PAID = "paid", pgettext_lazy("order status", "Paid")
     CANCELLED = "cancelled", pgettext_lazy("order status", "Cancelled")
     AWAITING = "awaiting", gettext_lazy("Awaiting shipment")
+
+    @classmethod
+    def key(cls, order: Order, *, paused: bool, paying: bool) -> str:
+        """The status of ``order``, most telling first: payments paused by a
+        reported return (``paused``: an open ``ReturnReport``), refunded in full
+        or in part, still paying (``paying``: an installment in
+        ``OPEN_INSTALLMENT``), paid, cancelled (or expired), else awaiting
+        shipment."""
+        refunded = order.refunded_amount
+        if paused:
+            return cls.PAUSED[0]
+        if refunded > 0 and refunded == order.captured_amount:
+            return cls.REFUNDED[0]
+        if refunded > 0:
+            return cls.PARTLY_REFUNDED[0]
+        if paying:
+            return cls.PAYING[0]
+        if order.captured_amount > 0:
+            return cls.PAID[0]
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
+            return cls.CANCELLED[0]
+        return cls.AWAITING[0]
 
     @classmethod
     def label(cls, key: str) -> Promise:
@@ -109,42 +122,23 @@ class CustomerOrderStatus:
         raise KeyError(key)
 
 
-def _status_case() -> Case:
-    open_return = Exists(ReturnReport.objects.open().filter(order=OuterRef("pk")))
-    open_installment = Exists(
-        Installment.objects.filter(
-            plan__order=OuterRef("pk"), status__in=OPEN_INSTALLMENT
-        )
-    )
-    refunded = Q(refunded_amount__gt=0)
-    conditions = [
-        (Q(open_return), CustomerOrderStatus.PAUSED),
-        (
-            refunded & Q(refunded_amount=F("captured_amount")),
-            CustomerOrderStatus.REFUNDED,
-        ),
-        (refunded, CustomerOrderStatus.PARTLY_REFUNDED),
-        (Q(open_installment), CustomerOrderStatus.PAYING),
-        (Q(captured_amount__gt=0), CustomerOrderStatus.PAID),
-        (
-            Q(status__in=(OrderStatus.CANCELLED, OrderStatus.EXPIRED)),
-            CustomerOrderStatus.CANCELLED,
-        ),
-    ]
-    return Case(
-        *[When(condition, then=Value(pair[0])) for condition, pair in conditions],
-        default=Value(CustomerOrderStatus.AWAITING[0]),
-        output_field=CharField(),
-    )
-
-
 def customer_orders(customer: Customer):
-    """The customer's orders, newest first, each with ``customer_status`` (a key
-    for styling; ``CustomerOrderStatus.label`` names it); one query per page."""
+    """The customer's orders, newest first, each with ``paused`` and ``paying``
+    (what ``CustomerOrderStatus.key`` needs beside the order's own columns);
+    one query per page. The key itself is worked out in Python: as a SQL
+    ``CASE`` its seven branches cost more to build and compile than the query
+    took to run (issue 16)."""
     return (
         Order.objects.for_customer(customer)
         .select_related("merchant")
-        .annotate(customer_status=_status_case())
+        .annotate(
+            paused=Exists(ReturnReport.objects.open().filter(order=OuterRef("pk"))),
+            paying=Exists(
+                Installment.objects.filter(
+                    plan__order=OuterRef("pk"), status__in=OPEN_INSTALLMENT
+                )
+            ),
+        )
         .order_by("-created_at", "-pk")
     )
 
@@ -232,9 +226,11 @@ class OrderPage:
     lines: list = field(default_factory=list)
 
     @classmethod
-    def load(cls, order: Order, customer: Customer) -> "OrderPage":
-        """Everything the order page shows, in a fixed number of queries."""
-        order = customer_orders(customer).prefetch_related("lines").get(pk=order.pk)
+    def load(cls, order: Order) -> "OrderPage":
+        """Everything the order page shows about ``order`` (loaded by the view,
+        scoped to its customer, with its merchant), in a fixed number of
+        queries. Its status comes from what the page loads anyway (the open
+        return, the installments), not from subqueries."""
         money = MoneyContext.for_order(order)
         plans = list(
             PaymentPlan.objects.filter(order=order)
@@ -287,11 +283,20 @@ class OrderPage:
             for _plan, rows in rows_by_plan
             for row in rows
         )
+        status = CustomerOrderStatus.key(
+            order,
+            paused=open_return is not None,
+            paying=any(
+                installment.status in OPEN_INSTALLMENT
+                for plan in plans
+                for installment in plan.installments.all()
+            ),
+        )
         return cls(
             order=order,
             money=money,
-            status=order.customer_status,
-            status_label=CustomerOrderStatus.label(order.customer_status),
+            status=status,
+            status_label=CustomerOrderStatus.label(status),
             plans=rows_by_plan,
             timelines=timelines,
             open_return=open_return,
@@ -500,13 +505,30 @@ def balance_page(customer: Customer, number, per_page: int = 20):
     return page
 
 
-def order_list_page(customer: Customer, number, per_page: int = 20):
+def order_list_page(customer: Customer, number, per_page: int = 20) -> Page:
     """A page of ``customer_orders``, each order with ``money`` (its currency in
-    its locale) for the template."""
-    page = Paginator(customer_orders(customer), per_page).get_page(number)
+    its locale), ``customer_status`` and its label and ``url`` for the template.
+
+    The first page of a customer with at most ``per_page`` orders is all their
+    orders: it is read with one query more than it shows and the orders are
+    not counted (most customers; the count was a query of its own)."""
+    orders = customer_orders(customer)
+    paginator = Paginator(orders, per_page)
+    # Counted without the status subqueries, which a count does not need.
+    count = Order.objects.for_customer(customer).count
+    if str(number or "1") == "1":
+        first = list(orders[: per_page + 1])
+        paginator.count = len(first) if len(first) <= per_page else count()
+        page = Page(first[:per_page], 1, paginator)
+    else:
+        paginator.count = count()
+        page = paginator.get_page(number)
     url = url_maker("customers:order_detail")
     for order in page.object_list:
         order.money = MoneyContext.for_order(order)
+        order.customer_status = CustomerOrderStatus.key(
+            order, paused=order.paused, paying=order.paying
+        )
         order.customer_status_label = CustomerOrderStatus.label(order.customer_status)
         order.url = url(order.order_id)
     return page

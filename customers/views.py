@@ -146,12 +146,13 @@ def order_list(request: HttpRequest) -> HttpResponse:
 @customer_required
 def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
     order = get_object_or_404(
-        Order.objects.for_customer(request.customer), order_id=order_id
+        Order.objects.for_customer(request.customer).select_related("merchant"),
+        order_id=order_id,
     )
     activate_for(request, order_language(order))
     context = {
         "customer": request.customer,
-        "view": OrderPage.load(order, request.customer),
+        "view": OrderPage.load(order),
         "nav": "orders",
     }
     return TemplateResponse(request, "customers/order_detail.html", context)

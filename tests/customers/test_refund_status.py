@@ -3,8 +3,10 @@ list status, the plan with its new amounts, and the refund's timeline."""
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from customers.models import InstallmentStatus, PlanStatus
+from customers.models import InstallmentStatus, PlanStatus, ReturnReport
+from customers.views import PAGE_SIZE
 from portal.models import PaymentProduct
 from portal.money import format_money
 from tests.factories import line
@@ -162,13 +164,73 @@ def test_the_order_list_shows_each_status(
     assert paying and awaiting
 
 
+def test_the_order_page_reads_the_status_the_order_list_reads(
+    customer_client, make_order, django_capture_on_commit_callbacks
+):
+    orders = {
+        "PAYING": make_order(capture=True),
+        "PAID": make_order(product=PaymentProduct.PAY_NOW, capture=True),
+        "REFUNDED": make_order(capture=True),
+        "PARTLY": make_order(lines=LINES, capture=True),
+        "AWAITING": make_order(),
+        "CANCELLED": make_order(),
+        "PAUSED": make_order(capture=True),
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        orders["REFUNDED"].refund_complete()
+        orders["PARTLY"].refund_amount(1000)
+    orders["CANCELLED"].cancel()
+    ReturnReport.report(
+        orders["PAUSED"], tracking_number="1Z999AA1", shipped_on=timezone.localdate()
+    )
+
+    listed = {
+        o.pk: o.customer_status_label
+        for o in customer_client.get(reverse("customers:order_list")).context["page"]
+    }
+    shown = {
+        o.pk: customer_client.get(reverse("customers:order_detail", args=[o.order_id]))
+        .context["view"]
+        .status_label
+        for o in orders.values()
+    }
+    assert {name: shown[o.pk] for name, o in orders.items()} == {
+        "PAYING": "Paying",
+        "PAID": "Paid",
+        "REFUNDED": "Refunded",
+        "PARTLY": "Partly refunded",
+        "AWAITING": "Awaiting shipment",
+        "CANCELLED": "Cancelled",
+        "PAUSED": "Payments paused",
+    }
+    assert listed == shown
+
+
 def test_the_order_list_runs_a_fixed_number_of_queries(
     customer_client, make_order, django_assert_max_num_queries
 ):
     for _ in range(15):
         make_order(capture=True)
-    with django_assert_max_num_queries(5):
+    # Session, customer, orders, unread notifications: a customer with one
+    # page of orders is not counted.
+    with django_assert_max_num_queries(4):
         customer_client.get(reverse("customers:order_list"))
+
+
+def test_a_customer_with_more_orders_than_a_page_gets_pages(
+    customer_client, make_order, django_assert_max_num_queries
+):
+    for n in range(PAGE_SIZE + 1):
+        make_order(merchant_reference1=f"NW-{n:03d}")
+    url = reverse("customers:order_list")
+    with django_assert_max_num_queries(5):  # ... and the count
+        first = customer_client.get(url)
+    assert len(first.context["page"].object_list) == PAGE_SIZE
+    assert "Page 1 of 2" in first.content.decode()
+    second = customer_client.get(url, {"page": "2"})
+    assert [o.merchant_reference1 for o in second.context["page"]] == ["NW-000"]
+    assert "Page 2 of 2" in second.content.decode()
+    assert customer_client.get(url, {"page": "x"}).context["page"].number == 1
 
 
 def test_the_order_page_runs_a_fixed_number_of_queries(
@@ -182,7 +244,7 @@ def test_the_order_page_runs_a_fixed_number_of_queries(
         for _ in range(5):
             order.refund_amount(1000, description="Goodwill")
         order.refund_complete()
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(15):
         response = customer_client.get(
             reverse("customers:order_detail", args=[order.order_id])
         )
