@@ -254,6 +254,7 @@ def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     notification.mark_read()
+    request.customer.unread_notifications = None  # count them again
     if request.htmx:
         context = {"customer": request.customer, "notification": notification}
         return TemplateResponse(
