@@ -12,14 +12,16 @@ formatted when shown, never stored as formatted text.
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from html import escape
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Exists, OuterRef, Prefetch
 from django.utils.functional import Promise
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
-from portal.display import url_maker
+from portal.display import PageDates, url_maker
 from portal.models import Order, OrderStatus
 from portal.money import format_money
 from refunds.models import Refund, RefundKind
@@ -532,3 +534,28 @@ def order_list_page(customer: Customer, number, per_page: int = 20) -> Page:
         order.customer_status_label = CustomerOrderStatus.label(order.customer_status)
         order.url = url(order.order_id)
     return page
+
+
+def order_list_rows(orders) -> list[SafeString]:
+    """The order list's rows (``order_list_page``'s orders), escaped HTML built
+    in the active language: store, date and order number, amount in the order's
+    currency and locale, status. The markup the template wrote row by row, for
+    a fraction of its cost (issue 16); build them after choosing the page's
+    language."""
+    dates = PageDates()
+    template = gettext("Order %(number)s")
+    rows = []
+    for order in orders:
+        day, _time = dates.date_and_time(order.created_at)
+        number = template % {"number": order.merchant_reference1 or order.reference}
+        rows.append(
+            f'<li><a class="c-order-row" href="{escape(order.url)}">'
+            f'<span class="c-order-store"><strong>{escape(order.merchant.name)}'
+            f'</strong><span class="c-muted c-small">{escape(day)} · '
+            f"{escape(number)}</span></span>"
+            f'<span class="c-order-amount">'
+            f"{escape(order.money.fmt(order.order_amount))}</span>"
+            f'<span class="c-status c-status-{escape(order.customer_status)}">'
+            f"{escape(str(order.customer_status_label))}</span></a></li>"
+        )
+    return [mark_safe(row) for row in rows]  # every value escaped above

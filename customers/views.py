@@ -48,6 +48,7 @@ from .status import (
     balance_page,
     balance_totals,
     order_list_page,
+    order_list_rows,
 )
 
 PAGE_SIZE = 20
@@ -138,7 +139,12 @@ def order_list(request: HttpRequest) -> HttpResponse:
         activate_for(request, order_language(orders[0]))
     else:
         _in_customer_language(request)
-    context = {"customer": request.customer, "page": page, "nav": "orders"}
+    context = {
+        "customer": request.customer,
+        "page": page,
+        "rows": order_list_rows(orders),
+        "nav": "orders",
+    }
     return TemplateResponse(request, "customers/order_list.html", context)
 
 

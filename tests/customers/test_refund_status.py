@@ -1,6 +1,8 @@
 """Each refund kind on each payment product, as the customer sees it: the order
 list status, the plan with its new amounts, and the refund's timeline."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -264,3 +266,33 @@ def test_with_two_shipments_the_timeline_says_which_one_a_refund_changed(
     ).content.decode()
     assert "Shipment 2: Remaining 3 payments become" in html
     assert "Shipment 1 · 200,00\xa0€" in html and "Shipment 2 · 200,00\xa0€" in html
+
+
+@pytest.mark.parametrize("language", ["en", "de", "sv"])
+def test_order_list_rows_read_like_the_template_they_replace(
+    customer, make_order, language
+):
+    from django.template import Context, Template
+    from django.utils import translation
+
+    from customers.status import order_list_page, order_list_rows
+
+    make_order(merchant_reference1='<NW> & "1"', capture=True)
+    make_order(merchant_reference1="")
+    page = order_list_page(customer, "1")
+    template = Template(
+        """{% load i18n %}{% for order in orders %}<li>
+    <a class="c-order-row" href="{{ order.url }}">
+      <span class="c-order-store">
+        <strong>{{ order.merchant.name }}</strong>
+        <span class="c-muted c-small">{{ order.created_at|date:_("j M Y") }} · {% blocktranslate with number=order.merchant_reference1|default:order.reference %}Order {{ number }}{% endblocktranslate %}</span>
+      </span>
+      <span class="c-order-amount">{{ order.order_amount|money:order.money }}</span>
+      <span class="c-status c-status-{{ order.customer_status }}">{{ order.customer_status_label }}</span>
+    </a>
+  </li>{% endfor %}"""  # the template as it was
+    )
+    with translation.override(language):
+        expected = template.render(Context({"orders": page.object_list}))
+        rows = "".join(order_list_rows(page.object_list))
+    assert re.sub(r">\s+<", "><", expected) == re.sub(r">\s+<", "><", rows)
