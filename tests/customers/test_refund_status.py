@@ -284,7 +284,7 @@ def test_order_list_rows_read_like_the_template_they_replace(
         """{% load i18n %}{% for order in orders %}<li>
     <a class="c-order-row" href="{{ order.url }}">
       <span class="c-order-store">
-        <strong>{{ order.merchant.name }}</strong>
+        <strong>{{ order.merchant_name }}</strong>
         <span class="c-muted c-small">{{ order.created_at|date:_("j M Y") }} · {% blocktranslate with number=order.merchant_reference1|default:order.reference %}Order {{ number }}{% endblocktranslate %}</span>
       </span>
       <span class="c-order-amount">{{ order.order_amount|money:order.money }}</span>
