@@ -99,7 +99,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
             ],
-            "builtins": ["portal.templatetags.money"],
+            "builtins": ["portal.templatetags.money", "portal.templatetags.urls"],
         },
     }
 ]

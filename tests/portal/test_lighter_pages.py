@@ -337,3 +337,20 @@ def test_static_urls_are_worked_out_once_and_a_missing_file_still_raises(
     for _ in range(2):
         with pytest.raises(ValueError):
             storage.url("css/missing.css")
+
+
+def test_fixed_urls_are_the_urls_of_their_views_under_each_script_prefix():
+    from django.urls import NoReverseMatch, set_script_prefix
+
+    template = Template(
+        "{% fixed_url 'portal:order_list' %}|{% url 'portal:order_list' %}"
+    )
+    try:
+        for prefix in ("/", "/merchants/", "/"):
+            set_script_prefix(prefix)
+            ours, theirs = template.render(Context()).split("|")
+            assert ours == theirs == f"{prefix}orders/"
+    finally:
+        set_script_prefix("/")
+    with pytest.raises(NoReverseMatch):
+        Template("{% fixed_url 'portal:order_detail' %}").render(Context())
