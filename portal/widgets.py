@@ -10,9 +10,19 @@ every value escaped as the templates escape it. ``field_group`` does the same fo
 our ``includes/field.html`` around them.
 """
 
+from html import escape
+
 from django import forms
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+
+
+def conditional_escape(value) -> str:
+    """Django's ``conditional_escape`` (safe strings as they are, everything
+    else escaped as ``django.utils.html.escape`` does), without its lazy-string
+    wrapper: a search form escapes about sixty values."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return escape(str(value))
 
 
 def _attrs(attrs: dict) -> str:
