@@ -17,7 +17,7 @@ from html import escape
 from uuid import UUID
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 from django.utils.functional import Promise
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_lazy
@@ -278,23 +278,13 @@ class OrderPage:
             .prefetch_related("installments", "due_date_extensions")
             .order_by("pk")
         )
-        open_return = ReturnReport.objects.open().filter(order=order).first()
+        # Every return reported for the order, newest first, in one query: the
+        # open one (at most one) pauses the plan, registered ones end timelines.
+        reports = list(ReturnReport.objects.filter(order=order))
+        open_return = next((r for r in reports if r.resolved_at is None), None)
         pause_until = open_return.pause_until if open_return else None
         rows_by_plan = [(plan, plan_rows(plan, pause_until)) for plan in plans]
-        refunds = list(
-            Refund.objects.filter(order=order)
-            .prefetch_related(
-                "lines",
-                "allocations",
-                Prefetch(
-                    "repayments",
-                    queryset=Repayment.objects.select_related(
-                        "payment_method"
-                    ).order_by("pk"),
-                ),
-            )
-            .order_by("-created_at", "-pk")
-        )
+        refunds = _load_refunds(order)
         # With several shipments (captures), say which one a refund changed.
         shipments = (
             {plan.capture_id: n for n, plan in enumerate(plans, start=1)}
@@ -302,10 +292,11 @@ class OrderPage:
             else {}
         )
         entries: dict[int, list[BalanceEntry]] = {}
-        for entry in BalanceEntry.objects.filter(refund__in=refunds).order_by("pk"):
+        to_balance = [r for r in refunds if r.may_have_balance_entries]
+        for entry in BalanceEntry.objects.filter(refund__in=to_balance).order_by("pk"):
             entries.setdefault(entry.refund_id, []).append(entry)
         registered = _returns_registered_by(
-            refunds, ReturnReport.objects.filter(order=order, resolution="registered")
+            refunds, [r for r in reports if r.resolution == "registered"]
         )
         timelines = [
             _timeline(
@@ -351,6 +342,39 @@ class OrderPage:
     @property
     def being_traced(self) -> bool:
         return any(t.being_traced for t in self.timelines)
+
+
+def _load_refunds(order: Order) -> list[Refund]:
+    """The order's refunds, newest first, with their lines and allocations and,
+    only where the record of what an allocation did says money may have gone
+    back to a payment method, their repayments (``may_have_repayment``, as the
+    merchant's order page); each says whether it may have credited the account
+    balance (``may_have_balance_entries``). A refund that lowered the
+    installments asks for neither (issue 16)."""
+    refunds = list(Refund.objects.filter(order=order).order_by("-created_at", "-pk"))
+    prefetch_related_objects(refunds, "lines", "allocations")
+    repaying = []
+    for refund in refunds:
+        allocations = refund.allocations.all()
+        refund.may_have_balance_entries = any(
+            a.effect is None or a.effect.get("destination") == "account_balance"
+            for a in allocations
+        )
+        if any(a.may_have_repayment(refund.store_credit) for a in allocations):
+            repaying.append(refund)
+        else:
+            # Known empty: ``refund.repayments.all()`` asks nothing.
+            empty = Repayment.objects.none()
+            empty._result_cache, empty._prefetch_done = [], True
+            refund._prefetched_objects_cache["repayments"] = empty
+    prefetch_related_objects(
+        repaying,
+        Prefetch(
+            "repayments",
+            queryset=Repayment.objects.select_related("payment_method").order_by("pk"),
+        ),
+    )
+    return refunds
 
 
 def _returns_registered_by(refunds, reports) -> dict[int, ReturnReport]:
