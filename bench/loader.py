@@ -1056,7 +1056,16 @@ class Writer(abc.ABC):
         """Release the connection (a borrowed one is left alone)."""
 
     def finish(self, tables: list[str]) -> None:
-        """Sequences past the written ids, then fresh planner statistics."""
+        """Sequences past the written ids, then fresh planner statistics and, on
+        PostgreSQL, the GIN (trigram) indexes' pending lists merged.
+
+        Rows written since a GIN index was last vacuumed wait in its pending
+        list, which every search reads in full; ANALYZE does not merge it (only
+        VACUUM, autoanalyze or ``gin_clean_pending_list`` do). Freshly loaded,
+        all of them waited there: a reference prefix search at 10,000 orders
+        took 7 ms in PostgreSQL instead of 0.05 ms and a customer name search 2 ms
+        instead of 0.06 ms (issue 16). A database in use is kept merged by
+        autovacuum, so the bench measures what production sees."""
         if self.vendor == "postgresql":
             for table in tables:
                 self.execute(
@@ -1064,6 +1073,12 @@ class Writer(abc.ABC):
                     f"GREATEST((SELECT max(id) FROM {table}), 1))"
                 )
         self.execute("ANALYZE")
+        if self.vendor == "postgresql":
+            self.execute(
+                "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'gin'"
+            )
         self.commit()
 
 

@@ -30,8 +30,8 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models import OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.functional import cached_property
@@ -66,6 +66,18 @@ class CustomerQuerySet(models.QuerySet):
         with it. Indexes: trigram (PostgreSQL) on ``search_name`` and
         ``UPPER(email)``, ``text_pattern_ops`` on ``search_name``."""
         return self.filter(matching_q(text))
+
+    def with_unread_count(self) -> "CustomerQuerySet":
+        """Each customer with ``unread_notifications`` (what every customer
+        page's header shows), counted in the same query."""
+        unread = (
+            Notification.objects.filter(customer=OuterRef("pk"), read_at__isnull=True)
+            .order_by()
+            .values("customer")
+            .annotate(count=models.Count("pk"))
+            .values("count")
+        )
+        return self.annotate(unread_notifications=Coalesce(Subquery(unread), 0))
 
 
 def matching_q(text: str, prefix: str = "") -> Q:
@@ -127,7 +139,17 @@ class Customer(models.Model):
     def default_payment_method(self) -> "PaymentMethod | None":
         return self.payment_methods.order_by("-is_default", "pk").first()
 
+    #: Unread notifications when counted with the customer
+    #: (``CustomerQuerySet.with_unread_count``); None when not counted.
+    unread_notifications: int | None = None
+
     def unread_notification_count(self) -> int:
+        """Unread notifications: as counted with the customer when it was loaded
+        with ``with_unread_count`` (``customers.auth.current_customer``), else
+        counted now. Set ``unread_notifications`` to None after marking some
+        read to count them again."""
+        if self.unread_notifications is not None:
+            return self.unread_notifications
         return self.notifications.filter(read_at__isnull=True).count()
 
     def add_payment_method(self, kind: str, label: str) -> "PaymentMethod":

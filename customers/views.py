@@ -48,6 +48,7 @@ from .status import (
     balance_page,
     balance_totals,
     order_list_page,
+    order_list_rows,
 )
 
 PAGE_SIZE = 20
@@ -138,7 +139,12 @@ def order_list(request: HttpRequest) -> HttpResponse:
         activate_for(request, order_language(orders[0]))
     else:
         _in_customer_language(request)
-    context = {"customer": request.customer, "page": page, "nav": "orders"}
+    context = {
+        "customer": request.customer,
+        "page": page,
+        "rows": order_list_rows(orders),
+        "nav": "orders",
+    }
     return TemplateResponse(request, "customers/order_list.html", context)
 
 
@@ -146,12 +152,13 @@ def order_list(request: HttpRequest) -> HttpResponse:
 @customer_required
 def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
     order = get_object_or_404(
-        Order.objects.for_customer(request.customer), order_id=order_id
+        Order.objects.for_customer(request.customer).select_related("merchant"),
+        order_id=order_id,
     )
     activate_for(request, order_language(order))
     context = {
         "customer": request.customer,
-        "view": OrderPage.load(order, request.customer),
+        "view": OrderPage.load(order),
         "nav": "orders",
     }
     return TemplateResponse(request, "customers/order_detail.html", context)
@@ -253,6 +260,7 @@ def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     notification.mark_read()
+    request.customer.unread_notifications = None  # count them again
     if request.htmx:
         context = {"customer": request.customer, "notification": notification}
         return TemplateResponse(

@@ -18,6 +18,7 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import formats, timezone, translation
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -171,6 +172,11 @@ class OrderSearchForm(forms.Form):
         if start and end and start > end:
             self.add_error("date_to", _("The end date is before the start date."))
         return cleaned
+
+    def field_groups(self) -> SafeString:
+        """The visible fields with their labels and errors, as
+        ``includes/field.html`` renders them (``widgets.field_group``)."""
+        return mark_safe("".join(widgets.field_group(f) for f in self.visible_fields()))
 
     def filter(self, orders: models.QuerySet) -> models.QuerySet:
         """``orders`` (already scoped to one merchant) narrowed by the search."""

@@ -208,6 +208,16 @@ class RefundState(models.TextChoices):
     PARTIAL = "partial", _("Partially refunded")
     FULL = "full", _("Fully refunded")
 
+    @classmethod
+    def of(cls, refunded_amount: int, captured_amount: int) -> "RefundState":
+        """The state of an order that refunded ``refunded_amount`` of the
+        ``captured_amount`` it captured (minor units)."""
+        if refunded_amount == 0:
+            return cls.NONE
+        if refunded_amount < captured_amount:
+            return cls.PARTIAL
+        return cls.FULL
+
 
 class FraudStatus(models.TextChoices):
     """Klarna's ``fraud_status``. Orders are authorized at checkout without a
@@ -471,21 +481,21 @@ class Order(models.Model):
 
     @property
     def refund_state(self) -> str:
-        if self.refunded_amount == 0:
-            return RefundState.NONE
-        if self.refunded_amount < self.captured_amount:
-            return RefundState.PARTIAL
-        return RefundState.FULL
+        return RefundState.of(self.refunded_amount, self.captured_amount)
 
     def get_refund_state_display(self) -> str:
         return RefundState(self.refund_state).label
 
     @property
     def display_status(self) -> str:
+        return self.status_text(self.status, self.refund_state)
+
+    @staticmethod
+    def status_text(status: str, refund_state: str) -> str:
         """The status a merchant reads: refunds take precedence once there are any."""
-        if self.refund_state != RefundState.NONE:
-            return RefundState(self.refund_state).label
-        return self.get_status_display()
+        if refund_state != RefundState.NONE:
+            return RefundState(refund_state).label
+        return str(OrderStatus(status).label)
 
     @property
     def return_fee_market(self) -> bool:

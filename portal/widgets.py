@@ -6,12 +6,23 @@ On the order list, the five search fields took about 5 ms of a 13 ms page
 (issue 16). These widgets build the same HTML (``django/forms/widgets/input.html``,
 ``select.html``, ``select_option.html``, ``attrs.html``) from the context Django
 prepares (``get_context``: ids, ``aria-*`` attributes, selected options), with
-every value escaped as the templates escape it.
+every value escaped as the templates escape it. ``field_group`` does the same for
+our ``includes/field.html`` around them.
 """
 
+from html import escape
+
 from django import forms
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+
+
+def conditional_escape(value) -> str:
+    """Django's ``conditional_escape`` (safe strings as they are, everything
+    else escaped as ``django.utils.html.escape`` does), without its lazy-string
+    wrapper: a search form escapes about sixty values."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return escape(str(value))
 
 
 def _attrs(attrs: dict) -> str:
@@ -72,3 +83,26 @@ class Select(forms.Select):
                 out.append("</optgroup>")
         out.append("</select>")
         return mark_safe("".join(out))  # every value escaped above
+
+
+def field_group(field) -> SafeString:
+    """A bound field as ``includes/field.html`` renders it for a widget that is
+    one ``<input>`` or ``<select>`` (not a checkbox or radio buttons): label,
+    widget, help text and errors (the include cost about 0.25 ms a field)."""
+    if field.widget_type in ("checkbox", "radioselect"):
+        raise ValueError(f"{field.name}: use includes/field.html for this widget")
+    auto_id = conditional_escape(field.auto_id)
+    help_text = (
+        f'<p class="help" id="{auto_id}_helptext">'
+        f"{conditional_escape(field.help_text)}</p>"
+        if field.help_text
+        else ""
+    )
+    errors = "".join(f"<p>{conditional_escape(e)}</p>" for e in field.errors)
+    return mark_safe(  # every value escaped above
+        f'<div class="field">'
+        f'<label for="{conditional_escape(field.id_for_label)}">'
+        f"{conditional_escape(field.label)}</label>"
+        f"{field}{help_text}"
+        f'<div class="field-errors" id="{auto_id}_errors">{errors}</div></div>'
+    )

@@ -4,7 +4,7 @@ htmx) and the account balance page."""
 import pytest
 from django.urls import reverse
 
-from customers.models import BalanceEntry, Notification
+from customers.models import BalanceEntry, Customer, Notification
 from tests.factories import line
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +115,7 @@ def test_the_inbox_runs_a_fixed_number_of_queries(
         )
         for n in range(20)
     )
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(6):
         customer_client.get(INBOX)
 
 
@@ -150,10 +150,31 @@ def test_the_inbox_of_messages_written_from_refund_records_stays_bounded(
     with django_capture_on_commit_callbacks(execute=True):
         for i in range(12):
             order.refund_lines([(f"SKU-{i}", 1)])
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(8):
         html = customer_client.get(INBOX).content.decode()
     # 90,00 € was still owed: eight refunds lower it, the ninth cancels the
     # rest, the last three go back to the card.
     assert html.count("Your remaining payments:") == 8
     assert html.count("Any remaining payments will be canceled.") == 1
     assert html.count("goes back to Visa •••• 4242") == 3
+
+
+def test_the_customer_comes_with_the_unread_count_in_one_query(
+    rf, customer, notifications, django_assert_num_queries
+):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from customers.auth import SESSION_KEY, current_customer
+
+    notifications[0].mark_read()
+    request = rf.get("/my/")
+    request.session = SessionStore()
+    request.session[SESSION_KEY] = customer.pk
+    with django_assert_num_queries(1):
+        loaded = current_customer(request)
+        assert loaded == customer and loaded.unread_notification_count() == 2
+    assert [getattr(loaded, f.attname) for f in Customer._meta.concrete_fields] == [
+        getattr(customer, f.attname) for f in Customer._meta.concrete_fields
+    ]
+    request.session[SESSION_KEY] = 987654
+    assert current_customer(request) is None

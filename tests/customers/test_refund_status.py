@@ -1,10 +1,14 @@
 """Each refund kind on each payment product, as the customer sees it: the order
 list status, the plan with its new amounts, and the refund's timeline."""
 
+import re
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from customers.models import InstallmentStatus, PlanStatus
+from customers.models import InstallmentStatus, PlanStatus, ReturnReport
+from customers.views import PAGE_SIZE
 from portal.models import PaymentProduct
 from portal.money import format_money
 from tests.factories import line
@@ -162,13 +166,73 @@ def test_the_order_list_shows_each_status(
     assert paying and awaiting
 
 
+def test_the_order_page_reads_the_status_the_order_list_reads(
+    customer_client, make_order, django_capture_on_commit_callbacks
+):
+    orders = {
+        "PAYING": make_order(capture=True),
+        "PAID": make_order(product=PaymentProduct.PAY_NOW, capture=True),
+        "REFUNDED": make_order(capture=True),
+        "PARTLY": make_order(lines=LINES, capture=True),
+        "AWAITING": make_order(),
+        "CANCELLED": make_order(),
+        "PAUSED": make_order(capture=True),
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        orders["REFUNDED"].refund_complete()
+        orders["PARTLY"].refund_amount(1000)
+    orders["CANCELLED"].cancel()
+    ReturnReport.report(
+        orders["PAUSED"], tracking_number="1Z999AA1", shipped_on=timezone.localdate()
+    )
+
+    listed = {
+        o.pk: o.customer_status_label
+        for o in customer_client.get(reverse("customers:order_list")).context["page"]
+    }
+    shown = {
+        o.pk: customer_client.get(reverse("customers:order_detail", args=[o.order_id]))
+        .context["view"]
+        .status_label
+        for o in orders.values()
+    }
+    assert {name: shown[o.pk] for name, o in orders.items()} == {
+        "PAYING": "Paying",
+        "PAID": "Paid",
+        "REFUNDED": "Refunded",
+        "PARTLY": "Partly refunded",
+        "AWAITING": "Awaiting shipment",
+        "CANCELLED": "Cancelled",
+        "PAUSED": "Payments paused",
+    }
+    assert listed == shown
+
+
 def test_the_order_list_runs_a_fixed_number_of_queries(
     customer_client, make_order, django_assert_max_num_queries
 ):
     for _ in range(15):
         make_order(capture=True)
-    with django_assert_max_num_queries(5):
+    # Session, customer (with the unread notifications), orders: a customer
+    # with one page of orders is not counted.
+    with django_assert_max_num_queries(3):
         customer_client.get(reverse("customers:order_list"))
+
+
+def test_a_customer_with_more_orders_than_a_page_gets_pages(
+    customer_client, make_order, django_assert_max_num_queries
+):
+    for n in range(PAGE_SIZE + 1):
+        make_order(merchant_reference1=f"NW-{n:03d}")
+    url = reverse("customers:order_list")
+    with django_assert_max_num_queries(4):  # ... and the count
+        first = customer_client.get(url)
+    assert len(first.context["page"].object_list) == PAGE_SIZE
+    assert "Page 1 of 2" in first.content.decode()
+    second = customer_client.get(url, {"page": "2"})
+    assert [o.merchant_reference1 for o in second.context["page"]] == ["NW-000"]
+    assert "Page 2 of 2" in second.content.decode()
+    assert customer_client.get(url, {"page": "x"}).context["page"].number == 1
 
 
 def test_the_order_page_runs_a_fixed_number_of_queries(
@@ -182,11 +246,30 @@ def test_the_order_page_runs_a_fixed_number_of_queries(
         for _ in range(5):
             order.refund_amount(1000, description="Goodwill")
         order.refund_complete()
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(12):
         response = customer_client.get(
             reverse("customers:order_detail", args=[order.order_id])
         )
     assert response.content.decode().count("Refund issued") == 6
+
+
+def test_a_refund_that_lowered_the_payments_asks_for_no_money_back(
+    customer_client,
+    make_order,
+    django_capture_on_commit_callbacks,
+    django_assert_max_num_queries,
+):
+    order = make_order(lines=LINES, capture=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        order.refund_amount(1000, description="Goodwill")
+    # Session, customer, order, plans, installments, due date extensions,
+    # reported returns, refunds, their lines and allocations, order lines: no
+    # repayments, no account balance entries.
+    with django_assert_max_num_queries(11):
+        response = customer_client.get(
+            reverse("customers:order_detail", args=[order.order_id])
+        )
+    assert "Refund issued" in response.content.decode()
 
 
 def test_with_two_shipments_the_timeline_says_which_one_a_refund_changed(
@@ -202,3 +285,33 @@ def test_with_two_shipments_the_timeline_says_which_one_a_refund_changed(
     ).content.decode()
     assert "Shipment 2: Remaining 3 payments become" in html
     assert "Shipment 1 · 200,00\xa0€" in html and "Shipment 2 · 200,00\xa0€" in html
+
+
+@pytest.mark.parametrize("language", ["en", "de", "sv"])
+def test_order_list_rows_read_like_the_template_they_replace(
+    customer, make_order, language
+):
+    from django.template import Context, Template
+    from django.utils import translation
+
+    from customers.status import order_list_page, order_list_rows
+
+    make_order(merchant_reference1='<NW> & "1"', capture=True)
+    make_order(merchant_reference1="")
+    page = order_list_page(customer, "1")
+    template = Template(
+        """{% load i18n %}{% for order in orders %}<li>
+    <a class="c-order-row" href="{{ order.url }}">
+      <span class="c-order-store">
+        <strong>{{ order.merchant_name }}</strong>
+        <span class="c-muted c-small">{{ order.created_at|date:_("j M Y") }} · {% blocktranslate with number=order.merchant_reference1|default:order.reference %}Order {{ number }}{% endblocktranslate %}</span>
+      </span>
+      <span class="c-order-amount">{{ order.order_amount|money:order.money }}</span>
+      <span class="c-status c-status-{{ order.customer_status }}">{{ order.customer_status_label }}</span>
+    </a>
+  </li>{% endfor %}"""  # the template as it was
+    )
+    with translation.override(language):
+        expected = template.render(Context({"orders": page.object_list}))
+        rows = "".join(order_list_rows(page.object_list))
+    assert re.sub(r">\s+<", "><", expected) == re.sub(r">\s+<", "><", rows)

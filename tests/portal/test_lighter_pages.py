@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from customers.models import ReturnReport
 from portal import widgets
 from portal.backends import MerchantModelBackend
-from portal.display import short_date, short_datetime, short_time
+from portal.display import PageDates, short_date, short_datetime, short_time
 from portal.forms import OrderSearchForm
 from portal.models import MerchantUser, OrderEvent
 from tests.factories import line
@@ -67,6 +67,48 @@ def test_python_widgets_render_what_djangos_widget_templates_render(data):
         assert _tags(ours) == _tags(theirs), bound.name
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"q": '"<b>" & co', "status": "CANCELLED", "date_from": "2026-01-02"},
+        {"date_from": "2026-02-01", "date_to": "2026-01-01"},
+        {"product": "pay_later", "date_to": "not a date"},
+    ],
+)
+def test_search_fields_render_what_the_field_include_renders(data):
+    form = OrderSearchForm(data)
+    form.is_valid()
+    include = Template(
+        '{% for field in form.visible_fields %}{% include "includes/field.html" %}'
+        "{% endfor %}"
+    )
+    theirs = include.render(Context({"form": form}))
+    assert _tags(form.field_groups()) == _tags(theirs)
+    if "date_to" in data:
+        assert 'id="id_date_to_errors"><p>' in str(form.field_groups())
+
+
+def test_a_field_with_help_text_renders_what_the_field_include_renders():
+    class Form(forms.Form):
+        name = forms.CharField(help_text="Say <who>", widget=widgets.TextInput)
+
+    form = Form({})
+    form.is_valid()
+    theirs = Template('{% include "includes/field.html" %}').render(
+        Context({"field": form["name"]})
+    )
+    assert _tags(widgets.field_group(form["name"])) == _tags(theirs)
+
+
+def test_a_checkbox_is_left_to_the_field_include():
+    class Form(forms.Form):
+        agree = forms.BooleanField()
+
+    with pytest.raises(ValueError):
+        widgets.field_group(Form()["agree"])
+
+
 @pytest.mark.parametrize("language", ["en", "de", "sv"])
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York"])
 def test_dates_read_exactly_like_the_template_date_filters(language, zone):
@@ -85,6 +127,10 @@ def test_dates_read_exactly_like_the_template_date_filters(language, zone):
                 f"{short_date(moment)}|{short_time(moment)}|{short_datetime(moment)}"
                 == expected
             )
+        dates = PageDates()  # one per page: zone, pattern, months looked up once
+        for moment in moments * 2:
+            day, time = dates.date_and_time(moment)
+            assert (day, time) == (short_date(moment), short_time(moment))
 
 
 def test_order_page_escapes_names_it_builds_in_python(
@@ -165,6 +211,57 @@ def test_the_user_comes_with_their_merchant_user_in_one_query(
         assert user.merchant_user.role == MerchantUser.Role.ADMIN
 
 
+def test_the_compiled_user_query_loads_what_the_orm_loads(
+    merchant_user, django_assert_num_queries
+):
+    from django.contrib.auth import get_user_model
+
+    expected = (
+        get_user_model()
+        .objects.select_related("merchant_user__merchant")
+        .get(pk=merchant_user.user.pk)
+    )
+    with django_assert_num_queries(1):
+        # The session holds the primary key as a string.
+        user = MerchantModelBackend().get_user(str(merchant_user.user.pk))
+        fields = [
+            (obj, [getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields])
+            for obj in (user, user.merchant_user, user.merchant_user.merchant)
+        ]
+        assert user.merchant_user.user is user
+    assert fields == [
+        (obj, [getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields])
+        for obj in (
+            expected,
+            expected.merchant_user,
+            expected.merchant_user.merchant,
+        )
+    ]
+    assert [type(value) for _obj, values in fields for value in values] == [
+        type(value)
+        for obj in (expected, expected.merchant_user, expected.merchant_user.merchant)
+        for value in [getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields]
+    ]
+
+
+def test_a_user_without_a_merchant_user_costs_no_second_query(
+    db, django_assert_num_queries
+):
+    from portal.decorators import merchant_user_of
+    from tests.factories import UserFactory
+
+    plain = UserFactory(username="no-merchant")
+    with django_assert_num_queries(1):
+        user = MerchantModelBackend().get_user(plain.pk)
+        assert user == plain
+        assert merchant_user_of(user) is None
+
+
+def test_an_unknown_or_malformed_user_id_is_no_user(db):
+    assert MerchantModelBackend().get_user(987654) is None
+    assert MerchantModelBackend().get_user("not a number") is None
+
+
 def test_a_role_change_takes_effect_on_the_next_request(
     portal_client, captured_order, merchant_user
 ):
@@ -216,3 +313,44 @@ def test_events_and_reported_returns_are_asked_for_only_when_there_are_some(
         body = portal_client.get(detail(captured_order)).content.decode()
     assert "Order acknowledged" in body
     assert "TRACK-123" in body
+
+
+def test_static_urls_are_worked_out_once_and_a_missing_file_still_raises(
+    tmp_path, monkeypatch
+):
+    from whitenoise.storage import CompressedManifestStaticFilesStorage
+
+    from portal.storage import StaticFilesStorage
+
+    (tmp_path / "staticfiles.json").write_text(
+        '{"version": "1.1", "hash": "x", "paths": {"css/app.css": "css/app.4f2a.css"}}'
+    )
+    storage = StaticFilesStorage(location=tmp_path, base_url="/static/")
+    assert storage.url("css/app.css") == "/static/css/app.4f2a.css"
+    monkeypatch.setattr(
+        CompressedManifestStaticFilesStorage,
+        "url",
+        lambda *a, **k: pytest.fail("asked the manifest again"),
+    )
+    assert storage.url("css/app.css") == "/static/css/app.4f2a.css"
+    monkeypatch.undo()
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            storage.url("css/missing.css")
+
+
+def test_fixed_urls_are_the_urls_of_their_views_under_each_script_prefix():
+    from django.urls import NoReverseMatch, set_script_prefix
+
+    template = Template(
+        "{% fixed_url 'portal:order_list' %}|{% url 'portal:order_list' %}"
+    )
+    try:
+        for prefix in ("/", "/merchants/", "/"):
+            set_script_prefix(prefix)
+            ours, theirs = template.render(Context()).split("|")
+            assert ours == theirs == f"{prefix}orders/"
+    finally:
+        set_script_prefix("/")
+    with pytest.raises(NoReverseMatch):
+        Template("{% fixed_url 'portal:order_detail' %}").render(Context())
