@@ -23,7 +23,10 @@ from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
+from customers.models import RepaymentStatus
+from portal.models import Channel
 from portal.money import format_money
+from refunds.models import RefundKind, RefundReason
 
 #: A placeholder order id, swapped for each row's: one ``reverse`` per page.
 _PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
@@ -228,3 +231,144 @@ def allocation_items(allocations: Iterable, fmt: Callable[[int], str]) -> SafeSt
             f"{escape(on)}{summary}</li>"
         )
     return mark_safe("".join(items))  # every value escaped above
+
+
+class ChoiceLabels(dict):
+    """The labels of ``choices`` in the active language, each translated once:
+    ``labels[value]`` reads like ``get_FOO_display`` (an unknown value as it
+    is). Make one per request: the language may change between requests."""
+
+    def __init__(self, choices: Iterable[tuple[str, object]]) -> None:
+        super().__init__()
+        self._choices = dict(choices)
+
+    def __missing__(self, value: str) -> str:
+        label = self[value] = str(self._choices.get(value, value))
+        return label
+
+
+def refund_rows(refunds: Iterable, fmt: Callable[[int], str]) -> list[SafeString]:
+    """The order page's refunds table rows (``portal.views.RefundRow``): when,
+    who and through which channel; kind, store credit, the lines and the
+    invoices credited; reason, description, reference and internal note; the
+    amount and return fee; the money back (each repayment with its status) or
+    why there is none. ``fmt`` formats minor units in the order's currency and
+    locale."""
+    kinds = ChoiceLabels(RefundKind.choices)
+    channels = ChoiceLabels(Channel.choices)
+    reasons = ChoiceLabels(RefundReason.choices)
+    statuses = ChoiceLabels(RepaymentStatus.choices)
+    # Translated once a page, on first use (most refunds need one of them).
+    words: dict[str, str] = {}
+
+    def word(msgid: str) -> str:
+        text = words.get(msgid)
+        if text is None:
+            text = words[msgid] = escape(gettext(msgid))
+        return text
+
+    rows = []
+    for refund in refunds:
+        badge = (
+            f' <span class="badge">{word("Store credit")}</span>'
+            if refund.store_credit
+            else ""
+        )
+        lines = "".join(
+            f'<span class="cell-sub">{quantity} × {escape(name)}</span>'
+            if order_line_id
+            else f'<span class="cell-sub">{escape(name)} {escape(fmt(total))}</span>'
+            for order_line_id, quantity, name, total in refund.lines
+        )
+        invoice = (
+            gettext("Invoice %(number)s: %(amount)s") if refund.allocations else ""
+        )
+        allocations = "".join(
+            '<span class="cell-sub">'
+            f"{escape(invoice % {'number': a.capture.number, 'amount': fmt(a.amount)})}"
+            "</span>"
+            for a in refund.allocations
+        )
+        reason = (
+            f'<span class="refund-reason">{escape(reasons[refund.reason])}</span>'
+            '<span class="cell-sub">'
+            if refund.reason
+            else "<span>"
+        )
+        reference = (
+            '<span class="cell-sub">'
+            f"{escape(gettext('Ref. %(reference)s') % {'reference': refund.reference})}"
+            "</span>"
+            if refund.reference
+            else ""
+        )
+        note = (
+            '<span class="cell-sub internal-note">'
+            + escape(
+                gettext("Internal note: %(note)s") % {"note": refund.internal_note}
+            )
+            + "</span>"
+            if refund.internal_note
+            else ""
+        )
+        fee = (
+            '<span class="cell-sub refund-fee">'
+            + escape(
+                gettext("Return fee −%(amount)s") % {"amount": fmt(refund.fee_amount)}
+            )
+            + "</span>"
+            if refund.fee_amount
+            else ""
+        )
+        if refund.repayments:
+            money_back = "".join(
+                f'<span class="repayment-status">{escape(fmt(r.amount))} '
+                f'<span class="badge badge-repayment-{escape(r.status)}">'
+                f"{escape(statuses[r.status])}</span>"
+                f'<span class="cell-sub">{escape(r.status_note)}</span></span>'
+                for r in refund.repayments
+            )
+        elif refund.store_credit:
+            money_back = f'<span class="muted">{word("None: store credit")}</span>'
+        elif refund.to_balance:
+            money_back = (
+                '<span class="muted">'
+                f"{word('Credited to the customer’s account balance')}</span>"
+            )
+        else:
+            money_back = (
+                '<span class="muted">'
+                f"{word('None: it lowered what the customer owes')}</span>"
+            )
+        rows.append(
+            f'<tr id="refund-{refund.refund_id}">\n'
+            f"<td>{escape(short_datetime(refund.created_at))}"
+            f'<span class="cell-sub">{escape(refund.created_by or "—")} · '
+            f"{escape(channels[refund.channel])}</span></td>\n"
+            f"<td>{escape(kinds[refund.kind])}{badge}\n{lines}\n{allocations}\n</td>\n"
+            f"<td>{reason}{escape(refund.description or '—')}</span>"
+            f"{reference}{note}</td>\n"
+            f'<td class="num">{escape(fmt(refund.refunded_amount))}{fee}</td>\n'
+            f"<td>{money_back}</td>\n</tr>"
+        )
+    return [mark_safe(row) for row in rows]  # every value escaped above
+
+
+def timeline_items(entries: Iterable) -> list[SafeString]:
+    """The order page's timeline (``portal.views.TimelineEntry``, newest
+    first): title, detail, when (``<time>`` with its ISO 8601 moment) and
+    who."""
+    items = []
+    for entry in entries:
+        when = _local(entry.when)
+        detail = (
+            f'<div class="small">{escape(entry.detail)}</div>\n' if entry.detail else ""
+        )
+        by = f" · {escape(entry.by)}" if entry.by else ""
+        items.append(
+            f'<li class="t-{escape(entry.kind)}">\n'
+            f'<div class="timeline-title">{escape(entry.title)}</div>\n{detail}'
+            f'<div class="timeline-meta"><time datetime="{when.isoformat()}">'
+            f"{escape(short_datetime(when))}</time>{by}</div>\n</li>"
+        )
+    return [mark_safe(item) for item in items]  # every value escaped above

@@ -9,11 +9,12 @@ pick the response. Rules live in the models; a refused action is a
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -36,12 +37,15 @@ from portal import exports
 from portal.clients import client_address
 from portal.decorators import activate_merchant_language, merchant_required
 from portal.display import (
+    ChoiceLabels,
     allocation_items,
     capture_items,
     ledger_rows,
     order_line_rows,
     order_list_rows,
+    refund_rows,
     short_datetime,
+    timeline_items,
 )
 from portal.exceptions import DomainError
 from portal.forms import (
@@ -66,7 +70,7 @@ from portal.models import (
 )
 from portal.money import format_money
 from refunds.engine import OrderState
-from refunds.models import Refund
+from refunds.models import Refund, RefundAllocation, RefundKind, RefundLine
 
 ENTRIES_PAGE_SIZE = 200
 PAYOUTS_PAGE_SIZE = 50
@@ -154,7 +158,7 @@ class TimelineEntry:
     kind: str  # created | capture | refund | event
     title: str
     detail: str = ""
-    by: object = None
+    by: str | None = None  # the username of who did it
 
     @property
     def when_text(self) -> str:
@@ -181,6 +185,8 @@ class OrderOverview:
     timeline: list[TimelineEntry] = field(default_factory=list)
     line_rows: list = field(default_factory=list)  # portal.display.order_line_rows
     ledger_rows: list = field(default_factory=list)  # portal.display.ledger_rows
+    refund_rows: list = field(default_factory=list)  # portal.display.refund_rows
+    timeline_items: list = field(default_factory=list)  # portal.display.timeline_items
     refundable: int = 0  # minor units, as the refund engine counts it
     held_back: int = 0  # captured shipping the store does not refund
     can_refund: bool = False
@@ -286,7 +292,9 @@ class OrderOverview:
         for capture in captures:
             capture.items = capture_items(capture, lines, len(captures))
             capture.allocation_items = allocation_items(capture.allocations, fmt)
+        overview.refund_rows = refund_rows(refunds, fmt)
         overview.timeline = order_timeline(order, captures, refunds, overview.events)
+        overview.timeline_items = timeline_items(overview.timeline)
         remaining = order.remaining_authorized_amount
         manages = merchant_user.can_manage_orders
         overview.refundable, overview.held_back = state.refundable(), state.held_back()
@@ -303,52 +311,134 @@ class OrderOverview:
         return overview
 
     @staticmethod
-    def _load_refunds(order: Order, captures_by_pk: dict) -> list:
-        """The order's refunds with their lines, allocations (each linked to its
-        capture in ``captures_by_pk``, with a summary of what it did) and, only
-        where an allocation may have sent money back, repayments."""
-        refunds = list(
-            Refund.objects.filter(order=order)
-            .order_by("created_at", "pk")
-            .select_related("created_by")
-        )
-        prefetch_related_objects(refunds, "lines", "allocations")
+    def _load_refunds(order: Order, captures_by_pk: dict) -> list["RefundRow"]:
+        """The order's refunds as ``RefundRow`` objects, oldest first, in two queries
+        (three when money went back): the refunds with their allocations (one
+        row per allocation, a LEFT JOIN), their lines, and, only where an
+        allocation's recorded effect may have sent money back, repayments.
+
+        Values, not model objects: the page only shows them. Each allocation
+        becomes an unsaved ``RefundAllocation`` for its rules (``describe``,
+        ``may_have_repayment``), linked to its capture in ``captures_by_pk``
+        (appended to that capture's ``allocations``)."""
         fmt = functools.partial(
             format_money, currency=order.purchase_currency, locale=order.locale
         )
-        repaying = []
-        for refund in refunds:
-            allocations = refund.allocations.all()
-            for allocation in allocations:
-                capture = captures_by_pk[allocation.capture_id]
-                allocation.capture = capture
-                # From the record of what the refund did, formatted now.
-                allocation.summary = allocation.describe(fmt)
-                capture.allocations.append((refund, allocation))
+        refunds: dict[int, RefundRow] = {}
+        rows = (
+            Refund.objects.filter(order=order)
+            .order_by("created_at", "pk", "allocations__capture_id")
+            .values_list(*RefundRow.COLUMNS, *RefundRow.ALLOCATION_COLUMNS)
+        )
+        width = len(RefundRow.COLUMNS)
+        for row in rows:
+            refund = refunds.get(row[0])
+            if refund is None:
+                refund = refunds[row[0]] = RefundRow(*row[:width])
+            capture_id, amount, effect_summary, effect = row[width:]
+            if capture_id is None:  # a refund without allocations (LEFT JOIN)
+                continue
+            allocation = RefundAllocation(
+                capture_id=capture_id,
+                amount=amount,
+                effect_summary=effect_summary,
+                effect=effect,
+            )
+            capture = captures_by_pk[capture_id]
+            allocation.capture = capture
+            # From the record of what the refund did, formatted now.
+            allocation.summary = allocation.describe(fmt)
+            capture.allocations.append((refund, allocation))
+            refund.allocations.append(allocation)
+        # The lines the page names; return fees are shown as the fee amount.
+        lines = (
+            RefundLine.objects.filter(refund__order=order)
+            .exclude(kind=RefundLine.Kind.FEE)
+            .order_by("refund_id", "pk")
+            .values_list(
+                "refund_id", "order_line_id", "quantity", "name", "total_amount"
+            )
+        )
+        for refund_pk, *line in lines:
+            refunds[refund_pk].lines.append(line)
+        repaying = {}
+        for refund in refunds.values():
             refund.to_balance = any(
                 (a.effect or {}).get("destination") == "account_balance"
-                for a in allocations
+                for a in refund.allocations
             )
-            if getattr(order, "has_repayments", True) and any(
-                a.may_have_repayment(refund.store_credit) for a in allocations
+            if any(
+                a.may_have_repayment(refund.store_credit) for a in refund.allocations
             ):
-                repaying.append(refund)
-            else:
-                # Known empty: the template's refund.repayments.all asks nothing.
-                empty = Repayment.objects.none()
-                empty._result_cache, empty._prefetch_done = [], True
-                refund._prefetched_objects_cache["repayments"] = empty
-        prefetch_related_objects(
-            repaying, Prefetch("repayments", queryset=Repayment.objects.order_by("pk"))
-        )
-        return refunds
+                repaying[refund.pk] = refund
+        if repaying and getattr(order, "has_repayments", True):
+            for repayment in Repayment.objects.filter(refund__order=order).order_by(
+                "pk"
+            ):
+                refund = repaying.get(repayment.refund_id)
+                if refund is not None:
+                    refund.repayments.append(repayment)
+        return list(refunds.values())
+
+
+@dataclass(slots=True)
+class RefundRow:
+    """A refund as the order page shows it: its columns, the (order line id,
+    quantity, name, total amount) of its lines except the return fee, its
+    allocations (unsaved ``RefundAllocation`` objects) and repayments."""
+
+    #: Loaded columns, in the order of the fields below.
+    COLUMNS: ClassVar = (
+        "pk",
+        "refund_id",
+        "kind",
+        "channel",
+        "reason",
+        "store_credit",
+        "description",
+        "reference",
+        "internal_note",
+        "refunded_amount",
+        "fee_amount",
+        "created_at",
+        "created_by__username",
+    )
+    ALLOCATION_COLUMNS: ClassVar = (
+        "allocations__capture_id",
+        "allocations__amount",
+        "allocations__effect_summary",
+        "allocations__effect",
+    )
+
+    pk: int
+    refund_id: UUID
+    kind: str
+    channel: str
+    reason: str
+    store_credit: bool
+    description: str
+    reference: str
+    internal_note: str
+    refunded_amount: int  # minor units
+    fee_amount: int  # minor units
+    created_at: datetime
+    created_by: str | None  # the username
+    lines: list = field(default_factory=list)
+    allocations: list = field(default_factory=list)
+    repayments: list = field(default_factory=list)
+    #: Money went to the customer's account balance (financing), not back.
+    to_balance: bool = False
 
 
 def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntry]:
-    """Captures, refunds and order events merged into one list, newest first."""
+    """Captures, refunds (``RefundRow``) and order events merged into one list,
+    newest first; ``by`` is the username of who did it."""
 
     def fmt(amount: int) -> str:
         return format_money(amount, order.purchase_currency, order.locale)
+
+    def username(user) -> str | None:
+        return user.username if user is not None else None
 
     entries = [
         TimelineEntry(
@@ -370,11 +460,12 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
                 _("Captured %(amount)s (invoice %(invoice)s)")
                 % {"amount": fmt(capture.captured_amount), "invoice": capture.number},
                 capture.description or capture.get_channel_display(),
-                capture.created_by,
+                username(capture.created_by),
             )
         )
+    kinds = ChoiceLabels(RefundKind.choices)
     for refund in refunds:
-        detail = str(refund.get_kind_display())
+        detail = kinds[refund.kind]
         if refund.fee_amount:
             detail = _("%(kind)s, return fee %(fee)s") % {
                 "kind": detail,
@@ -400,11 +491,11 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
                     for part in (fmt(event.amount) if event.amount else "", event.note)
                     if part
                 ),
-                event.created_by,
+                username(event.created_by),
             )
         )
-    kinds = {"created": 0, "capture": 1, "refund": 2, "event": 3}
-    entries.sort(key=lambda e: (e.when, kinds[e.kind]), reverse=True)
+    order_of_kinds = {"created": 0, "capture": 1, "refund": 2, "event": 3}
+    entries.sort(key=lambda e: (e.when, order_of_kinds[e.kind]), reverse=True)
     return entries
 
 
