@@ -13,6 +13,7 @@ working. Dates read like the template filters ``date:"j M Y"``, ``date:"j M Y,
 H:i"`` and ``time:"H:i"`` in the current time zone and language.
 """
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from html import escape
@@ -21,10 +22,10 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import get_language, gettext, ngettext
 
 from customers.models import RepaymentStatus
-from portal.models import Channel
+from portal.models import Channel, LedgerEntry
 from portal.money import format_money
 from refunds.models import RefundKind, RefundReason
 
@@ -36,24 +37,35 @@ def _local(value: datetime) -> datetime:
     return timezone.localtime(value) if timezone.is_aware(value) else value
 
 
+@functools.cache
+def _day_month_year(language: str | None) -> tuple[str, tuple[str, ...]] | None:
+    """How ``date:_("j M Y")`` writes a date in ``language`` (the active one):
+    what follows the day ("" or ".") and the twelve month abbreviations; None
+    for a pattern other than the three known ones. Translated once per
+    language, not once a row."""
+    # The pattern is a translation (en "j M Y", de "j. M Y", sv "j b Y").
+    pattern = gettext("j M Y")
+    months = [str(MONTHS_3[month]) for month in range(1, 13)]
+    if pattern == "j M Y":
+        return "", tuple(month.title() for month in months)
+    if pattern == "j. M Y":
+        return ".", tuple(month.title() for month in months)
+    if pattern == "j b Y":
+        return "", tuple(months)
+    return None
+
+
 def short_date(value: datetime | None) -> str:
     """``value`` as the ``date:_("j M Y")`` filter writes it ("3 Dec 2026"), in the
     current time zone and language; "" for None."""
     if value is None:
         return ""
     value = _local(value)
-    # The pattern is a translation (en "j M Y", de "j. M Y", sv "j b Y"): the
-    # three known ones are written here directly (a row costs no format
-    # parsing), any other through Django's ``date_format``.
-    pattern = gettext("j M Y")
-    month = str(MONTHS_3[value.month])
-    if pattern == "j M Y":
-        return f"{value.day} {month.title()} {value.year}"
-    if pattern == "j. M Y":
-        return f"{value.day}. {month.title()} {value.year}"
-    if pattern == "j b Y":
-        return f"{value.day} {month} {value.year}"
-    return formats.date_format(value, pattern)
+    written = _day_month_year(get_language())
+    if written is None:  # any other pattern: Django's date_format
+        return formats.date_format(value, gettext("j M Y"))
+    after_day, months = written
+    return f"{value.day}{after_day} {months[value.month - 1]} {value.year}"
 
 
 def short_time(value: datetime | None) -> str:
@@ -185,31 +197,33 @@ def order_list_rows(orders: Iterable) -> list[SafeString]:
 
 
 def ledger_rows(entries: Iterable, fmt: Callable[[int], str]) -> list[SafeString]:
-    """The order page's payout entries: date, kind badge, reference, the payout
+    """The order page's payout entries from ``(created_at, kind, reference,
+    amount, payout number)`` values: date, kind badge, reference, the payout
     that holds the entry (or the next payout), amount. One ``reverse`` per
     payout and one for the next payout, not one per row."""
+    kinds = ChoiceLabels(LedgerEntry.Kind.choices)
     next_url = reverse("portal:payout_next")
     next_link = f'<a href="{next_url}">{escape(gettext("Next payout"))}</a>'
     payout_links: dict[int, str] = {}
     rows = []
-    for entry in entries:
-        payout = entry.payout
-        if payout is None:
+    for created_at, kind, reference, amount, number in entries:
+        if number is None:
             link = next_link
         else:
-            link = payout_links.get(payout.pk)
+            link = payout_links.get(number)
             if link is None:
-                label = gettext("Payout #%(number)s") % {"number": payout.number}
-                link = payout_links[payout.pk] = (
-                    f'<a href="{escape(payout.get_absolute_url())}">{escape(label)}</a>'
+                label = gettext("Payout #%(number)s") % {"number": number}
+                url = reverse("portal:payout_detail", args=[number])
+                link = payout_links[number] = (
+                    f'<a href="{escape(url)}">{escape(label)}</a>'
                 )
         rows.append(
-            f'<tr><td class="nowrap">{escape(short_datetime(entry.created_at))}</td>'
-            f'<td><span class="badge badge-{escape(entry.kind.lower())}">'
-            f"{escape(entry.get_kind_display())}</span></td>"
-            f"<td>{escape(entry.reference or '—')}</td>"
+            f'<tr><td class="nowrap">{escape(short_datetime(created_at))}</td>'
+            f'<td><span class="badge badge-{escape(kind.lower())}">'
+            f"{escape(kinds[kind])}</span></td>"
+            f"<td>{escape(reference or '—')}</td>"
             f"<td>{link}</td>"
-            f'<td class="num">{escape(fmt(entry.amount))}</td></tr>'
+            f'<td class="num">{escape(fmt(amount))}</td></tr>'
         )
     return [mark_safe(row) for row in rows]  # every value escaped above
 

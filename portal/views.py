@@ -179,7 +179,7 @@ class OrderOverview:
     lines: list
     captures: list
     refunds: list
-    ledger_entries: list
+    ledger_entries: list  # (created_at, kind, reference, amount, payout number)
     events: list
     return_reports: list = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
@@ -262,8 +262,10 @@ class OrderOverview:
             # Sales, fees and returns: only for something captured.
             ledger_entries=list(
                 LedgerEntry.objects.filter(order=order)
-                .select_related("payout")
                 .order_by("created_at", "pk")
+                .values_list(
+                    "created_at", "kind", "reference", "amount", "payout__number"
+                )
             )
             if captured
             else [],
