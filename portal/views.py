@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import (
@@ -40,6 +41,7 @@ from portal.display import (
     ChoiceLabels,
     allocation_items,
     capture_items,
+    joined,
     ledger_rows,
     order_line_rows,
     order_list_rows,
@@ -183,10 +185,12 @@ class OrderOverview:
     events: list
     return_reports: list = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
-    line_rows: list = field(default_factory=list)  # portal.display.order_line_rows
-    ledger_rows: list = field(default_factory=list)  # portal.display.ledger_rows
-    refund_rows: list = field(default_factory=list)  # portal.display.refund_rows
-    timeline_items: list = field(default_factory=list)  # portal.display.timeline_items
+    # The largest tables' rows, built and escaped once (portal.display), one
+    # string each: the template inserts them as they are.
+    line_rows: SafeString = field(default_factory=SafeString)
+    ledger_rows: SafeString = field(default_factory=SafeString)
+    refund_rows: SafeString = field(default_factory=SafeString)
+    timeline_items: SafeString = field(default_factory=SafeString)
     refundable: int = 0  # minor units, as the refund engine counts it
     held_back: int = 0  # captured shipping the store does not refund
     can_refund: bool = False
@@ -198,18 +202,15 @@ class OrderOverview:
 
     @staticmethod
     def annotate(orders):
-        """``orders`` with ``has_events``, ``has_return_reports`` and
-        ``has_repayments``: whether the order has any, as EXISTS subqueries of
-        the order's own query, so that ``load`` skips the queries for the
-        relations an order does not have (one index probe each instead of a
-        round trip)."""
+        """``orders`` with ``has_events`` and ``has_return_reports``: whether the
+        order has any, as EXISTS subqueries of the order's own query, so that
+        ``load`` skips the queries for the relations an order does not have
+        (one index probe each instead of a round trip). Whether to ask for
+        repayments is read from the refunds' recorded effects instead."""
         return orders.annotate(
             has_events=Exists(OrderEvent.objects.filter(order=OuterRef("pk"))),
             has_return_reports=Exists(
                 ReturnReport.objects.filter(order=OuterRef("pk"))
-            ),
-            has_repayments=Exists(
-                Repayment.objects.filter(refund__order=OuterRef("pk"))
             ),
         )
 
@@ -225,8 +226,8 @@ class OrderOverview:
         entries, repayments or reported returns), no refunds while nothing is
         refunded, no repayments when no allocation's recorded effect sent money
         back (``RefundAllocation.may_have_repayment``); and, for an order loaded
-        through ``annotate``, no events, reported returns or repayments when its
-        EXISTS flags say there are none. Each order line is loaded once: capture
+        through ``annotate``, no events or reported returns when its EXISTS
+        flags say there are none. Each order line is loaded once: capture
         lines point at the same objects.
         """
         lines = list(order.lines.all())
@@ -289,14 +290,14 @@ class OrderOverview:
         # What the refund engine allows: non-refundable shipping left out. It
         # also points every capture line at its order line in ``lines``.
         state = OrderState.from_rows(order, lines, captures)
-        overview.line_rows = order_line_rows(lines, fmt)
-        overview.ledger_rows = ledger_rows(overview.ledger_entries, fmt)
+        overview.line_rows = joined(order_line_rows(lines, fmt))
+        overview.ledger_rows = joined(ledger_rows(overview.ledger_entries, fmt))
         for capture in captures:
             capture.items = capture_items(capture, lines, len(captures))
             capture.allocation_items = allocation_items(capture.allocations, fmt)
-        overview.refund_rows = refund_rows(refunds, fmt)
+        overview.refund_rows = joined(refund_rows(refunds, fmt))
         overview.timeline = order_timeline(order, captures, refunds, overview.events)
-        overview.timeline_items = timeline_items(overview.timeline)
+        overview.timeline_items = joined(timeline_items(overview.timeline))
         remaining = order.remaining_authorized_amount
         manages = merchant_user.can_manage_orders
         overview.refundable, overview.held_back = state.refundable(), state.held_back()
@@ -373,7 +374,7 @@ class OrderOverview:
                 a.may_have_repayment(refund.store_credit) for a in refund.allocations
             ):
                 repaying[refund.pk] = refund
-        if repaying and getattr(order, "has_repayments", True):
+        if repaying:
             for repayment in Repayment.objects.filter(refund__order=order).order_by(
                 "pk"
             ):
@@ -507,11 +508,12 @@ def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
     order = get_object_or_404(
         OrderOverview.annotate(
             Order.objects.for_merchant(request.merchant).select_related(
-                "merchant", "customer", "payment_method"
+                "customer", "payment_method"
             )
         ),
         order_id=order_id,
     )
+    order.merchant = request.merchant  # the same row, loaded with the user
     overview = OrderOverview.load(order, request.merchant_user)
     return TemplateResponse(
         request, "portal/order_detail.html", {"order": order, "overview": overview}
