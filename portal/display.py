@@ -25,7 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, gettext, ngettext
 
 from customers.models import RepaymentStatus
-from portal.models import Channel, LedgerEntry
+from portal.models import Channel, LedgerEntry, OrderLine
 from portal.money import format_money
 from refunds.models import RefundKind, RefundReason
 
@@ -104,9 +104,10 @@ def order_line_rows(lines: Sequence, fmt: Callable[[int], str]) -> list[SafeStri
     unless physical), unit price, ordered, captured and refunded units, total.
     ``fmt`` formats minor units in the order's currency and locale."""
     physical = "physical"
+    types = ChoiceLabels(OrderLine.Type.choices)
     rows = []
     for line in lines:
-        kind = "" if line.type == physical else f" · {escape(line.get_type_display())}"
+        kind = "" if line.type == physical else f" · {escape(types[line.type])}"
         rows.append(
             f'<tr><td>{escape(line.name)}<span class="cell-sub">'
             f"{escape(line.reference)}{kind}</span></td>"
@@ -125,9 +126,12 @@ def order_line_rows(lines: Sequence, fmt: Callable[[int], str]) -> list[SafeStri
 SUMMARISE_ITEMS_OVER = 5
 
 
-def capture_items(capture, order_lines: Sequence, capture_count: int) -> SafeString:
-    """The captures table's items cell: "2 × Name (1 refunded)" per capture line,
-    "By amount" for a capture without lines.
+def capture_items(
+    lines: Sequence, order_lines: Sequence, capture_count: int
+) -> SafeString:
+    """The captures table's items cell from a capture's ``lines`` (each with its
+    ``order_line``): "2 × Name (1 refunded)" per capture line, "By amount" for
+    a capture without lines.
 
     When the order has this one capture and it holds every order line in full,
     and there are more than ``SUMMARISE_ITEMS_OVER`` lines, the cell says so
@@ -135,7 +139,6 @@ def capture_items(capture, order_lines: Sequence, capture_count: int) -> SafeStr
     order-lines table shows the same captured and refunded units per line
     (with one capture they are this capture's). Our rule (issue 16).
     """
-    lines = capture.lines.all()
     if not lines:
         return mark_safe(f'<span class="muted">{escape(gettext("By amount"))}</span>')
     if (
