@@ -33,7 +33,7 @@ from django.views.decorators.http import (
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from customers.models import Repayment, ReturnReport
+from customers.models import PlanStatus, Repayment, ReturnReport
 from portal import exports
 from portal.clients import client_address
 from portal.decorators import activate_merchant_language, merchant_required
@@ -64,11 +64,13 @@ from portal.forms import (
 from portal.models import (
     Capture,
     CaptureLine,
+    Channel,
     LedgerEntry,
     MerchantUser,
     Order,
     OrderEvent,
     OrderLine,
+    PaymentProduct,
     Payout,
 )
 from portal.money import format_money
@@ -231,43 +233,45 @@ class OrderOverview:
         flags say there are none. Each order line is loaded once: capture
         lines point at the same objects.
         """
-        lines = [
-            OrderLineRow(*row)
-            for row in OrderLine.objects.filter(order=order)
-            .order_by("position", "pk")
-            .values_list(*OrderLineRow.COLUMNS)
-        ]
+        # Each order line with the capture lines holding its units: a LEFT
+        # JOIN, one row per capture line (one for a line nothing captured).
+        lines: list[OrderLineRow] = []
+        capture_lines: list[CaptureLineRow] = []
+        width = len(OrderLineRow.COLUMNS)
+        line = None
+        for row in (
+            OrderLine.objects.filter(order=order)
+            .order_by("position", "pk", "capture_lines__pk")
+            .values_list(*OrderLineRow.COLUMNS, *CaptureLineRow.JOINED_COLUMNS)
+        ):
+            if line is None or line.pk != row[0]:
+                line = OrderLineRow(*row[:width])
+                lines.append(line)
+            if row[width] is not None:
+                capture_lines.append(CaptureLineRow(*row[width:]))
         captured = order.captured_amount > 0
-        captures, capture_lines = [], []
+        captures = []
         if captured:
-            captures = list(
-                Capture.objects.filter(order=order)
+            captures = [
+                CaptureRow(*row)
+                for row in Capture.objects.filter(order=order)
                 .order_by("pk")
-                .select_related("created_by", "plan")
-            )
-            # Capture by capture, in the order of the order lines (as the page
-            # lists them).
-            position = {line.pk: line.position for line in lines}
-            capture_lines = sorted(
-                (
-                    CaptureLineRow(*row)
-                    for row in CaptureLine.objects.filter(capture__order=order)
-                    .order_by("pk")
-                    .values_list(*CaptureLineRow.COLUMNS)
-                ),
-                key=lambda cl: (
-                    cl.capture_id,
-                    position[cl.order_line_id],
-                    cl.order_line_id,
-                ),
-            )
+                .values_list(*CaptureRow.COLUMNS)
+            ]
+        products = ChoiceLabels(PaymentProduct.choices)
+        plan_statuses = ChoiceLabels(PlanStatus.choices)
         numbers = {}
         for number, capture in enumerate(captures, start=1):
-            capture.number = number  # primes the cached property: no query per row
+            capture.number = number
             capture.order = order
-            capture.allocations = []
-            capture.held_lines = []
+            if capture.plan_product:
+                capture.plan_label = (
+                    f"{products[capture.plan_product]} · "
+                    f"{plan_statuses[capture.plan_status]}"
+                )
             numbers[capture.pk] = capture
+        # Capture by capture, in the order of the order lines (as the page
+        # lists them).
         for cl in capture_lines:
             numbers[cl.capture_id].held_lines.append(cl)
         refunds = cls._load_refunds(order, numbers) if order.refunded_amount else []
@@ -337,9 +341,8 @@ class OrderOverview:
         allocation's recorded effect may have sent money back, repayments.
 
         Values, not model objects: the page only shows them. Each allocation
-        becomes an unsaved ``RefundAllocation`` for its rules (``describe``,
-        ``may_have_repayment``), linked to its capture in ``captures_by_pk``
-        (appended to that capture's ``allocations``)."""
+        (``AllocationRow``) is linked to its capture in ``captures_by_pk`` and
+        appended to that capture's ``allocations``."""
         fmt = functools.partial(
             format_money, currency=order.purchase_currency, locale=order.locale
         )
@@ -357,14 +360,10 @@ class OrderOverview:
             capture_id, amount, effect_summary, effect = row[width:]
             if capture_id is None:  # a refund without allocations (LEFT JOIN)
                 continue
-            allocation = RefundAllocation(
-                capture_id=capture_id,
-                amount=amount,
-                effect_summary=effect_summary,
-                effect=effect,
-            )
             capture = captures_by_pk[capture_id]
-            allocation.capture = capture
+            allocation = AllocationRow(
+                capture_id, amount, effect_summary, effect, capture
+            )
             # From the record of what the refund did, formatted now.
             allocation.summary = allocation.describe(fmt)
             capture.allocations.append((refund, allocation))
@@ -404,7 +403,7 @@ class OrderOverview:
 class RefundRow:
     """A refund as the order page shows it: its columns, the (order line id,
     quantity, name, total amount) of its lines except the return fee, its
-    allocations (unsaved ``RefundAllocation`` objects) and repayments."""
+    allocations (``AllocationRow``) and repayments."""
 
     #: Loaded columns, in the order of the fields below.
     COLUMNS: ClassVar = (
@@ -447,6 +446,23 @@ class RefundRow:
     repayments: list = field(default_factory=list)
     #: Money went to the customer's account balance (financing), not back.
     to_balance: bool = False
+
+
+@dataclass(slots=True)
+class AllocationRow:
+    """The part of a refund credited to one capture, loaded as values with its
+    refund. Its rules are ``RefundAllocation``'s own methods."""
+
+    capture_id: int
+    amount: int  # minor units
+    effect_summary: str
+    effect: dict | None
+    capture: "CaptureRow"
+    summary: str = ""  # what it did, in the active language
+
+    recorded_effect = RefundAllocation.recorded_effect
+    may_have_repayment = RefundAllocation.may_have_repayment
+    describe = RefundAllocation.describe
 
 
 @dataclass(slots=True)
@@ -501,6 +517,9 @@ class CaptureLineRow:
         "refunded_amount",
     )
 
+    #: The same, through the order line's ``capture_lines``.
+    JOINED_COLUMNS: ClassVar = tuple(f"capture_lines__{name}" for name in COLUMNS)
+
     pk: int
     capture_id: int
     order_line_id: int
@@ -509,22 +528,67 @@ class CaptureLineRow:
     refunded_quantity: int
     refunded_amount: int  # minor units
     order_line: OrderLineRow | None = None
-    capture: Capture | None = None
+    capture: "CaptureRow | None" = None
 
     is_negative = CaptureLine.is_negative
     refundable_quantity = CaptureLine.refundable_quantity
     remaining_amount = CaptureLine.remaining_amount
 
 
+@dataclass(slots=True)
+class CaptureRow:
+    """A capture (customer invoice) as the order page and the refund engine's
+    count read it, loaded as values with who made it and its plan's product
+    and status. Its rules are ``Capture``'s own properties; ``number``,
+    ``order``, ``held_lines``, ``allocations`` and the display strings are set
+    by ``OrderOverview.load``."""
+
+    COLUMNS: ClassVar = (
+        "pk",
+        "capture_id",
+        "captured_amount",
+        "refunded_amount",
+        "by_amount",
+        "description",
+        "channel",
+        "created_at",
+        "shipping_info",
+        "created_by__username",
+        "plan__product",
+        "plan__status",
+    )
+
+    pk: int
+    capture_id: UUID
+    captured_amount: int  # minor units
+    refunded_amount: int  # minor units
+    by_amount: bool
+    description: str
+    channel: str
+    created_at: datetime
+    shipping_info: list
+    created_by: str | None  # the username
+    plan_product: str | None
+    plan_status: str | None
+    number: int = 0  # 1 for the order's first capture
+    order: Order | None = None
+    plan_label: str = ""  # product · status, in the active language
+    held_lines: list = field(default_factory=list)  # CaptureLineRow
+    allocations: list = field(default_factory=list)  # (RefundRow, allocation)
+    items: SafeString = field(default_factory=SafeString)
+    allocation_items: SafeString = field(default_factory=SafeString)
+
+    remaining_amount = Capture.remaining_amount
+    klarna_reference = Capture.klarna_reference
+    tracking = Capture.tracking
+
+
 def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntry]:
-    """Captures, refunds (``RefundRow``) and order events merged into one list,
-    newest first; ``by`` is the username of who did it."""
+    """Captures (``CaptureRow``), refunds (``RefundRow``) and order events merged
+    into one list, newest first; ``by`` is the username of who did it."""
 
     def fmt(amount: int) -> str:
         return format_money(amount, order.purchase_currency, order.locale)
-
-    def username(user) -> str | None:
-        return user.username if user is not None else None
 
     entries = [
         TimelineEntry(
@@ -538,6 +602,7 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
             },
         )
     ]
+    channels = ChoiceLabels(Channel.choices)
     for capture in captures:
         entries.append(
             TimelineEntry(
@@ -545,8 +610,8 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
                 "capture",
                 _("Captured %(amount)s (invoice %(invoice)s)")
                 % {"amount": fmt(capture.captured_amount), "invoice": capture.number},
-                capture.description or capture.get_channel_display(),
-                username(capture.created_by),
+                capture.description or channels[capture.channel],
+                capture.created_by,
             )
         )
     kinds = ChoiceLabels(RefundKind.choices)
@@ -577,7 +642,7 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
                     for part in (fmt(event.amount) if event.amount else "", event.note)
                     if part
                 ),
-                username(event.created_by),
+                event.created_by.username if event.created_by else None,
             )
         )
     order_of_kinds = {"created": 0, "capture": 1, "refund": 2, "event": 3}

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from customers.models import PaymentMethod, RepaymentStatus
 from portal.models import OrderStatus, PaymentProduct
-from portal.views import order_timeline
+from portal.views import OrderOverview, order_timeline
 from tests.factories import line
 
 
@@ -51,17 +51,16 @@ def test_timeline_merges_captures_refunds_and_events_newest_first(
     captured_order, merchant_user
 ):
     captured_order.refund_amount(1000, by=merchant_user.user)
-    captures = list(captured_order.captures.all())
-    for number, capture in enumerate(captures, start=1):
-        capture.number = number
+    overview = OrderOverview.load(captured_order, merchant_user)
     timeline = order_timeline(
         captured_order,
-        captures,
-        list(captured_order.refunds.all()),
+        overview.captures,
+        overview.refunds,
         list(captured_order.events.all()),
     )
     assert [entry.kind for entry in timeline] == ["refund", "capture", "created"]
     assert timeline[0].title == "Refunded 10,00\xa0€"
+    assert timeline[0].by == merchant_user.user.username
 
 
 def test_order_page_runs_the_same_number_of_queries_for_1_and_200_lines(
