@@ -33,10 +33,6 @@ from refunds.models import RefundKind, RefundReason
 _PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 
 
-def _local(value: datetime) -> datetime:
-    return timezone.localtime(value) if timezone.is_aware(value) else value
-
-
 @functools.cache
 def _day_month_year(language: str | None) -> tuple[str, tuple[str, ...]] | None:
     """How ``date:_("j M Y")`` writes a date in ``language`` (the active one):
@@ -55,32 +51,62 @@ def _day_month_year(language: str | None) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
+class DateWriter:
+    """Writes moments as the template filters ``date:_("j M Y")``,
+    ``time:"H:i"`` and ``date:_("j M Y, H:i")`` do, in the time zone and
+    language active when it is made: looked up once a table, not once a date
+    (each lookup is a context-local read). "" for None."""
+
+    __slots__ = ("words", "zone")
+
+    def __init__(self) -> None:
+        self.zone = timezone.get_current_timezone()
+        self.words = _day_month_year(get_language())
+
+    def local(self, value: datetime) -> datetime:
+        """``value`` in the time zone (a naive value as it is)."""
+        return value.astimezone(self.zone) if value.utcoffset() is not None else value
+
+    def _day(self, local: datetime) -> str:
+        if self.words is None:  # any other pattern: Django's date_format
+            return formats.date_format(local, gettext("j M Y"))
+        after_day, months = self.words
+        return f"{local.day}{after_day} {months[local.month - 1]} {local.year}"
+
+    def date(self, value: datetime | None) -> str:
+        return "" if value is None else self._day(self.local(value))
+
+    def time(self, value: datetime | None) -> str:
+        if value is None:
+            return ""
+        local = self.local(value)
+        return f"{local.hour:02d}:{local.minute:02d}"
+
+    def datetime(self, value: datetime | None) -> str:
+        if value is None:
+            return ""
+        local = self.local(value)
+        return f"{self._day(local)}, {local.hour:02d}:{local.minute:02d}"
+
+
 def short_date(value: datetime | None) -> str:
     """``value`` as the ``date:_("j M Y")`` filter writes it ("3 Dec 2026"), in the
     current time zone and language; "" for None."""
-    if value is None:
-        return ""
-    value = _local(value)
-    written = _day_month_year(get_language())
-    if written is None:  # any other pattern: Django's date_format
-        return formats.date_format(value, gettext("j M Y"))
-    after_day, months = written
-    return f"{value.day}{after_day} {months[value.month - 1]} {value.year}"
+    return DateWriter().date(value)
 
 
 def short_time(value: datetime | None) -> str:
     """``value`` as the ``time:"H:i"`` filter writes it ("09:05"); "" for None."""
     if value is None:
         return ""
-    value = _local(value)
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
     return f"{value.hour:02d}:{value.minute:02d}"
 
 
 def short_datetime(value: datetime | None) -> str:
     """``value`` as ``date:_("j M Y, H:i")`` writes it ("3 Dec 2026, 09:05")."""
-    if value is None:
-        return ""
-    return f"{short_date(value)}, {short_time(value)}"
+    return DateWriter().datetime(value)
 
 
 def joined(rows: Iterable[SafeString]) -> SafeString:
@@ -211,6 +237,7 @@ def ledger_rows(entries: Iterable, fmt: Callable[[int], str]) -> list[SafeString
     that holds the entry (or the next payout), amount. One ``reverse`` per
     payout and one for the next payout, not one per row."""
     kinds = ChoiceLabels(LedgerEntry.Kind.choices)
+    dates = DateWriter()
     next_url = reverse("portal:payout_next")
     next_link = f'<a href="{next_url}">{escape(gettext("Next payout"))}</a>'
     payout_links: dict[int, str] = {}
@@ -227,7 +254,7 @@ def ledger_rows(entries: Iterable, fmt: Callable[[int], str]) -> list[SafeString
                     f'<a href="{escape(url)}">{escape(label)}</a>'
                 )
         rows.append(
-            f'<tr><td class="nowrap">{escape(short_datetime(created_at))}</td>'
+            f'<tr><td class="nowrap">{escape(dates.datetime(created_at))}</td>'
             f'<td><span class="badge badge-{escape(kind.lower())}">'
             f"{escape(kinds[kind])}</span></td>"
             f"<td>{escape(reference or '—')}</td>"
@@ -240,10 +267,11 @@ def ledger_rows(entries: Iterable, fmt: Callable[[int], str]) -> list[SafeString
 def allocation_items(allocations: Iterable, fmt: Callable[[int], str]) -> SafeString:
     """The refunds a capture received, under its row: "Refund of 12,00 € on 3 Dec
     2026: <what it did>" per ``(refund, allocation)``, each linking to the refund."""
+    dates = DateWriter()
     items = []
     for refund, allocation in allocations:
         text = gettext("Refund of %(amount)s") % {"amount": fmt(allocation.amount)}
-        on = gettext("on %(date)s") % {"date": short_date(refund.created_at)}
+        on = gettext("on %(date)s") % {"date": dates.date(refund.created_at)}
         summary = (
             f': <span class="muted">{escape(allocation.summary)}</span>'
             if allocation.summary
@@ -281,6 +309,7 @@ def refund_rows(refunds: Iterable, fmt: Callable[[int], str]) -> list[SafeString
     channels = ChoiceLabels(Channel.choices)
     reasons = ChoiceLabels(RefundReason.choices)
     statuses = ChoiceLabels(RepaymentStatus.choices)
+    dates = DateWriter()
     # Translated once a page, on first use (most refunds need one of them).
     words: dict[str, str] = {}
 
@@ -365,7 +394,7 @@ def refund_rows(refunds: Iterable, fmt: Callable[[int], str]) -> list[SafeString
             )
         rows.append(
             f'<tr id="refund-{refund.refund_id}">\n'
-            f"<td>{escape(short_datetime(refund.created_at))}"
+            f"<td>{escape(dates.datetime(refund.created_at))}"
             f'<span class="cell-sub">{escape(refund.created_by or "—")} · '
             f"{escape(channels[refund.channel])}</span></td>\n"
             f"<td>{escape(kinds[refund.kind])}{badge}\n{lines}\n{allocations}\n</td>\n"
@@ -381,9 +410,10 @@ def timeline_items(entries: Iterable) -> list[SafeString]:
     """The order page's timeline (``portal.views.TimelineEntry``, newest
     first): title, detail, when (``<time>`` with its ISO 8601 moment) and
     who."""
+    dates = DateWriter()
     items = []
     for entry in entries:
-        when = _local(entry.when)
+        when = dates.local(entry.when)
         detail = (
             f'<div class="small">{escape(entry.detail)}</div>\n' if entry.detail else ""
         )
@@ -392,6 +422,6 @@ def timeline_items(entries: Iterable) -> list[SafeString]:
             f'<li class="t-{escape(entry.kind)}">\n'
             f'<div class="timeline-title">{escape(entry.title)}</div>\n{detail}'
             f'<div class="timeline-meta"><time datetime="{when.isoformat()}">'
-            f"{escape(short_datetime(when))}</time>{by}</div>\n</li>"
+            f"{escape(dates.datetime(when))}</time>{by}</div>\n</li>"
         )
     return [mark_safe(item) for item in items]  # every value escaped above
