@@ -267,11 +267,14 @@ def ledger_rows(entries: Iterable, fmt: Callable[[int], str]) -> list[SafeString
 def allocation_items(allocations: Iterable, fmt: Callable[[int], str]) -> SafeString:
     """The refunds a capture received, under its row: "Refund of 12,00 € on 3 Dec
     2026: <what it did>" per ``(refund, allocation)``, each linking to the refund."""
+    if not allocations:
+        return SafeString()
     dates = DateWriter()
+    refund_of, on_date = gettext("Refund of %(amount)s"), gettext("on %(date)s")
     items = []
     for refund, allocation in allocations:
-        text = gettext("Refund of %(amount)s") % {"amount": fmt(allocation.amount)}
-        on = gettext("on %(date)s") % {"date": dates.date(refund.created_at)}
+        text = refund_of % {"amount": fmt(allocation.amount)}
+        on = on_date % {"date": dates.date(refund.created_at)}
         summary = (
             f': <span class="muted">{escape(allocation.summary)}</span>'
             if allocation.summary
@@ -310,21 +313,21 @@ def refund_rows(refunds: Iterable, fmt: Callable[[int], str]) -> list[SafeString
     reasons = ChoiceLabels(RefundReason.choices)
     statuses = ChoiceLabels(RepaymentStatus.choices)
     dates = DateWriter()
-    # Translated once a page, on first use (most refunds need one of them).
-    words: dict[str, str] = {}
-
-    def word(msgid: str) -> str:
-        text = words.get(msgid)
-        if text is None:
-            text = words[msgid] = escape(gettext(msgid))
-        return text
-
+    # Translated once a table, not once a row.
+    store_credit = escape(gettext("Store credit"))
+    invoice = gettext("Invoice %(number)s: %(amount)s")
+    reference = gettext("Ref. %(reference)s")
+    internal_note = gettext("Internal note: %(note)s")
+    return_fee = gettext("Return fee −%(amount)s")
+    no_money_back = {
+        "store credit": escape(gettext("None: store credit")),
+        "balance": escape(gettext("Credited to the customer’s account balance")),
+        "owed": escape(gettext("None: it lowered what the customer owes")),
+    }
     rows = []
     for refund in refunds:
         badge = (
-            f' <span class="badge">{word("Store credit")}</span>'
-            if refund.store_credit
-            else ""
+            f' <span class="badge">{store_credit}</span>' if refund.store_credit else ""
         )
         lines = "".join(
             f'<span class="cell-sub">{quantity} × {escape(name)}</span>'
@@ -332,43 +335,28 @@ def refund_rows(refunds: Iterable, fmt: Callable[[int], str]) -> list[SafeString
             else f'<span class="cell-sub">{escape(name)} {escape(fmt(total))}</span>'
             for order_line_id, quantity, name, total in refund.lines
         )
-        invoice = (
-            gettext("Invoice %(number)s: %(amount)s") if refund.allocations else ""
-        )
         allocations = "".join(
             '<span class="cell-sub">'
             f"{escape(invoice % {'number': a.capture.number, 'amount': fmt(a.amount)})}"
             "</span>"
             for a in refund.allocations
         )
-        reason = (
+        why = (
             f'<span class="refund-reason">{escape(reasons[refund.reason])}</span>'
             '<span class="cell-sub">'
             if refund.reason
             else "<span>"
         )
-        reference = (
-            '<span class="cell-sub">'
-            f"{escape(gettext('Ref. %(reference)s') % {'reference': refund.reference})}"
-            "</span>"
-            if refund.reference
-            else ""
-        )
-        note = (
-            '<span class="cell-sub internal-note">'
-            + escape(
-                gettext("Internal note: %(note)s") % {"note": refund.internal_note}
-            )
-            + "</span>"
-            if refund.internal_note
-            else ""
-        )
+        notes = ""
+        if refund.reference:
+            text = reference % {"reference": refund.reference}
+            notes += f'<span class="cell-sub">{escape(text)}</span>'
+        if refund.internal_note:
+            text = internal_note % {"note": refund.internal_note}
+            notes += f'<span class="cell-sub internal-note">{escape(text)}</span>'
         fee = (
             '<span class="cell-sub refund-fee">'
-            + escape(
-                gettext("Return fee −%(amount)s") % {"amount": fmt(refund.fee_amount)}
-            )
-            + "</span>"
+            f"{escape(return_fee % {'amount': fmt(refund.fee_amount)})}</span>"
             if refund.fee_amount
             else ""
         )
@@ -380,26 +368,22 @@ def refund_rows(refunds: Iterable, fmt: Callable[[int], str]) -> list[SafeString
                 f'<span class="cell-sub">{escape(r.status_note)}</span></span>'
                 for r in refund.repayments
             )
-        elif refund.store_credit:
-            money_back = f'<span class="muted">{word("None: store credit")}</span>'
-        elif refund.to_balance:
-            money_back = (
-                '<span class="muted">'
-                f"{word('Credited to the customer’s account balance')}</span>"
-            )
         else:
-            money_back = (
-                '<span class="muted">'
-                f"{word('None: it lowered what the customer owes')}</span>"
+            why_none = (
+                "store credit"
+                if refund.store_credit
+                else "balance"
+                if refund.to_balance
+                else "owed"
             )
+            money_back = f'<span class="muted">{no_money_back[why_none]}</span>'
         rows.append(
             f'<tr id="refund-{refund.refund_id}">\n'
             f"<td>{escape(dates.datetime(refund.created_at))}"
             f'<span class="cell-sub">{escape(refund.created_by or "—")} · '
             f"{escape(channels[refund.channel])}</span></td>\n"
             f"<td>{escape(kinds[refund.kind])}{badge}\n{lines}\n{allocations}\n</td>\n"
-            f"<td>{reason}{escape(refund.description or '—')}</span>"
-            f"{reference}{note}</td>\n"
+            f"<td>{why}{escape(refund.description or '—')}</span>{notes}</td>\n"
             f'<td class="num">{escape(fmt(refund.refunded_amount))}{fee}</td>\n'
             f"<td>{money_back}</td>\n</tr>"
         )

@@ -603,30 +603,29 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
         )
     ]
     channels = ChoiceLabels(Channel.choices)
+    captured = _("Captured %(amount)s (invoice %(invoice)s)")
     for capture in captures:
         entries.append(
             TimelineEntry(
                 capture.created_at,
                 "capture",
-                _("Captured %(amount)s (invoice %(invoice)s)")
+                captured
                 % {"amount": fmt(capture.captured_amount), "invoice": capture.number},
                 capture.description or channels[capture.channel],
                 capture.created_by,
             )
         )
     kinds = ChoiceLabels(RefundKind.choices)
+    refunded, with_fee = _("Refunded %(amount)s"), _("%(kind)s, return fee %(fee)s")
     for refund in refunds:
         detail = kinds[refund.kind]
         if refund.fee_amount:
-            detail = _("%(kind)s, return fee %(fee)s") % {
-                "kind": detail,
-                "fee": fmt(refund.fee_amount),
-            }
+            detail = with_fee % {"kind": detail, "fee": fmt(refund.fee_amount)}
         entries.append(
             TimelineEntry(
                 refund.created_at,
                 "refund",
-                _("Refunded %(amount)s") % {"amount": fmt(refund.refunded_amount)},
+                refunded % {"amount": fmt(refund.refunded_amount)},
                 detail,
                 refund.created_by,
             )
