@@ -8,7 +8,7 @@ pick the response. Rules live in the models; a refused action is a
 
 import functools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 from uuid import UUID
 
@@ -239,11 +239,7 @@ class OrderOverview:
         capture_lines: list[CaptureLineRow] = []
         width = len(OrderLineRow.COLUMNS)
         line = None
-        for row in (
-            OrderLine.objects.filter(order=order)
-            .order_by("position", "pk", "capture_lines__pk")
-            .values_list(*OrderLineRow.COLUMNS, *CaptureLineRow.JOINED_COLUMNS)
-        ):
+        for row in ORDER_LINES_WITH_CAPTURE_LINES.filter(order=order):
             if line is None or line.pk != row[0]:
                 line = OrderLineRow(*row[:width])
                 lines.append(line)
@@ -252,12 +248,7 @@ class OrderOverview:
         captured = order.captured_amount > 0
         captures = []
         if captured:
-            captures = [
-                CaptureRow(*row)
-                for row in Capture.objects.filter(order=order)
-                .order_by("pk")
-                .values_list(*CaptureRow.COLUMNS)
-            ]
+            captures = [CaptureRow(*row) for row in CAPTURES.filter(order=order)]
         products = ChoiceLabels(PaymentProduct.choices)
         plan_statuses = ChoiceLabels(PlanStatus.choices)
         numbers = {}
@@ -281,15 +272,7 @@ class OrderOverview:
             captures=captures,
             refunds=refunds,
             # Sales, fees and returns: only for something captured.
-            ledger_entries=list(
-                LedgerEntry.objects.filter(order=order)
-                .order_by("created_at", "pk")
-                .values_list(
-                    "created_at", "kind", "reference", "amount", "payout__number"
-                )
-            )
-            if captured
-            else [],
+            ledger_entries=list(LEDGER_ENTRIES.filter(order=order)) if captured else [],
             events=list(
                 OrderEvent.objects.filter(order=order).select_related("created_by")
             )
@@ -347,13 +330,8 @@ class OrderOverview:
             format_money, currency=order.purchase_currency, locale=order.locale
         )
         refunds: dict[int, RefundRow] = {}
-        rows = (
-            Refund.objects.filter(order=order)
-            .order_by("created_at", "pk", "allocations__capture_id")
-            .values_list(*RefundRow.COLUMNS, *RefundRow.ALLOCATION_COLUMNS)
-        )
         width = len(RefundRow.COLUMNS)
-        for row in rows:
+        for row in REFUNDS_WITH_ALLOCATIONS.filter(order=order):
             refund = refunds.get(row[0])
             if refund is None:
                 refund = refunds[row[0]] = RefundRow(*row[:width])
@@ -368,17 +346,11 @@ class OrderOverview:
             allocation.summary = allocation.describe(fmt)
             capture.allocations.append((refund, allocation))
             refund.allocations.append(allocation)
-        # The lines the page names; return fees are shown as the fee amount.
-        lines = (
-            RefundLine.objects.filter(refund__order=order)
-            .exclude(kind=RefundLine.Kind.FEE)
-            .order_by("refund_id", "pk")
-            .values_list(
-                "refund_id", "order_line_id", "quantity", "name", "total_amount"
-            )
-        )
-        for refund_pk, *line in lines:
-            refunds[refund_pk].lines.append(line)
+        # The lines the page names; a return fee is shown as the fee amount.
+        fee = RefundLine.Kind.FEE
+        for refund_pk, kind, *line in REFUND_LINES.filter(refund__order=order):
+            if kind != fee:
+                refunds[refund_pk].lines.append(line)
         repaying = {}
         for refund in refunds.values():
             refund.to_balance = any(
@@ -390,12 +362,10 @@ class OrderOverview:
             ):
                 repaying[refund.pk] = refund
         if repaying:
-            for repayment in Repayment.objects.filter(refund__order=order).order_by(
-                "pk"
-            ):
-                refund = repaying.get(repayment.refund_id)
+            for row in REPAYMENTS.filter(refund__order=order):
+                refund = repaying.get(row[0])
                 if refund is not None:
-                    refund.repayments.append(repayment)
+                    refund.repayments.append(RepaymentRow(*row))
         return list(refunds.values())
 
 
@@ -581,6 +551,55 @@ class CaptureRow:
     remaining_amount = Capture.remaining_amount
     klarna_reference = Capture.klarna_reference
     tracking = Capture.tracking
+
+
+@dataclass(slots=True)
+class RepaymentRow:
+    """Money going back to the customer for a refund, as the order page shows
+    it, loaded as values. Its rules are ``Repayment``'s own properties."""
+
+    COLUMNS: ClassVar = (
+        "refund_id",
+        "amount",
+        "status",
+        "failure_reason",
+        "expected_by",
+        "created_at",
+        "updated_at",
+        "completed_at",
+    )
+
+    refund_id: int
+    amount: int  # minor units
+    status: str
+    failure_reason: str
+    expected_by: date
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+    is_being_traced = Repayment.is_being_traced
+    failure_reason_display = Repayment.failure_reason_display
+    status_note = Repayment.status_note
+
+
+# The order page's queries, each built once: a request adds its order's filter
+# to a copy (``filter`` copies; these are never evaluated themselves). Setting
+# up the columns, joins and ordering cost a third of running one.
+ORDER_LINES_WITH_CAPTURE_LINES = OrderLine.objects.order_by(
+    "position", "pk", "capture_lines__pk"
+).values_list(*OrderLineRow.COLUMNS, *CaptureLineRow.JOINED_COLUMNS)
+CAPTURES = Capture.objects.order_by("pk").values_list(*CaptureRow.COLUMNS)
+REFUNDS_WITH_ALLOCATIONS = Refund.objects.order_by(
+    "created_at", "pk", "allocations__capture_id"
+).values_list(*RefundRow.COLUMNS, *RefundRow.ALLOCATION_COLUMNS)
+REFUND_LINES = RefundLine.objects.order_by("refund_id", "pk").values_list(
+    "refund_id", "kind", "order_line_id", "quantity", "name", "total_amount"
+)
+REPAYMENTS = Repayment.objects.order_by("pk").values_list(*RepaymentRow.COLUMNS)
+LEDGER_ENTRIES = LedgerEntry.objects.order_by("created_at", "pk").values_list(
+    "created_at", "kind", "reference", "amount", "payout__number"
+)
 
 
 def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntry]:
