@@ -15,7 +15,7 @@ H:i"`` and ``time:"H:i"`` in the current time zone and language.
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from html import escape
 
 from django.urls import reverse
@@ -34,20 +34,22 @@ _PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 
 
 @functools.cache
-def _day_month_year(language: str | None) -> tuple[str, tuple[str, ...]] | None:
+def _day_month_year(language: str | None) -> tuple[str, tuple[str, ...], bool] | None:
     """How ``date:_("j M Y")`` writes a date in ``language`` (the active one):
-    what follows the day ("" or ".") and the twelve month abbreviations; None
+    what follows the day ("" or ".") and the twelve month abbreviations, and
+    whether ``date:_("j M Y, H:i")`` writes the same followed by ", H:i"; None
     for a pattern other than the three known ones. Translated once per
     language, not once a row."""
     # The pattern is a translation (en "j M Y", de "j. M Y", sv "j b Y").
     pattern = gettext("j M Y")
+    with_time = gettext("j M Y, H:i") == f"{pattern}, H:i"
     months = [str(MONTHS_3[month]) for month in range(1, 13)]
     if pattern == "j M Y":
-        return "", tuple(month.title() for month in months)
+        return "", tuple(month.title() for month in months), with_time
     if pattern == "j. M Y":
-        return ".", tuple(month.title() for month in months)
+        return ".", tuple(month.title() for month in months), with_time
     if pattern == "j b Y":
-        return "", tuple(months)
+        return "", tuple(months), with_time
     return None
 
 
@@ -55,7 +57,8 @@ class DateWriter:
     """Writes moments as the template filters ``date:_("j M Y")``,
     ``time:"H:i"`` and ``date:_("j M Y, H:i")`` do, in the time zone and
     language active when it is made: looked up once a table, not once a date
-    (each lookup is a context-local read). "" for None."""
+    (each lookup is a context-local read). A ``date`` is written as it is;
+    "" for None."""
 
     __slots__ = ("words", "zone")
 
@@ -63,17 +66,19 @@ class DateWriter:
         self.zone = timezone.get_current_timezone()
         self.words = _day_month_year(get_language())
 
-    def local(self, value: datetime) -> datetime:
-        """``value`` in the time zone (a naive value as it is)."""
-        return value.astimezone(self.zone) if value.utcoffset() is not None else value
+    def local(self, value: date) -> date:
+        """``value`` in the time zone (a naive value or a date as it is)."""
+        if isinstance(value, datetime) and value.utcoffset() is not None:
+            return value.astimezone(self.zone)
+        return value
 
-    def _day(self, local: datetime) -> str:
+    def _day(self, local: date) -> str:
         if self.words is None:  # any other pattern: Django's date_format
             return formats.date_format(local, gettext("j M Y"))
-        after_day, months = self.words
+        after_day, months, _ = self.words
         return f"{local.day}{after_day} {months[local.month - 1]} {local.year}"
 
-    def date(self, value: datetime | None) -> str:
+    def date(self, value: date | None) -> str:
         return "" if value is None else self._day(self.local(value))
 
     def time(self, value: datetime | None) -> str:
@@ -86,6 +91,8 @@ class DateWriter:
         if value is None:
             return ""
         local = self.local(value)
+        if self.words is None or not self.words[2]:
+            return formats.date_format(local, gettext("j M Y, H:i"))
         return f"{self._day(local)}, {local.hour:02d}:{local.minute:02d}"
 
 

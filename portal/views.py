@@ -600,6 +600,9 @@ REPAYMENTS = Repayment.objects.order_by("pk").values_list(*RepaymentRow.COLUMNS)
 LEDGER_ENTRIES = LedgerEntry.objects.order_by("created_at", "pk").values_list(
     "created_at", "kind", "reference", "amount", "payout__number"
 )
+ORDER_PAGE_ORDERS = OrderOverview.annotate(
+    Order.objects.select_related("customer", "payment_method")
+)
 
 
 def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntry]:
@@ -672,12 +675,7 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
 @merchant_required
 def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
     order = get_object_or_404(
-        OrderOverview.annotate(
-            Order.objects.for_merchant(request.merchant).select_related(
-                "customer", "payment_method"
-            )
-        ),
-        order_id=order_id,
+        ORDER_PAGE_ORDERS.for_merchant(request.merchant), order_id=order_id
     )
     order.merchant = request.merchant  # the same row, loaded with the user
     overview = OrderOverview.load(order, request.merchant_user)

@@ -6,7 +6,7 @@ Rows formatted once in Python (``portal.display``), widgets rendered in Python
 """
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django import forms
@@ -85,6 +85,26 @@ def test_dates_read_exactly_like_the_template_date_filters(language, zone):
                 f"{short_date(moment)}|{short_time(moment)}|{short_datetime(moment)}"
                 == expected
             )
+
+
+@pytest.mark.parametrize("language", ["en", "de", "sv"])
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York"])
+def test_the_short_date_filters_write_what_the_date_filter_writes(language, zone):
+    moments = [
+        datetime(2026, 12, 31, 23, 30, tzinfo=UTC),
+        datetime(2026, 3, 1, 0, 5, tzinfo=UTC),
+        None,
+    ]
+    ours = Template("{% load dates %}{{ d|short_date }}|{{ d|short_datetime }}")
+    django = Template('{{ d|date:_("j M Y") }}|{{ d|date:_("j M Y, H:i") }}')
+    day = date(2026, 5, 9)
+    with translation.override(language), timezone.override(zone):
+        for moment in moments:
+            context = Context({"d": moment})
+            assert ours.render(context) == django.render(context)
+        assert Template("{% load dates %}{{ d|short_date }}").render(
+            Context({"d": day})
+        ) == Template('{{ d|date:_("j M Y") }}').render(Context({"d": day}))
 
 
 def test_order_page_escapes_names_it_builds_in_python(
