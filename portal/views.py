@@ -36,6 +36,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from customers.models import PlanStatus, Repayment, ReturnReport
 from portal import exports
 from portal.clients import client_address
+from portal.compiled_rows import CompiledRows
 from portal.decorators import activate_merchant_language, merchant_required
 from portal.display import (
     ChoiceLabels,
@@ -239,7 +240,7 @@ class OrderOverview:
         capture_lines: list[CaptureLineRow] = []
         width = len(OrderLineRow.COLUMNS)
         line = None
-        for row in ORDER_LINES_WITH_CAPTURE_LINES.filter(order=order):
+        for row in ORDER_LINES_WITH_CAPTURE_LINES.rows(order.pk):
             if line is None or line.pk != row[0]:
                 line = OrderLineRow(*row[:width])
                 lines.append(line)
@@ -248,7 +249,7 @@ class OrderOverview:
         captured = order.captured_amount > 0
         captures = []
         if captured:
-            captures = [CaptureRow(*row) for row in CAPTURES.filter(order=order)]
+            captures = [CaptureRow(*row) for row in CAPTURES.rows(order.pk)]
         products = ChoiceLabels(PaymentProduct.choices)
         plan_statuses = ChoiceLabels(PlanStatus.choices)
         numbers = {}
@@ -272,7 +273,7 @@ class OrderOverview:
             captures=captures,
             refunds=refunds,
             # Sales, fees and returns: only for something captured.
-            ledger_entries=list(LEDGER_ENTRIES.filter(order=order)) if captured else [],
+            ledger_entries=LEDGER_ENTRIES.rows(order.pk) if captured else [],
             events=list(
                 OrderEvent.objects.filter(order=order).select_related("created_by")
             )
@@ -331,7 +332,7 @@ class OrderOverview:
         )
         refunds: dict[int, RefundRow] = {}
         width = len(RefundRow.COLUMNS)
-        for row in REFUNDS_WITH_ALLOCATIONS.filter(order=order):
+        for row in REFUNDS_WITH_ALLOCATIONS.rows(order.pk):
             refund = refunds.get(row[0])
             if refund is None:
                 refund = refunds[row[0]] = RefundRow(*row[:width])
@@ -348,7 +349,7 @@ class OrderOverview:
             refund.allocations.append(allocation)
         # The lines the page names; a return fee is shown as the fee amount.
         fee = RefundLine.Kind.FEE
-        for refund_pk, kind, *line in REFUND_LINES.filter(refund__order=order):
+        for refund_pk, kind, *line in REFUND_LINES.rows(order.pk):
             if kind != fee:
                 refunds[refund_pk].lines.append(line)
         repaying = {}
@@ -362,7 +363,7 @@ class OrderOverview:
             ):
                 repaying[refund.pk] = refund
         if repaying:
-            for row in REPAYMENTS.filter(refund__order=order):
+            for row in REPAYMENTS.rows(order.pk):
                 refund = repaying.get(row[0])
                 if refund is not None:
                     refund.repayments.append(RepaymentRow(*row))
@@ -583,23 +584,41 @@ class RepaymentRow:
     status_note = Repayment.status_note
 
 
-# The order page's queries, each built once: a request adds its order's filter
-# to a copy (``filter`` copies; these are never evaluated themselves). Setting
-# up the columns, joins and ordering cost a third of running one.
-ORDER_LINES_WITH_CAPTURE_LINES = OrderLine.objects.order_by(
-    "position", "pk", "capture_lines__pk"
-).values_list(*OrderLineRow.COLUMNS, *CaptureLineRow.JOINED_COLUMNS)
-CAPTURES = Capture.objects.order_by("pk").values_list(*CaptureRow.COLUMNS)
-REFUNDS_WITH_ALLOCATIONS = Refund.objects.order_by(
-    "created_at", "pk", "allocations__capture_id"
-).values_list(*RefundRow.COLUMNS, *RefundRow.ALLOCATION_COLUMNS)
-REFUND_LINES = RefundLine.objects.order_by("refund_id", "pk").values_list(
-    "refund_id", "kind", "order_line_id", "quantity", "name", "total_amount"
+# The order page's queries, each compiled once per process
+# (portal.compiled_rows): a request runs them for its order.
+ORDER_LINES_WITH_CAPTURE_LINES = CompiledRows(
+    OrderLine.objects.order_by("position", "pk", "capture_lines__pk").values_list(
+        *OrderLineRow.COLUMNS, *CaptureLineRow.JOINED_COLUMNS
+    ),
+    "order",
 )
-REPAYMENTS = Repayment.objects.order_by("pk").values_list(*RepaymentRow.COLUMNS)
-LEDGER_ENTRIES = LedgerEntry.objects.order_by("created_at", "pk").values_list(
-    "created_at", "kind", "reference", "amount", "payout__number"
+CAPTURES = CompiledRows(
+    Capture.objects.order_by("pk").values_list(*CaptureRow.COLUMNS), "order"
 )
+REFUNDS_WITH_ALLOCATIONS = CompiledRows(
+    Refund.objects.order_by("created_at", "pk", "allocations__capture_id").values_list(
+        *RefundRow.COLUMNS, *RefundRow.ALLOCATION_COLUMNS
+    ),
+    "order",
+)
+REFUND_LINES = CompiledRows(
+    RefundLine.objects.order_by("refund_id", "pk").values_list(
+        "refund_id", "kind", "order_line_id", "quantity", "name", "total_amount"
+    ),
+    "refund__order",
+)
+REPAYMENTS = CompiledRows(
+    Repayment.objects.order_by("pk").values_list(*RepaymentRow.COLUMNS),
+    "refund__order",
+)
+LEDGER_ENTRIES = CompiledRows(
+    LedgerEntry.objects.order_by("created_at", "pk").values_list(
+        "created_at", "kind", "reference", "amount", "payout__number"
+    ),
+    "order",
+)
+# The order itself, with the flags of what it has: built once, filtered by the
+# merchant and the order id on each request.
 ORDER_PAGE_ORDERS = OrderOverview.annotate(
     Order.objects.select_related("customer", "payment_method")
 )
