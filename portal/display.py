@@ -150,7 +150,7 @@ def order_line_rows(lines: Sequence, fmt: Callable[[int], str]) -> list[SafeStri
             f'<td class="num">{line.refunded_quantity}</td>'
             f'<td class="num">{escape(fmt(line.total_amount))}</td></tr>'
         )
-    return [mark_safe(row) for row in rows]  # every value escaped above
+    return list(map(SafeString, rows))  # every value escaped above
 
 
 #: A capture holding more lines than this, each in full, is summarised in its
@@ -268,7 +268,7 @@ def ledger_rows(entries: Iterable, fmt: Callable[[int], str]) -> list[SafeString
             f"<td>{link}</td>"
             f'<td class="num">{escape(fmt(amount))}</td></tr>'
         )
-    return [mark_safe(row) for row in rows]  # every value escaped above
+    return list(map(SafeString, rows))  # every value escaped above
 
 
 def allocation_items(allocations: Iterable, fmt: Callable[[int], str]) -> SafeString:
@@ -394,7 +394,7 @@ def refund_rows(refunds: Iterable, fmt: Callable[[int], str]) -> list[SafeString
             f'<td class="num">{escape(fmt(refund.refunded_amount))}{fee}</td>\n'
             f"<td>{money_back}</td>\n</tr>"
         )
-    return [mark_safe(row) for row in rows]  # every value escaped above
+    return list(map(SafeString, rows))  # every value escaped above
 
 
 def timeline_items(entries: Iterable) -> list[SafeString]:
@@ -415,4 +415,4 @@ def timeline_items(entries: Iterable) -> list[SafeString]:
             f'<div class="timeline-meta"><time datetime="{when.isoformat()}">'
             f"{escape(dates.datetime(when))}</time>{by}</div>\n</li>"
         )
-    return [mark_safe(item) for item in items]  # every value escaped above
+    return list(map(SafeString, items))  # every value escaped above
