@@ -146,7 +146,8 @@ def test_captures_of_part_of_the_order_name_their_lines(
 def test_an_order_without_captures_asks_nothing_about_them(
     portal_client, order, django_assert_max_num_queries
 ):
-    # Session, user with merchant user, order (with its EXISTS flags), lines.
+    # Session, user with merchant user, order (with its EXISTS flags), lines
+    # (with their capture lines: none).
     with django_assert_max_num_queries(4):
         response = portal_client.get(detail(order))
     assert response.status_code == 200
@@ -156,8 +157,8 @@ def test_an_order_without_captures_asks_nothing_about_them(
 def test_an_order_without_refunds_asks_nothing_about_them(
     portal_client, captured_order, django_assert_max_num_queries
 ):
-    # ... plus captures, capture lines, payout entries; no reported returns.
-    with django_assert_max_num_queries(7):
+    # ... plus captures and payout entries; no reported returns.
+    with django_assert_max_num_queries(6):
         response = portal_client.get(detail(captured_order))
     assert "No refunds." in response.content.decode()
 
@@ -170,8 +171,8 @@ def test_refunds_without_money_back_ask_for_no_repayments(
     order.refund_lines([("SKU-1", 1)], by=merchant_user.user)
     refund = order.refunds.get()
     assert not refund.repayments.exists()
-    # ... plus refunds, refund lines, allocations: no repayments query.
-    with django_assert_max_num_queries(10):
+    # ... plus refunds with their allocations, refund lines: no repayments.
+    with django_assert_max_num_queries(8):
         body = portal_client.get(detail(order)).content.decode()
     assert "None: it lowered what the customer owes" in body
 
@@ -231,8 +232,8 @@ def test_events_and_reported_returns_are_asked_for_only_when_there_are_some(
         shipped_on=today,
         pause_until=today + timedelta(days=21),
     )
-    # The seven of an order without refunds, plus events and reported returns.
-    with django_assert_max_num_queries(9):
+    # The six of an order without refunds, plus events and reported returns.
+    with django_assert_max_num_queries(8):
         body = portal_client.get(detail(captured_order)).content.decode()
     assert "Order acknowledged" in body
     assert "TRACK-123" in body
