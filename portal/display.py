@@ -309,7 +309,7 @@ class ChoiceLabels(dict):
 
 
 def refund_rows(refunds: Iterable, fmt: Callable[[int], str]) -> list[SafeString]:
-    """The order page's refunds table rows (``portal.views.RefundRow``): when,
+    """The order page's refunds table rows (``portal.overview.RefundRow``): when,
     who and through which channel; kind, store credit, the lines and the
     invoices credited; reason, description, reference and internal note; the
     amount and return fee; the money back (each repayment with its status) or
@@ -398,7 +398,7 @@ def refund_rows(refunds: Iterable, fmt: Callable[[int], str]) -> list[SafeString
 
 
 def timeline_items(entries: Iterable) -> list[SafeString]:
-    """The order page's timeline (``portal.views.TimelineEntry``, newest
+    """The order page's timeline (``portal.overview.TimelineEntry``, newest
     first): title, detail, when (``<time>`` with its ISO 8601 moment) and
     who."""
     dates = DateWriter()

@@ -439,7 +439,7 @@ class OrderState:
         """A read-only state from rows a page already loaded: no query. Without
         plans: for counting. The lines may be model objects or rows loaded as
         values with the fields and properties the count reads (the order
-        page's ``portal.views.OrderLineRow`` and ``CaptureLineRow``); each
+        page's ``portal.overview.OrderLineRow`` and ``CaptureLineRow``); each
         capture line gets its order line and capture from ``lines`` and
         ``captures``."""
         by_pk = {line.pk: line for line in lines}

@@ -4,19 +4,19 @@ from SQL compiled once."""
 import pytest
 from django.db.models import Count
 
-from portal import views
+from portal import overview
 from portal.compiled_rows import CompiledRows
 from portal.models import Order, OrderLine, PaymentProduct
 from refunds.models import Refund
 from tests.factories import line
 
 ORDER_PAGE_QUERIES = [
-    views.ORDER_LINES_WITH_CAPTURE_LINES,
-    views.CAPTURES,
-    views.REFUNDS_WITH_ALLOCATIONS,
-    views.REFUND_LINES,
-    views.REPAYMENTS,
-    views.LEDGER_ENTRIES,
+    overview.ORDER_LINES_WITH_CAPTURE_LINES,
+    overview.CAPTURES,
+    overview.REFUNDS_WITH_ALLOCATIONS,
+    overview.REFUND_LINES,
+    overview.REPAYMENTS,
+    overview.LEDGER_ENTRIES,
 ]
 
 
@@ -45,17 +45,17 @@ def test_the_order_pages_queries_read_what_the_orm_reads(
 
 def test_rows_are_tuples_with_the_fields_converted(captured_order, merchant_user):
     captured_order.refund_lines([("TSHIRT-1", 1)], by=merchant_user.user)
-    (row,) = views.REFUNDS_WITH_ALLOCATIONS.rows(captured_order.pk)
+    (row,) = overview.REFUNDS_WITH_ALLOCATIONS.rows(captured_order.pk)
     refund = Refund.objects.get()
     assert isinstance(row, tuple)
-    assert row[views.RefundRow.COLUMNS.index("refund_id")] == refund.refund_id
-    assert row[views.RefundRow.COLUMNS.index("created_at")] == refund.created_at
+    assert row[overview.RefundRow.COLUMNS.index("refund_id")] == refund.refund_id
+    assert row[overview.RefundRow.COLUMNS.index("created_at")] == refund.created_at
     assert isinstance(row[-1], dict)  # the allocation's recorded effect (JSON)
 
 
 def test_one_query_a_call(captured_order, django_assert_num_queries):
     with django_assert_num_queries(1):
-        views.LEDGER_ENTRIES.rows(captured_order.pk)
+        overview.LEDGER_ENTRIES.rows(captured_order.pk)
 
 
 @pytest.mark.parametrize(

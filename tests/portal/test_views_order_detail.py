@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from customers.models import PaymentMethod, RepaymentStatus
 from portal.models import OrderStatus, PaymentProduct
-from portal.views import OrderOverview, order_timeline
+from portal.overview import OrderOverview, order_timeline
 from tests.factories import line
 
 
