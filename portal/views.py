@@ -6,19 +6,15 @@ pick the response. Rules live in the models; a refused action is a
 ``DomainError`` whose message is shown to the person.
 """
 
-import functools
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
@@ -31,18 +27,10 @@ from django.views.decorators.http import (
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from customers.models import Repayment, ReturnReport
 from portal import exports
 from portal.clients import client_address
 from portal.decorators import activate_merchant_language, merchant_required
-from portal.display import (
-    allocation_items,
-    capture_items,
-    ledger_rows,
-    order_line_rows,
-    order_list_rows,
-    short_datetime,
-)
+from portal.display import order_list_rows
 from portal.exceptions import DomainError
 from portal.forms import (
     CaptureForm,
@@ -57,16 +45,13 @@ from portal.forms import (
 )
 from portal.models import (
     Capture,
-    CaptureLine,
     LedgerEntry,
     MerchantUser,
     Order,
-    OrderEvent,
     Payout,
 )
 from portal.money import format_money
-from refunds.engine import OrderState
-from refunds.models import Refund
+from portal.overview import ORDER_PAGE_ORDERS, OrderOverview
 
 ENTRIES_PAGE_SIZE = 200
 PAYOUTS_PAGE_SIZE = 50
@@ -148,277 +133,13 @@ def _query_without_cursor(request: HttpRequest) -> str:
     return urlencode(params)
 
 
-@dataclass
-class TimelineEntry:
-    when: datetime
-    kind: str  # created | capture | refund | event
-    title: str
-    detail: str = ""
-    by: object = None
-
-    @property
-    def when_text(self) -> str:
-        """As ``date:"j M Y, H:i"`` writes it, without the template filter."""
-        return short_datetime(self.when)
-
-    @property
-    def when_iso(self) -> str:
-        """As ``date:"c"`` writes it (ISO 8601 in the current time zone)."""
-        return timezone.localtime(self.when).isoformat()
-
-
-@dataclass
-class OrderOverview:
-    """Everything the order page shows, loaded in a fixed number of queries."""
-
-    order: Order
-    lines: list
-    captures: list
-    refunds: list
-    ledger_entries: list
-    events: list
-    return_reports: list = field(default_factory=list)
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    line_rows: list = field(default_factory=list)  # portal.display.order_line_rows
-    ledger_rows: list = field(default_factory=list)  # portal.display.ledger_rows
-    refundable: int = 0  # minor units, as the refund engine counts it
-    held_back: int = 0  # captured shipping the store does not refund
-    can_refund: bool = False
-    can_capture: bool = False
-    can_release: bool = False
-    can_cancel: bool = False
-    can_remove_item: bool = False
-    can_manage_captures: bool = False
-
-    @staticmethod
-    def annotate(orders):
-        """``orders`` with ``has_events``, ``has_return_reports`` and
-        ``has_repayments``: whether the order has any, as EXISTS subqueries of
-        the order's own query, so that ``load`` skips the queries for the
-        relations an order does not have (one index probe each instead of a
-        round trip)."""
-        return orders.annotate(
-            has_events=Exists(OrderEvent.objects.filter(order=OuterRef("pk"))),
-            has_return_reports=Exists(
-                ReturnReport.objects.filter(order=OuterRef("pk"))
-            ),
-            has_repayments=Exists(
-                Repayment.objects.filter(refund__order=OuterRef("pk"))
-            ),
-        )
-
-    @classmethod
-    def load(cls, order: Order, merchant_user: MerchantUser) -> "OrderOverview":
-        """Load what the page shows: at most 10 queries whatever the order's size
-        (order lines, captures, capture lines, refunds, refund lines,
-        allocations, repayments, payout entries, events, customer's return
-        reports), fewer for an order without captures, refunds or money back.
-
-        Relations an order does not have are not queried (our rule, issue 16):
-        no captures while nothing is captured (and then no refunds, payout
-        entries, repayments or reported returns), no refunds while nothing is
-        refunded, no repayments when no allocation's recorded effect sent money
-        back (``RefundAllocation.may_have_repayment``); and, for an order loaded
-        through ``annotate``, no events, reported returns or repayments when its
-        EXISTS flags say there are none. Each order line is loaded once: capture
-        lines point at the same objects.
-        """
-        lines = list(order.lines.all())
-        by_pk = {line.pk: line for line in lines}
-        captured = order.captured_amount > 0
-        captures = []
-        if captured:
-            captures = list(
-                Capture.objects.filter(order=order)
-                .order_by("pk")
-                .select_related("created_by", "plan")
-                .prefetch_related(
-                    Prefetch("lines", queryset=CaptureLine.objects.order_by("pk"))
-                )
-            )
-        numbers = {}
-        for number, capture in enumerate(captures, start=1):
-            capture.number = number  # primes the cached property: no query per row
-            capture.order = order
-            capture.allocations = []
-            numbers[capture.pk] = capture
-            # In the order of the order lines, as the page lists them; each
-            # gets its order line (the same object) from OrderState.from_rows.
-            capture.lines.all()._result_cache.sort(
-                key=lambda cl: (by_pk[cl.order_line_id].position, cl.order_line_id)
-            )
-        refunds = cls._load_refunds(order, numbers) if order.refunded_amount else []
-        overview = cls(
-            order=order,
-            lines=lines,
-            captures=captures,
-            refunds=refunds,
-            # Sales, fees and returns: only for something captured.
-            ledger_entries=list(
-                LedgerEntry.objects.filter(order=order)
-                .select_related("payout")
-                .order_by("created_at", "pk")
-            )
-            if captured
-            else [],
-            events=list(
-                OrderEvent.objects.filter(order=order).select_related("created_by")
-            )
-            if getattr(order, "has_events", True)
-            else [],
-            # Returns the customer reported (only on something captured): the
-            # store sees the tracking number and that the customer's payments
-            # are paused until it refunds.
-            return_reports=(
-                list(order.return_reports.order_by("-created_at"))
-                if captured and getattr(order, "has_return_reports", True)
-                else []
-            ),
-        )
-        fmt = functools.partial(
-            format_money, currency=order.purchase_currency, locale=order.locale
-        )
-        # What the refund engine allows: non-refundable shipping left out. It
-        # also points every capture line at its order line in ``lines``.
-        state = OrderState.from_rows(order, lines, captures)
-        overview.line_rows = order_line_rows(lines, fmt)
-        overview.ledger_rows = ledger_rows(overview.ledger_entries, fmt)
-        for capture in captures:
-            capture.items = capture_items(capture, lines, len(captures))
-            capture.allocation_items = allocation_items(capture.allocations, fmt)
-        overview.timeline = order_timeline(order, captures, refunds, overview.events)
-        remaining = order.remaining_authorized_amount
-        manages = merchant_user.can_manage_orders
-        overview.refundable, overview.held_back = state.refundable(), state.held_back()
-        overview.can_refund = merchant_user.can_refund and overview.refundable > 0
-        overview.can_capture = manages and remaining > 0
-        overview.can_release = manages and remaining > 0 and order.captured_amount > 0
-        overview.can_cancel = manages and remaining > 0 and order.captured_amount == 0
-        overview.can_remove_item = (
-            manages
-            and order.authorization_update_refusal() is None
-            and any(line.capturable_quantity for line in lines)
-        )
-        overview.can_manage_captures = manages
-        return overview
-
-    @staticmethod
-    def _load_refunds(order: Order, captures_by_pk: dict) -> list:
-        """The order's refunds with their lines, allocations (each linked to its
-        capture in ``captures_by_pk``, with a summary of what it did) and, only
-        where an allocation may have sent money back, repayments."""
-        refunds = list(
-            Refund.objects.filter(order=order)
-            .order_by("created_at", "pk")
-            .select_related("created_by")
-        )
-        prefetch_related_objects(refunds, "lines", "allocations")
-        fmt = functools.partial(
-            format_money, currency=order.purchase_currency, locale=order.locale
-        )
-        repaying = []
-        for refund in refunds:
-            allocations = refund.allocations.all()
-            for allocation in allocations:
-                capture = captures_by_pk[allocation.capture_id]
-                allocation.capture = capture
-                # From the record of what the refund did, formatted now.
-                allocation.summary = allocation.describe(fmt)
-                capture.allocations.append((refund, allocation))
-            refund.to_balance = any(
-                (a.effect or {}).get("destination") == "account_balance"
-                for a in allocations
-            )
-            if getattr(order, "has_repayments", True) and any(
-                a.may_have_repayment(refund.store_credit) for a in allocations
-            ):
-                repaying.append(refund)
-            else:
-                # Known empty: the template's refund.repayments.all asks nothing.
-                empty = Repayment.objects.none()
-                empty._result_cache, empty._prefetch_done = [], True
-                refund._prefetched_objects_cache["repayments"] = empty
-        prefetch_related_objects(
-            repaying, Prefetch("repayments", queryset=Repayment.objects.order_by("pk"))
-        )
-        return refunds
-
-
-def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntry]:
-    """Captures, refunds and order events merged into one list, newest first."""
-
-    def fmt(amount: int) -> str:
-        return format_money(amount, order.purchase_currency, order.locale)
-
-    entries = [
-        TimelineEntry(
-            order.created_at,
-            "created",
-            _("Order placed"),
-            _("%(amount)s with %(product)s")
-            % {
-                "amount": fmt(order.original_order_amount),
-                "product": order.get_payment_product_display(),
-            },
-        )
-    ]
-    for capture in captures:
-        entries.append(
-            TimelineEntry(
-                capture.created_at,
-                "capture",
-                _("Captured %(amount)s (invoice %(invoice)s)")
-                % {"amount": fmt(capture.captured_amount), "invoice": capture.number},
-                capture.description or capture.get_channel_display(),
-                capture.created_by,
-            )
-        )
-    for refund in refunds:
-        detail = str(refund.get_kind_display())
-        if refund.fee_amount:
-            detail = _("%(kind)s, return fee %(fee)s") % {
-                "kind": detail,
-                "fee": fmt(refund.fee_amount),
-            }
-        entries.append(
-            TimelineEntry(
-                refund.created_at,
-                "refund",
-                _("Refunded %(amount)s") % {"amount": fmt(refund.refunded_amount)},
-                detail,
-                refund.created_by,
-            )
-        )
-    for event in events:
-        entries.append(
-            TimelineEntry(
-                event.created_at,
-                "event",
-                event.get_kind_display(),
-                " · ".join(
-                    part
-                    for part in (fmt(event.amount) if event.amount else "", event.note)
-                    if part
-                ),
-                event.created_by,
-            )
-        )
-    kinds = {"created": 0, "capture": 1, "refund": 2, "event": 3}
-    entries.sort(key=lambda e: (e.when, kinds[e.kind]), reverse=True)
-    return entries
-
-
 @require_GET
 @merchant_required
 def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
     order = get_object_or_404(
-        OrderOverview.annotate(
-            Order.objects.for_merchant(request.merchant).select_related(
-                "merchant", "customer", "payment_method"
-            )
-        ),
-        order_id=order_id,
+        ORDER_PAGE_ORDERS.for_merchant(request.merchant), order_id=order_id
     )
+    order.merchant = request.merchant  # the same row, loaded with the user
     overview = OrderOverview.load(order, request.merchant_user)
     return TemplateResponse(
         request, "portal/order_detail.html", {"order": order, "overview": overview}

@@ -506,17 +506,19 @@ class OrderState:
         self.plans_read = True
 
     @classmethod
-    def from_rows(cls, order: Order, lines, captures) -> "OrderState":
-        """A read-only state from rows a page already loaded (captures with
-        their ``lines`` prefetched): no query. Without plans: for counting."""
+    def from_rows(cls, order: Order, lines, captures, capture_lines) -> "OrderState":
+        """A read-only state from rows a page already loaded: no query. Without
+        plans: for counting. The lines may be model objects or rows loaded as
+        values with the fields and properties the count reads (the order
+        page's ``portal.overview.OrderLineRow`` and ``CaptureLineRow``); each
+        capture line gets its order line and capture from ``lines`` and
+        ``captures``."""
         by_pk = {line.pk: line for line in lines}
-        capture_lines = []
-        for capture in captures:
-            for cl in capture.lines.all():
-                cl.order_line = by_pk[cl.order_line_id]
-                cl.capture = capture
-                capture_lines.append(cl)
-        return cls(order, list(lines), list(captures), capture_lines, {}, {}, {})
+        captures_by_pk = {capture.pk: capture for capture in captures}
+        for cl in capture_lines:
+            cl.order_line = by_pk[cl.order_line_id]
+            cl.capture = captures_by_pk[cl.capture_id]
+        return cls(order, list(lines), list(captures), list(capture_lines), {}, {}, {})
 
     @cached_property
     def holdings(self) -> list[Holding]:

@@ -6,7 +6,7 @@ Rows formatted once in Python (``portal.display``), widgets rendered in Python
 """
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django import forms
@@ -133,6 +133,26 @@ def test_dates_read_exactly_like_the_template_date_filters(language, zone):
             assert (day, time) == (short_date(moment), short_time(moment))
 
 
+@pytest.mark.parametrize("language", ["en", "de", "sv"])
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York"])
+def test_the_short_date_filters_write_what_the_date_filter_writes(language, zone):
+    moments = [
+        datetime(2026, 12, 31, 23, 30, tzinfo=UTC),
+        datetime(2026, 3, 1, 0, 5, tzinfo=UTC),
+        None,
+    ]
+    ours = Template("{% load dates %}{{ d|short_date }}|{{ d|short_datetime }}")
+    django = Template('{{ d|date:_("j M Y") }}|{{ d|date:_("j M Y, H:i") }}')
+    day = date(2026, 5, 9)
+    with translation.override(language), timezone.override(zone):
+        for moment in moments:
+            context = Context({"d": moment})
+            assert ours.render(context) == django.render(context)
+        assert Template("{% load dates %}{{ d|short_date }}").render(
+            Context({"d": day})
+        ) == Template('{{ d|date:_("j M Y") }}').render(Context({"d": day}))
+
+
 def test_order_page_escapes_names_it_builds_in_python(
     portal_client, make_order, merchant_user
 ):
@@ -172,7 +192,8 @@ def test_captures_of_part_of_the_order_name_their_lines(
 def test_an_order_without_captures_asks_nothing_about_them(
     portal_client, order, django_assert_max_num_queries
 ):
-    # Session, user with merchant user, order (with its EXISTS flags), lines.
+    # Session, user with merchant user, order (with its EXISTS flags), lines
+    # (with their capture lines: none).
     with django_assert_max_num_queries(4):
         response = portal_client.get(detail(order))
     assert response.status_code == 200
@@ -182,8 +203,8 @@ def test_an_order_without_captures_asks_nothing_about_them(
 def test_an_order_without_refunds_asks_nothing_about_them(
     portal_client, captured_order, django_assert_max_num_queries
 ):
-    # ... plus captures, capture lines, payout entries; no reported returns.
-    with django_assert_max_num_queries(7):
+    # ... plus captures and payout entries; no reported returns.
+    with django_assert_max_num_queries(6):
         response = portal_client.get(detail(captured_order))
     assert "No refunds." in response.content.decode()
 
@@ -196,8 +217,8 @@ def test_refunds_without_money_back_ask_for_no_repayments(
     order.refund_lines([("SKU-1", 1)], by=merchant_user.user)
     refund = order.refunds.get()
     assert not refund.repayments.exists()
-    # ... plus refunds, refund lines, allocations: no repayments query.
-    with django_assert_max_num_queries(10):
+    # ... plus refunds with their allocations, refund lines: no repayments.
+    with django_assert_max_num_queries(8):
         body = portal_client.get(detail(order)).content.decode()
     assert "None: it lowered what the customer owes" in body
 
@@ -308,8 +329,8 @@ def test_events_and_reported_returns_are_asked_for_only_when_there_are_some(
         shipped_on=today,
         pause_until=today + timedelta(days=21),
     )
-    # The seven of an order without refunds, plus events and reported returns.
-    with django_assert_max_num_queries(9):
+    # The six of an order without refunds, plus events and reported returns.
+    with django_assert_max_num_queries(8):
         body = portal_client.get(detail(captured_order)).content.decode()
     assert "Order acknowledged" in body
     assert "TRACK-123" in body
