@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
 
-from portal.display import PageDates, url_maker
+from portal.display import DateWriter, url_maker
 from portal.models import Order, OrderStatus
 from portal.money import format_money
 from refunds.models import Refund, RefundKind
@@ -605,11 +605,11 @@ def order_list_rows(orders) -> list[SafeString]:
     currency and locale, status. The markup the template wrote row by row, for
     a fraction of its cost (issue 16); build them after choosing the page's
     language."""
-    dates = PageDates()
+    dates = DateWriter()
     template = gettext("Order %(number)s")
     rows = []
     for order in orders:
-        day, _time = dates.date_and_time(order.created_at)
+        day = dates.date(order.created_at)
         number = template % {"number": order.merchant_reference1 or order.reference}
         rows.append(
             f'<li><a class="c-order-row" href="{escape(order.url)}">'

@@ -1,27 +1,54 @@
-"""Lookups by primary key whose SQL is compiled once per process.
+"""Queries filtered by one key whose SQL is compiled once per process.
 
 Every request loads the person it is for by primary key, always with the same
 query: the merchant user with their merchant (``portal.backends``), the customer
-with their unread notifications (``customers.auth``). Building and compiling
-such a query with the ORM cost about 1 ms of each request, ten times what
-PostgreSQL needs to answer it (issue 16). ``CompiledGet`` compiles it once and
-builds from each row the objects ``QuerySet.get`` would: the same SQL, the same
-database converters, ``select_related`` objects through Django's own
-populators and annotations as attributes (as ``ModelIterable`` does).
+with their unread notifications (``customers.auth``); the order page runs the
+same six queries filtered by its order. Building and compiling such a query with
+the ORM cost 0.5-1 ms of CPU, several times what PostgreSQL needs to answer it
+(issue 16). Both classes here compile the ORM's own query once and, per call,
+bind the key and run it:
 
-Nothing is cached but the SQL: every call runs the query.
+- ``CompiledGet`` builds from the row the objects ``QuerySet.get`` would: the
+  same SQL, the same database converters, ``select_related`` objects through
+  Django's own populators and annotations as attributes (as ``ModelIterable``);
+- ``CompiledRows`` returns the tuples a ``values_list`` queryset would.
+
+Nothing is cached but the SQL: every call runs the query. They use Django's
+compiler internals (``klass_info``, ``get_related_populators``,
+``apply_converters``); tests compare them with the ORM,
+so a Django upgrade that changes those internals fails there first.
 """
 
 import functools
 
 from django.db import connections
 from django.db.models import QuerySet
-from django.db.models.query import get_related_populators
+from django.db.models.query import ValuesListIterable, get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
+from django.utils.functional import cached_property
 
 #: Two keys the query is compiled with, to find which parameter is the key;
 #: each call binds its own there.
 _PLACEHOLDERS = (0, 1)
+
+
+def _compile(filtered) -> tuple:
+    """``(queryset, compiler, sql, params, key_position)`` for
+    ``filtered(key)``, a queryset filtered by one key: compiled with two
+    placeholder keys to find which parameter is the key. Raises ``ValueError``
+    when that cannot be told (the key is not exactly one parameter)."""
+    compiled = []
+    for key in _PLACEHOLDERS:
+        candidate = filtered(key)
+        compiler = candidate.query.get_compiler(candidate.db)
+        compiled.append((candidate, compiler, *compiler.as_sql()))
+    (queryset, compiler, sql, params), (*_, other_sql, other) = compiled
+    keys = []
+    if other_sql == sql and len(params) == len(other):
+        keys = [i for i, (a, b) in enumerate(zip(params, other, strict=True)) if a != b]
+    if len(keys) != 1:
+        raise ValueError(f"{queryset.query}: cannot tell which parameter is the key")
+    return queryset, compiler, sql, list(params), keys[0]
 
 
 class CompiledGet:
@@ -34,23 +61,10 @@ class CompiledGet:
     def __init__(self, queryset: QuerySet) -> None:
         if queryset._prefetch_related_lookups or queryset._fields is not None:
             raise ValueError("CompiledGet builds model instances, nothing else")
-        compiled = []
-        for pk in _PLACEHOLDERS:
-            # As QuerySet.get: no ordering.
-            candidate = queryset.filter(pk=pk).order_by()
-            compiler = candidate.query.get_compiler(candidate.db)
-            compiled.append((candidate, compiler, *compiler.as_sql()))
-        (queryset, compiler, self.sql, params), (*_, other_sql, other) = compiled
-        keys = []
-        if other_sql == self.sql and len(params) == len(other):
-            keys = [
-                i for i, (a, b) in enumerate(zip(params, other, strict=True)) if a != b
-            ]
-        if len(keys) != 1:
-            raise ValueError(
-                f"{queryset.query}: cannot tell which parameter is the key"
-            )
-        self.params, self.key_position = list(params), keys[0]
+        # As QuerySet.get: no ordering.
+        queryset, compiler, self.sql, self.params, self.key_position = _compile(
+            lambda pk: queryset.filter(pk=pk).order_by()
+        )
         self.model = queryset.model
         self.using = queryset.db
         self.query = queryset.query
@@ -90,3 +104,52 @@ class CompiledGet:
         for name, position in self.annotations:
             setattr(obj, name, row[position])
         return obj
+
+
+class CompiledRows:
+    """``queryset.filter(**{lookup: key})`` compiled once (on first use).
+
+    ``queryset`` is a ``values_list`` of field names (not ``flat``, ``named``,
+    annotations or ``extra``) on one database; ``lookup`` is a lookup whose
+    value is one query parameter, such as ``"order"`` or ``"refund__order"``.
+    Raises ``ValueError`` for a queryset it cannot compile that way.
+    """
+
+    def __init__(self, queryset: QuerySet, lookup: str) -> None:
+        if queryset._iterable_class is not ValuesListIterable:
+            raise ValueError("CompiledRows reads values_list() rows, nothing else")
+        if queryset.query.annotation_select or queryset.query.extra_select:
+            raise ValueError("CompiledRows reads fields, not annotations or extra")
+        self.queryset = queryset
+        self.lookup = lookup
+
+    @cached_property
+    def _compiled(self) -> tuple:
+        """SQL, parameters, key position, query and selected columns: compiled
+        when first used, so importing a module that makes one needs no
+        database."""
+        candidate, compiler, sql, params, position = _compile(
+            lambda key: self.queryset.filter(**{self.lookup: key})
+        )
+        columns = [column for column, _sql, _alias in compiler.select]
+        return sql, params, position, candidate.query, columns[: compiler.col_count]
+
+    def rows(self, key) -> list[tuple]:
+        """The rows for ``key`` (a Python value of the lookup's type, such as a
+        primary key). One query."""
+        sql, params, position, query, columns = self._compiled
+        using = self.queryset.db
+        connection = connections[using]
+        params = params.copy()
+        params[position] = key
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        width = len(columns)
+        if rows and len(rows[0]) != width:
+            rows = [row[:width] for row in rows]
+        compiler = SQLCompiler(query, connection, using)
+        converters = compiler.get_converters(columns)
+        if converters:
+            return list(map(tuple, compiler.apply_converters(rows, converters)))
+        return [tuple(row) for row in rows]

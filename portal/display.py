@@ -207,38 +207,6 @@ def capture_items(
     return mark_safe("".join(parts))  # every value escaped above
 
 
-class PageDates:
-    """``short_date`` and ``short_time`` for the rows of one page: the time zone,
-    the pattern and the month names are looked up once per page instead of once
-    per row (the same text, tested against the template filters)."""
-
-    #: The translated "j M Y" patterns written here directly -> (text, whether
-    #: the month is title-cased); any other pattern goes through ``short_date``.
-    PATTERNS = {
-        "j M Y": ("{day} {month} {year}", True),
-        "j. M Y": ("{day}. {month} {year}", True),
-        "j b Y": ("{day} {month} {year}", False),
-    }
-
-    def __init__(self) -> None:
-        self.zone = timezone.get_current_timezone()
-        self.pattern = self.PATTERNS.get(gettext("j M Y"))
-        self.months: dict[int, str] = {}
-
-    def date_and_time(self, value: datetime) -> tuple[str, str]:
-        """``(short_date(value), short_time(value))``."""
-        if self.pattern is None:
-            return short_date(value), short_time(value)
-        if timezone.is_aware(value):
-            value = value.astimezone(self.zone)
-        month = self.months.get(value.month)
-        if month is None:
-            text, title = str(MONTHS_3[value.month]), self.pattern[1]
-            month = self.months[value.month] = text.title() if title else text
-        day = self.pattern[0].format(day=value.day, month=month, year=value.year)
-        return day, f"{value.hour:02d}:{value.minute:02d}"
-
-
 def order_list_rows(orders: Iterable) -> list[SafeString]:
     """The order list's rows: reference (link) and store order number, date and
     time, customer name and email, product, status badge, amount and refunded
@@ -250,7 +218,7 @@ def order_list_rows(orders: Iterable) -> list[SafeString]:
     translation each) on every call, about 60 µs; two a row were a fifth of the
     page (issue 16)."""
     url = url_maker("portal:order_detail")
-    dates = PageDates()
+    dates = DateWriter()
     none = RefundState.NONE
     products: dict[str, str] = {}
     statuses: dict[tuple[str, str], str] = {}
@@ -277,7 +245,7 @@ def order_list_rows(orders: Iterable) -> list[SafeString]:
             if order.refunded_amount
             else '<span class="muted">—</span>'
         )
-        day, time = dates.date_and_time(order.created_at)
+        day, time = dates.date(order.created_at), dates.time(order.created_at)
         rows.append(
             f'<tr><td><a class="row-link" href="{url(order.order_id)}">'
             f"{escape(order.reference)}</a>{ref1}</td>"

@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from customers.models import PlanStatus, Repayment, ReturnReport
-from portal.compiled_rows import CompiledRows
+from portal.compiled import CompiledRows
 from portal.display import (
     ChoiceLabels,
     allocation_items,
@@ -107,7 +107,7 @@ class OrderOverview:
         allocations, refund lines, repayments, payout entries, events,
         customer's return reports), fewer for an order without captures,
         refunds or money back. The first six are compiled once per process
-        (``portal.compiled_rows``).
+        (``portal.compiled``).
 
         Relations an order does not have are not queried (our rule, issue 16):
         no captures while nothing is captured (and then no refunds, payout
@@ -469,7 +469,7 @@ class RepaymentRow:
 
 
 # The order page's queries, each compiled once per process
-# (portal.compiled_rows): a request runs them for its order.
+# (portal.compiled): a request runs them for its order.
 ORDER_LINES_WITH_CAPTURE_LINES = CompiledRows(
     OrderLine.objects.order_by("position", "pk", "capture_lines__pk").values_list(
         *OrderLineRow.COLUMNS, *CaptureLineRow.JOINED_COLUMNS

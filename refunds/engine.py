@@ -1202,11 +1202,14 @@ def _lock_order(order: Order) -> Order:
 
 
 def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
-    row = (
-        RefundRequestKey.objects.select_for_update()
-        .filter(merchant_id=order.merchant_id, key=key)
-        .select_related("refund")
-        .first()
+    # At most one row (unique per merchant): no ORDER BY and LIMIT to compile.
+    row = next(
+        iter(
+            RefundRequestKey.objects.select_for_update()
+            .filter(merchant_id=order.merchant_id, key=key)
+            .select_related("refund")
+        ),
+        None,
     )
     if row is None:
         return None

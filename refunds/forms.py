@@ -19,16 +19,24 @@ from django.db import IntegrityError, transaction
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from customers.language import order_language
 from customers.models import Notification
 from customers.notifications import Message, render
+from portal import widgets
 from portal.exceptions import DomainError
 from portal.models import Capture, Channel, Order, OrderLine
-from portal.money import amount_input_text, parse_amount, parse_quantity
+from portal.money import (
+    amount_input_text,
+    format_money,
+    parse_amount,
+    parse_quantity,
+)
 
+from .display import line_rows
 from .engine import (
     OrderState,
     PlannedAllocation,
@@ -106,21 +114,21 @@ class RefundForm(forms.Form):
             (RefundKind.AMOUNT, _("Amount")),
         ],
         initial=RefundKind.ITEMS,
-        widget=forms.RadioSelect,
+        widget=widgets.RadioSelect,
     )
     lines = forms.Field(label=_("Items"), required=False, widget=forms.HiddenInput)
     amount = forms.CharField(
         label=_("Amount to refund"),
         required=False,
         max_length=20,
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+        widget=widgets.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     return_fee = forms.CharField(
         label=_("Return fee"),
         required=False,
         max_length=20,
         help_text=_("Paid by the customer: deducted from the refunded items."),
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+        widget=widgets.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     # The select always sends one (Returned at first); a POST without any
     # records none, like an API refund (our rule).
@@ -129,26 +137,29 @@ class RefundForm(forms.Form):
         choices=RefundReason.choices,
         initial=RefundReason.RETURNED,
         required=False,
+        widget=widgets.Select,
     )
     description = forms.CharField(
         label=_("Description (shown to the customer)"),
         required=False,
         max_length=255,
+        widget=widgets.TextInput,
     )
     reference = forms.CharField(
         label=_("Reference (for your books and settlement reports)"),
         required=False,
         max_length=255,
+        widget=widgets.TextInput,
     )
     internal_note = forms.CharField(
         label=_("Internal note (never shown to the customer)"),
         required=False,
         max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=widgets.Textarea(attrs={"rows": 2}),
     )
-    idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
+    idempotency_key = forms.CharField(max_length=255, widget=widgets.HiddenInput)
     expected_fingerprint = forms.CharField(
-        required=False, max_length=64, widget=forms.HiddenInput
+        required=False, max_length=64, widget=widgets.HiddenInput
     )
 
     def __init__(self, order: Order, *args, state: OrderState | None = None, **kwargs):
@@ -189,6 +200,7 @@ class RefundForm(forms.Form):
                 label=gettext("Refund %(name)s") % {"name": line.name},
                 required=False,
                 disabled=done,
+                widget=widgets.CheckboxInput,
             )
             self.fields[f"line-{line.pk}-quantity"] = forms.CharField(
                 label=_("Quantity to refund"),
@@ -198,7 +210,7 @@ class RefundForm(forms.Form):
                 initial="" if done else line.refundable_quantity,
                 # A text input: the server reads exactly what was typed (a number
                 # input silently empties "٣" or keeps "1.5" as typed).
-                widget=forms.TextInput(
+                widget=widgets.TextInput(
                     attrs={
                         "class": "input-qty",
                         "inputmode": "numeric",
@@ -266,6 +278,14 @@ class RefundForm(forms.Form):
             )
             for line in self.captured_lines
         ]
+
+    def line_rows_html(self) -> list[SafeString]:
+        """``line_rows`` as the page's table rows (``refunds.display``)."""
+        return line_rows(self)
+
+    def fmt(self, amount: int) -> str:
+        """``amount`` (minor units) in the order's currency and locale."""
+        return format_money(amount, self.order.purchase_currency, self.order.locale)
 
     def error_slots(self) -> list[forms.BoundField]:
         """Fields with an error container in the page (replaced on each preview)."""

@@ -1,11 +1,11 @@
-"""``portal.compiled_rows.CompiledRows``: the rows the filtered queryset gives,
+"""``portal.compiled.CompiledRows``: the rows the filtered queryset gives,
 from SQL compiled once."""
 
 import pytest
 from django.db.models import Count
 
 from portal import overview
-from portal.compiled_rows import CompiledRows
+from portal.compiled import CompiledRows
 from portal.models import Order, OrderLine, PaymentProduct
 from refunds.models import Refund
 from tests.factories import line

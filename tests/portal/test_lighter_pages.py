@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from customers.models import ReturnReport
 from portal import widgets
 from portal.backends import MerchantModelBackend
-from portal.display import PageDates, short_date, short_datetime, short_time
+from portal.display import DateWriter, short_date, short_datetime, short_time
 from portal.forms import OrderSearchForm
 from portal.models import MerchantUser, OrderEvent
 from tests.factories import line
@@ -127,9 +127,9 @@ def test_dates_read_exactly_like_the_template_date_filters(language, zone):
                 f"{short_date(moment)}|{short_time(moment)}|{short_datetime(moment)}"
                 == expected
             )
-        dates = PageDates()  # one per page: zone, pattern, months looked up once
+        dates = DateWriter()  # one per page: zone, pattern, months looked up once
         for moment in moments * 2:
-            day, time = dates.date_and_time(moment)
+            day, time = dates.date(moment), dates.time(moment)
             assert (day, time) == (short_date(moment), short_time(moment))
 
 
