@@ -307,9 +307,9 @@ class OrderQuerySet(models.QuerySet):
         else:
             by_number = Q(merchant_reference1__istartswith=number)
         ids = list(
-            Customer.objects.matching(text).values_list("pk", flat=True)[
-                : NAME_PREFIX_IDS + 1
-            ]
+            Customer.objects.matching(text)
+            .order_by()  # which ids come first does not matter: no sort
+            .values_list("pk", flat=True)[: NAME_PREFIX_IDS + 1]
         )
         # Few matching customers: their ids, so each branch is an index lookup.
         # Many (a common surname, a shared domain): test each order's customer
