@@ -29,16 +29,16 @@ from django.utils.functional import cached_property
 
 #: Two keys the query is compiled with, to find which parameter is the key;
 #: each call binds its own there.
-_PLACEHOLDERS = (0, 1)
+_PROBE_KEYS = (0, 1)
 
 
 def _compile(filtered) -> tuple:
     """``(queryset, compiler, sql, params, key_position)`` for
     ``filtered(key)``, a queryset filtered by one key: compiled with two
-    placeholder keys to find which parameter is the key. Raises ``ValueError``
+    probe keys (0 and 1) to find which parameter is the key. Raises ``ValueError``
     when that cannot be told (the key is not exactly one parameter)."""
     compiled = []
-    for key in _PLACEHOLDERS:
+    for key in _PROBE_KEYS:
         candidate = filtered(key)
         compiler = candidate.query.get_compiler(candidate.db)
         compiled.append((candidate, compiler, *compiler.as_sql()))
