@@ -38,6 +38,7 @@ from .models import (
     RefundState,
 )
 from .money import format_money
+from .prepared import planned_per_call
 
 admin.site.site_header = "Refund portal staff admin"
 admin.site.site_title = "Refund portal staff admin"
@@ -438,6 +439,17 @@ class OrderAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         return queryset.search(search_term), False
+
+    def changelist_view(self, request, extra_context=None):
+        # A search or a filter is planned for what it looks for, and the rows
+        # are read when the page renders (portal.prepared).
+        if not any(key not in ("o", "p") for key in request.GET):
+            return super().changelist_view(request, extra_context)
+        with planned_per_call():
+            response = super().changelist_view(request, extra_context)
+            if hasattr(response, "render"):
+                response.render()
+        return response
 
     def save_model(self, request, obj: Order, form, change) -> None:
         # Only the merchant references are editable; the verb records the change

@@ -178,6 +178,14 @@ class OrderSearchForm(forms.Form):
         ``includes/field.html`` renders them (``widgets.field_group``)."""
         return mark_safe("".join(widgets.field_group(f) for f in self.visible_fields()))
 
+    def filters(self) -> list[str]:
+        """The names of the fields that narrow the list (not the cursor)."""
+        return [
+            name
+            for name in ("q", "status", "product", "date_from", "date_to")
+            if self.cleaned_data.get(name)
+        ]
+
     def filter(self, orders: models.QuerySet) -> models.QuerySet:
         """``orders`` (already scoped to one merchant) narrowed by the search."""
         data = self.cleaned_data

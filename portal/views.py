@@ -6,6 +6,7 @@ pick the response. Rules live in the models; a refused action is a
 ``DomainError`` whose message is shown to the person.
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -52,6 +53,7 @@ from portal.models import (
 )
 from portal.money import format_money
 from portal.overview import ORDER_PAGE_ORDERS, OrderOverview
+from portal.prepared import planned_per_call
 
 ENTRIES_PAGE_SIZE = 200
 PAYOUTS_PAGE_SIZE = 50
@@ -84,7 +86,11 @@ def order_list(request: HttpRequest) -> HttpResponse:
         *ORDER_LIST_FIELDS, named=True
     )
     form = OrderSearchForm(request.GET)
-    page = form.page(form.filter(orders)) if form.is_valid() else None
+    page = None
+    if form.is_valid():
+        # A search or filter is planned for what it looks for (portal.prepared).
+        with planned_per_call() if form.filters() else nullcontext():
+            page = form.page(form.filter(orders))
     rows = order_list_rows(page.orders) if page else []
     partial = request.htmx and not request.htmx.history_restore_request
     template = (
