@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -281,6 +283,46 @@ def test_the_staff_admins_order_search_finds_the_same_order(
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     response = client.get(reverse("admin:portal_order_changelist"), {"q": text})
     assert list(response.context["cl"].result_list) == [searched_orders[text]]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("text", DEMO_SEARCHES)
+def test_a_search_expected_to_match_many_customers_reads_no_customer_ids_first(
+    portal_client, searched_orders, text, monkeypatch
+):
+    """Issue 16: reading 1,001 customer ids for "muller" took 8 ms at 200,000
+    customers; when PostgreSQL's statistics expect many, the customer condition
+    is tested on each order's customer at once, and finds the same orders."""
+    monkeypatch.setattr("portal.models.MANY_CUSTOMERS_ESTIMATE", -1)
+    with CaptureQueriesContext(connection) as queries:
+        response = portal_client.get(URL, {"q": text})
+    assert refs(response) == [searched_orders[text].reference]
+    customer_reads = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith('SELECT "customers_customer"."id"')
+    ]
+    assert customer_reads == []
+    assert any(q["sql"].startswith("EXPLAIN") for q in queries)
+
+
+@pytest.mark.postgres
+def test_the_planners_estimate_of_matching_customers_comes_from_its_statistics(
+    db,
+):
+    from django.db.models import Q
+
+    from customers.models import Customer
+    from portal.prepared import estimated_rows
+
+    for index in range(40):
+        CustomerFactory(name=f"Jürgen Müller {index}")
+    CustomerFactory(name="Ida Lund")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")
+    many = estimated_rows(Customer.objects.matching("muller").values_list("pk"))
+    few = estimated_rows(Customer.objects.filter(Q(pk=-1)).values_list("pk"))
+    assert many > few
 
 
 @pytest.mark.parametrize(
