@@ -3,14 +3,18 @@
 Every request loads the person it is for by primary key, always with the same
 query: the merchant user with their merchant (``portal.backends``), the customer
 with their unread notifications (``customers.auth``); the order page runs the
-same six queries filtered by its order. Building and compiling such a query with
-the ORM cost 0.5-1 ms of CPU, several times what PostgreSQL needs to answer it
-(issue 16). Both classes here compile the ORM's own query once and, per call,
-bind the key and run it:
+same six queries filtered by its order; a refund's preview and confirm read the
+order's captures, lines, capture lines, plans and installments (read only or
+locked) by order. Building and compiling such a query with the ORM cost
+0.5-1 ms of CPU, several times what PostgreSQL needs to answer it (issue 16).
+The classes here compile the ORM's own query once and, per call, bind the key
+and run it:
 
-- ``CompiledGet`` builds from the row the objects ``QuerySet.get`` would: the
-  same SQL, the same database converters, ``select_related`` objects through
-  Django's own populators and annotations as attributes (as ``ModelIterable``);
+- ``CompiledObjects`` builds from the rows the objects the queryset would: the
+  same SQL (ordering and ``FOR UPDATE`` included), the same database
+  converters, ``select_related`` objects through Django's own populators and
+  annotations as attributes (as ``ModelIterable``); ``CompiledGet`` is its
+  ``QuerySet.get`` by primary key;
 - ``CompiledRows`` returns the tuples a ``values_list`` queryset would.
 
 Nothing is cached but the SQL: every call runs the query. They use Django's
@@ -51,59 +55,106 @@ def _compile(filtered) -> tuple:
     return queryset, compiler, sql, list(params), keys[0]
 
 
-class CompiledGet:
-    """``queryset.get(pk=...)`` compiled once; ``get`` returns None for no row.
+class CompiledObjects:
+    """``queryset.filter(**{lookup: key})`` as model instances, compiled once
+    (on first use); ``objects`` returns what iterating the queryset would.
 
-    ``queryset`` may use ``select_related`` and ``annotate`` (not ``only``,
-    ``values`` or prefetching); it must run on one database.
+    ``queryset`` may use ``select_related``, ``annotate``, ``order_by`` and
+    ``select_for_update`` (the lock is in the SQL, taken on every call); not
+    ``only``, ``values`` or prefetching. It must run on one database. ``lookup``
+    is a lookup whose value is one query parameter (``"pk"``, ``"order"``,
+    ``"plan__order"``). Raises ``ValueError`` for a queryset it cannot compile
+    that way.
     """
 
-    def __init__(self, queryset: QuerySet) -> None:
+    def __init__(self, queryset: QuerySet, lookup: str = "pk") -> None:
         if queryset._prefetch_related_lookups or queryset._fields is not None:
-            raise ValueError("CompiledGet builds model instances, nothing else")
-        # As QuerySet.get: no ordering.
-        queryset, compiler, self.sql, self.params, self.key_position = _compile(
-            lambda pk: queryset.filter(pk=pk).order_by()
+            raise ValueError("CompiledObjects builds model instances, nothing else")
+        self.queryset = queryset
+        self.lookup = lookup
+
+    @cached_property
+    def _compiled(self) -> tuple:
+        """Compiled when first used, so importing a module that makes one needs
+        no database."""
+        queryset, compiler, sql, params, position = _compile(
+            lambda key: self.queryset.filter(**{self.lookup: key})
         )
-        self.model = queryset.model
-        self.using = queryset.db
-        self.query = queryset.query
-        self.columns = [column for column, _sql, _alias in compiler.select]
+        columns = [column for column, _sql, _alias in compiler.select]
         info = compiler.klass_info
         start, end = info["select_fields"][0], info["select_fields"][-1] + 1
-        self.model_slice = slice(start, end)
-        self.init_list = [c.target.attname for c in self.columns[start:end]]
-        if len(self.init_list) != len(self.model._meta.concrete_fields):
-            raise ValueError("CompiledGet loads every column (no only() or defer())")
-        self.annotations = list(compiler.annotation_col_map.items())
+        init_list = [c.target.attname for c in columns[start:end]]
+        if len(init_list) != len(queryset.model._meta.concrete_fields):
+            raise ValueError(
+                "CompiledObjects loads every column (no only() or defer())"
+            )
         fetch_mode = queryset._fetch_mode
-        self.from_db = functools.partial(self.model.from_db, fetch_mode=fetch_mode)
-        self.populators = get_related_populators(
-            info, compiler.select, self.using, fetch_mode
+        return (
+            sql,
+            params,
+            position,
+            queryset.query,
+            columns,
+            slice(start, end),
+            init_list,
+            list(compiler.annotation_col_map.items()),
+            functools.partial(queryset.model.from_db, fetch_mode=fetch_mode),
+            get_related_populators(info, compiler.select, queryset.db, fetch_mode),
         )
+
+    def objects(self, key) -> list:
+        """The objects for ``key`` (a Python value of the lookup's type, such as
+        a primary key), in the queryset's order. One query."""
+        (
+            sql,
+            params,
+            position,
+            query,
+            columns,
+            model_slice,
+            init_list,
+            annotations,
+            from_db,
+            populators,
+        ) = self._compiled
+        using = self.queryset.db
+        connection = connections[using]
+        params = params.copy()
+        params[position] = key
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if not rows:
+            return []
+        compiler = SQLCompiler(query, connection, using)
+        converters = compiler.get_converters(columns)
+        if converters:
+            rows = compiler.apply_converters(rows, converters)
+        objects = []
+        for row in rows:
+            obj = from_db(using, init_list, row[model_slice])
+            for populator in populators:
+                populator.populate(row, obj)
+            for name, column in annotations:
+                setattr(obj, name, row[column])
+            objects.append(obj)
+        return objects
+
+
+class CompiledGet(CompiledObjects):
+    """``queryset.get(pk=...)`` compiled once; ``get`` returns None for no row.
+    ``queryset`` as ``CompiledObjects`` takes it; compiled when made."""
+
+    def __init__(self, queryset: QuerySet) -> None:
+        # As QuerySet.get: no ordering.
+        super().__init__(queryset.order_by(), "pk")
+        self._compiled  # noqa: B018 - a queryset it cannot compile fails here
 
     def get(self, pk):
         """The object with primary key ``pk`` (a Python value of the key's type),
         or None. One query."""
-        connection = connections[self.using]
-        params = self.params.copy()
-        params[self.key_position] = pk
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
-        if not rows:
-            return None
-        compiler = SQLCompiler(self.query, connection, self.using)
-        converters = compiler.get_converters(self.columns)
-        if converters:
-            rows = list(compiler.apply_converters(rows, converters))
-        row = rows[0]
-        obj = self.from_db(self.using, self.init_list, row[self.model_slice])
-        for populator in self.populators:
-            populator.populate(row, obj)
-        for name, position in self.annotations:
-            setattr(obj, name, row[position])
-        return obj
+        found = self.objects(pk)
+        return found[0] if found else None
 
 
 class CompiledRows:

@@ -69,6 +69,7 @@ from customers.models import (
     ReturnReport,
 )
 from portal.bulk import update_rows
+from portal.compiled import CompiledObjects
 from portal.models import (
     RETURN_FEE_MARKETS,
     Capture,
@@ -367,14 +368,41 @@ class Holding:
         return self.split(self.available)
 
 
-def _rows(query, *, lock: bool, order: tuple[str, ...] = ("pk",)) -> list:
-    """The rows of ``query`` in ``order`` (primary key by default). Locked: read
-    ``FOR UPDATE`` in that order, so rows are locked in it. Read only: without
-    an ORDER BY, sorted here; Django takes longer to compile an ORDER BY than
-    Python takes to sort an order's rows (issue 16)."""
-    if lock:
-        return list(query.select_for_update(of=("self",)).order_by(*order))
-    return sorted(query.order_by(), key=operator.attrgetter(*order))
+class _Read:
+    """One of the queries a refund reads an order's rows with, filtered by
+    ``lookup``, in ``order``: compiled once per process, read only or ``FOR
+    UPDATE`` (``portal.compiled``; building and compiling these five queries
+    cost more than running them, issue 16). Locked, the rows are locked in that
+    order."""
+
+    def __init__(self, queryset, lookup: str, order: tuple[str, ...] = ("pk",)):
+        queryset = queryset.order_by(*order)
+        self.read = CompiledObjects(queryset, lookup)
+        self.locked = CompiledObjects(queryset.select_for_update(of=("self",)), lookup)
+
+    def __call__(self, key, *, lock: bool) -> list:
+        if lock and not transaction.get_connection().in_atomic_block:
+            raise transaction.TransactionManagementError(
+                "A refund locks an order's rows only inside a transaction."
+            )
+        return (self.locked if lock else self.read).objects(key)
+
+
+_ORDER = _Read(Order.objects.select_related("merchant"), "pk")
+_CAPTURES = _Read(Capture.objects.all(), "order")
+_LINES = _Read(OrderLine.objects.all(), "order")
+_CAPTURE_LINES = _Read(
+    CaptureLine.objects.all(),
+    "capture__order",
+    order=("capture_id", "order_line_id", "unit_start"),
+)
+_PLANS = _Read(PaymentPlan.objects.select_related("payment_method"), "order")
+_INSTALLMENTS = _Read(Installment.objects.all(), "plan__order")
+#: Read only, with their plans: one query instead of two.
+_INSTALLMENTS_WITH_PLANS = CompiledObjects(
+    Installment.objects.select_related("plan__payment_method").order_by("pk"),
+    "plan__order",
+)
 
 
 @dataclass
@@ -398,8 +426,8 @@ class OrderState:
         (enough to count what is refundable). ``lock``: every row ``FOR UPDATE``,
         table by table, each in primary-key order (the caller holds the order)."""
 
-        captures = _rows(Capture.objects.filter(order=order), lock=lock)
-        lines = _rows(OrderLine.objects.filter(order=order), lock=lock)
+        captures = _CAPTURES(order.pk, lock=lock)
+        lines = _LINES(order.pk, lock=lock)
         state = cls._with_capture_lines(order, lines, captures, lock=lock)
         state.locked = lock
         if with_plans:
@@ -431,14 +459,7 @@ class OrderState:
     def _with_capture_lines(
         cls, order: Order, lines: list, captures: list, *, lock: bool
     ) -> "OrderState":
-        capture_lines = []
-        if captures:
-            # By capture id, not through a join: the captures are in hand.
-            capture_lines = _rows(
-                CaptureLine.objects.filter(capture_id__in=[c.pk for c in captures]),
-                lock=lock,
-                order=("capture_id", "order_line_id", "unit_start"),
-            )
+        capture_lines = _CAPTURE_LINES(order.pk, lock=lock) if captures else []
         by_pk = {line.pk: line for line in lines}
         captures_by_pk = {c.pk: c for c in captures}
         for cl in capture_lines:
@@ -460,31 +481,16 @@ class OrderState:
             # capture opens a plan with at least one installment
             # (``PaymentPlan.open_for_capture``); a plan found without any is
             # read by itself below.
-            for inst in _rows(
-                Installment.objects.filter(plan__order=order).select_related(
-                    "plan__payment_method"
-                ),
-                lock=False,
-            ):
+            for inst in _INSTALLMENTS_WITH_PLANS.objects(order.pk):
                 inst.plan = plans.setdefault(inst.plan.capture_id, inst.plan)
                 installments.setdefault(inst.plan_id, []).append(inst)
         if self.captures and (lock or len(plans) < len(self.captures)):
             # A plan is opened by a capture. Locked: plans, then installments,
             # each table in primary-key order.
-            for plan in _rows(
-                PaymentPlan.objects.filter(order=order).select_related(
-                    "payment_method"
-                ),
-                lock=lock,
-            ):
+            for plan in _PLANS(order.pk, lock=lock):
                 plans.setdefault(plan.capture_id, plan)
         if lock and plans:
-            for inst in _rows(
-                Installment.objects.filter(
-                    plan_id__in=sorted(p.pk for p in plans.values())
-                ),
-                lock=True,
-            ):
+            for inst in _INSTALLMENTS(order.pk, lock=True):
                 installments.setdefault(inst.plan_id, []).append(inst)
         # Nothing refunded yet (the order's counter, read with the order):
         # no allocations to sum, no query (issue 16).
@@ -1194,11 +1200,7 @@ def execute_refund(
 
 def _lock_order(order: Order) -> Order:
     """The order's row, locked: it serializes every money movement on the order."""
-    return (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("merchant")
-        .get(pk=order.pk)
-    )
+    return _ORDER(order.pk, lock=True)[0]
 
 
 def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:

@@ -73,3 +73,66 @@ def test_one_query_a_call(captured_order, django_assert_num_queries):
 def test_only_values_list_of_fields_is_compiled(queryset):
     with pytest.raises(ValueError):
         CompiledRows(queryset, "order")
+
+
+def _fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+REFUND_READS = [
+    ("_ORDER", "pk"),
+    ("_CAPTURES", "order"),
+    ("_LINES", "order"),
+    ("_CAPTURE_LINES", "capture__order"),
+    ("_PLANS", "order"),
+    ("_INSTALLMENTS", "plan__order"),
+]
+
+
+@pytest.mark.parametrize(("name", "lookup"), REFUND_READS)
+def test_the_refund_engines_reads_give_the_objects_the_orm_gives(
+    name, lookup, make_order, merchant_user, django_capture_on_commit_callbacks
+):
+    """``refunds.engine``'s reads (``portal.compiled.CompiledObjects``), read
+    only and locked: the same objects, in the same order, with the related
+    objects ``select_related`` loads."""
+    from django.db import transaction
+
+    from refunds import engine
+
+    two = make_order(lines=[line("A", 4000, 2), line("B", 6000)], capture=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        two.refund_lines([("A", 1)], by=merchant_user.user)
+    read = getattr(engine, name)
+    expected = list(read.read.queryset.filter(**{lookup: two.pk}))
+    assert expected
+    with transaction.atomic():
+        for got in (read(two.pk, lock=False), read(two.pk, lock=True)):
+            assert [_fields(o) for o in got] == [_fields(o) for o in expected]
+            for obj, orm in zip(got, expected, strict=True):
+                for related in read.read.queryset.query.select_related or ():
+                    assert _fields(getattr(obj, related)) == _fields(
+                        getattr(orm, related)
+                    )
+    assert read(0, lock=False) == []
+
+
+def test_a_locked_refund_read_outside_a_transaction_is_refused(transactional_db):
+    from django.db.transaction import TransactionManagementError
+
+    from refunds import engine
+
+    with pytest.raises(TransactionManagementError):
+        engine._CAPTURES(1, lock=True)
+
+
+@pytest.mark.postgres
+def test_a_locked_read_locks_in_its_sql(db):
+    from django.db import transaction
+
+    from refunds import engine
+
+    with transaction.atomic():
+        sql = engine._CAPTURE_LINES.locked._compiled[0]
+    assert "FOR UPDATE OF" in sql
+    assert "ORDER BY" in sql
