@@ -27,6 +27,7 @@ import functools
 
 from django.db import connections
 from django.db.models import QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.db.models.query import ValuesListIterable, get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
@@ -89,7 +90,12 @@ class CompiledObjects:
                 "CompiledObjects loads every column (no only() or defer())"
             )
         fetch_mode = queryset._fetch_mode
+        # The key as the database takes it (a UUID is text on SQLite).
+        *_, targets, _rest = queryset.query.names_to_path(
+            self.lookup.split(LOOKUP_SEP), queryset.model._meta
+        )
         return (
+            targets[0],
             sql,
             params,
             position,
@@ -106,6 +112,7 @@ class CompiledObjects:
         """The objects for ``key`` (a Python value of the lookup's type, such as
         a primary key), in the queryset's order. One query."""
         (
+            key_field,
             sql,
             params,
             position,
@@ -120,7 +127,7 @@ class CompiledObjects:
         using = self.queryset.db
         connection = connections[using]
         params = params.copy()
-        params[position] = key
+        params[position] = key_field.get_db_prep_value(key, connection)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()

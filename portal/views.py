@@ -12,7 +12,8 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -30,6 +31,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from portal import exports
 from portal.clients import client_address
+from portal.compiled import CompiledObjects
 from portal.decorators import activate_merchant_language, merchant_required
 from portal.display import order_list_rows
 from portal.exceptions import DomainError
@@ -65,14 +67,34 @@ def redirect_or_htmx(request: HttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
+#: The order an action page works on, by its order id, compiled once
+#: (``portal.compiled``; building the query cost about 1 ms a request, issue 16).
+ACTION_ORDERS = CompiledObjects(
+    Order.objects.select_related("merchant", "customer", "payment_method").fetch_mode(
+        models.FETCH_PEERS
+    ),
+    "order_id",
+)
+#: The order page's order with the flags of what it has, the same way.
+PAGE_ORDERS = CompiledObjects(
+    ORDER_PAGE_ORDERS.fetch_mode(models.FETCH_PEERS), "order_id"
+)
+
+
+def merchants_order(orders: CompiledObjects, request: HttpRequest, order_id: UUID):
+    """The request's merchant's order ``order_id`` from ``orders``, or 404:
+    another merchant's order does not exist here. The order id is unique, so
+    the row found is compared with the merchant (the same answer as a query
+    filtered by merchant, from a query compiled with one key)."""
+    found = orders.objects(order_id)
+    if not found or found[0].merchant_id != request.merchant.pk:
+        raise Http404("No order matches the given query.")
+    return found[0]
+
+
 def scoped_order(request: HttpRequest, order_id: UUID) -> Order:
     """The merchant's order, or 404 (another merchant's order does not exist here)."""
-    return get_object_or_404(
-        Order.objects.for_merchant(request.merchant).select_related(
-            "merchant", "customer", "payment_method"
-        ),
-        order_id=order_id,
-    )
+    return merchants_order(ACTION_ORDERS, request, order_id)
 
 
 # Orders ----------------------------------------------------------------------------
@@ -142,9 +164,7 @@ def _query_without_cursor(request: HttpRequest) -> str:
 @require_GET
 @merchant_required
 def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
-    order = get_object_or_404(
-        ORDER_PAGE_ORDERS.for_merchant(request.merchant), order_id=order_id
-    )
+    order = merchants_order(PAGE_ORDERS, request, order_id)
     order.merchant = request.merchant  # the same row, loaded with the user
     overview = OrderOverview.load(order, request.merchant_user)
     return TemplateResponse(
