@@ -1,4 +1,12 @@
-"""The database cache, with an ``incr`` that counts right across processes.
+"""The cache backends: Redis with one client per connection pool, and the
+database cache with an ``incr`` that counts right across processes.
+
+Django's Redis backend builds a new ``redis.Redis`` client for every operation:
+55 µs, more than the GET it then sends (44 µs), on every request that reads its
+session (issue 16). A client holds no connection (it borrows one from the pool
+per command) and is safe to share between threads, so here each pool keeps one.
+
+The database cache:
 
 Django's database cache increments by reading and then writing the value, so two
 processes that count at once both write the same number and one hit is lost. The
@@ -11,8 +19,32 @@ import base64
 import pickle
 
 from django.core.cache.backends.db import DatabaseCache as DjangoDatabaseCache
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
 from django.db import connections, router, transaction
 from django.utils import timezone
+
+
+class _SharedClients(RedisCacheClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            pool = self._get_connection_pool(write)
+            client = self._clients[index] = self._client(connection_pool=pool)
+        return client
+
+
+class RedisCache(DjangoRedisCache):
+    """Django's Redis cache, one client per connection pool."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = _SharedClients
 
 
 class DatabaseCache(DjangoDatabaseCache):

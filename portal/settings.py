@@ -146,7 +146,7 @@ CACHE_URL = env.str("CACHE_URL", default="")
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.cache.RedisCache",
             "LOCATION": CACHE_URL,
             "OPTIONS": {"parser_class": "redis._parsers.hiredis._HiredisParser"},
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="portal"),

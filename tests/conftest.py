@@ -170,7 +170,7 @@ def shared_cache(request, settings, db):
             pytest.skip("needs Redis on 127.0.0.1:6379")
         settings.CACHES = {
             "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "BACKEND": "portal.cache.RedisCache",
                 "LOCATION": "redis://127.0.0.1:6379/0",
                 "OPTIONS": {"parser_class": "redis._parsers.hiredis._HiredisParser"},
                 "KEY_PREFIX": f"test-{uuid.uuid4().hex}",

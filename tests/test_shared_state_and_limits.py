@@ -111,6 +111,19 @@ def test_case_2_concurrent_counts_are_exact(shared_cache):
     assert cache.get(key) == 200
 
 
+def test_the_redis_cache_shares_one_client_per_connection_pool(shared_cache):
+    """Issue 16: Django's Redis backend built a client for every operation
+    (55 µs, more than the GET itself); ours keeps one a pool, and still counts."""
+    if shared_cache != "redis":
+        pytest.skip("the database cache has no clients")
+    client = cache._cache.get_client("a")
+    assert cache._cache.get_client("b") is client
+    assert cache._cache.get_client("a", write=True) is client  # one server
+    key = f"counted-{uuid.uuid4().hex}"
+    cache.set(key, 1)
+    assert cache.incr(key) == 2
+
+
 # 3. Failed API logins are throttled and counted, not logged a row each ------------
 
 

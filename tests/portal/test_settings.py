@@ -152,7 +152,7 @@ def test_production_without_cache_url_shares_the_database_cache_never_a_local_on
     ]
 
 
-def test_cache_url_redis_uses_djangos_redis_backend_with_hiredis():
+def test_cache_url_redis_uses_djangos_redis_backend_with_hiredis_and_shared_clients():
     result = run(
         CACHE_REPORT
         + "; import redis._parsers.hiredis as h; print(h.HIREDIS_AVAILABLE)",
@@ -163,7 +163,7 @@ def test_cache_url_redis_uses_djangos_redis_backend_with_hiredis():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        "django.core.cache.backends.redis.RedisCache",
+        "portal.cache.RedisCache",
         "redis._parsers.hiredis._HiredisParser",
         "django.contrib.sessions.backends.cached_db",
         "True",
