@@ -444,6 +444,12 @@ class OrderState:
             order, sorted(lines, key=by_pk), sorted(captures, key=by_pk), lock=False
         )
 
+    @staticmethod
+    def read_lines_and_captures(order: Order) -> tuple[list, list]:
+        """The order's lines and captures, read only, each in primary-key order
+        (two queries compiled once), for ``read``."""
+        return _LINES(order.pk, lock=False), _CAPTURES(order.pk, lock=False)
+
     @classmethod
     def lock(cls, order: Order) -> "OrderState":
         """Lock the order's row, then load its rows ``FOR UPDATE`` (``load``) for

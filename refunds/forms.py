@@ -28,7 +28,7 @@ from customers.models import Notification
 from customers.notifications import Message, render
 from portal import widgets
 from portal.exceptions import DomainError
-from portal.models import Capture, Channel, Order, OrderLine
+from portal.models import Channel, Order, OrderLine
 from portal.money import (
     amount_input_text,
     format_money,
@@ -177,9 +177,7 @@ class RefundForm(forms.Form):
             self.state = state
             self._lines, self._captures = state.lines, state.captures
         else:
-            # In no order (sorted where shown): no ORDER BY to compile.
-            self._lines = list(OrderLine.objects.filter(order=order).order_by())
-            self._captures = list(Capture.objects.filter(order=order).order_by())
+            self._lines, self._captures = OrderState.read_lines_and_captures(order)
         lines = sorted(self._lines, key=lambda line: (line.position, line.pk))
         # Negative lines (discounts, gift cards) are never chosen: their share
         # comes off the items in proportion, as its own row in the preview.
