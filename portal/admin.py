@@ -36,6 +36,7 @@ from .models import (
     OrderLine,
     Payout,
     RefundState,
+    is_text_search,
 )
 from .money import format_money
 from .prepared import planned_per_call
@@ -441,9 +442,9 @@ class OrderAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
         return queryset.search(search_term), False
 
     def changelist_view(self, request, extra_context=None):
-        # A search or a filter is planned for what it looks for, and the rows
-        # are read when the page renders (portal.prepared).
-        if not any(key not in ("o", "p") for key in request.GET):
+        # A text search is planned for what it looks for, and the rows are
+        # read when the page renders (portal.prepared).
+        if not is_text_search(request.GET.get("q", "")):
             return super().changelist_view(request, extra_context)
         with planned_per_call():
             response = super().changelist_view(request, extra_context)

@@ -25,7 +25,14 @@ from django.utils.translation import gettext_lazy, ngettext
 from portal import widgets
 from portal.clients import Throttle, digest
 from portal.exceptions import DomainError
-from portal.models import MerchantUser, Order, OrderStatus, PaymentProduct, RefundState
+from portal.models import (
+    MerchantUser,
+    Order,
+    OrderStatus,
+    PaymentProduct,
+    RefundState,
+    is_text_search,
+)
 from portal.money import parse_amount
 
 PAGE_SIZE = 25
@@ -178,13 +185,12 @@ class OrderSearchForm(forms.Form):
         ``includes/field.html`` renders them (``widgets.field_group``)."""
         return mark_safe("".join(widgets.field_group(f) for f in self.visible_fields()))
 
-    def filters(self) -> list[str]:
-        """The names of the fields that narrow the list (not the cursor)."""
-        return [
-            name
-            for name in ("q", "status", "product", "date_from", "date_to")
-            if self.cleaned_data.get(name)
-        ]
+    def searches_text(self) -> bool:
+        """Whether the list is searched for a text other than an order id: the
+        search whose best plan depends on the text (``portal.prepared``). The
+        filters by status, product and date each have an index that serves any
+        value, and an order id is unique."""
+        return is_text_search(self.cleaned_data.get("q", ""))
 
     def filter(self, orders: models.QuerySet) -> models.QuerySet:
         """``orders`` (already scoped to one merchant) narrowed by the search."""

@@ -273,6 +273,19 @@ def default_expiry():
     return timezone.now() + timedelta(days=AUTHORIZATION_DAYS)
 
 
+def is_text_search(text: str) -> bool:
+    """Whether ``OrderQuerySet.search`` looks for ``text`` by its parts (a
+    reference, a store's order number, a customer), not as an order id."""
+    text = text.strip()
+    if not text:
+        return False
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return True
+    return False
+
+
 class OrderQuerySet(models.QuerySet):
     """Orders as a merchant or a customer may see them.
 

@@ -110,8 +110,8 @@ def order_list(request: HttpRequest) -> HttpResponse:
     form = OrderSearchForm(request.GET)
     page = None
     if form.is_valid():
-        # A search or filter is planned for what it looks for (portal.prepared).
-        with planned_per_call() if form.filters() else nullcontext():
+        # A text search is planned for what it looks for (portal.prepared).
+        with planned_per_call() if form.searches_text() else nullcontext():
             page = form.page(form.filter(orders))
     rows = order_list_rows(page.orders) if page else []
     partial = request.htmx and not request.htmx.history_restore_request
