@@ -35,7 +35,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
@@ -69,7 +69,7 @@ def api_endpoint(*methods: str, body: bool = False) -> Callable:
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            started = time.monotonic()
+            request.api_started = time.monotonic()
             request.correlation_id = str(uuid.uuid4())
             request.api_credential = None
             request.merchant = None
@@ -93,7 +93,8 @@ def api_endpoint(*methods: str, body: bool = False) -> Callable:
                 )
             response[CORRELATION_HEADER] = request.correlation_id
             response["Content-Language"] = "en"
-            _log(request, response, started)
+            if not getattr(request, "api_logged", False):
+                _log(request, response)
             return response
 
         return wrapper
@@ -209,54 +210,62 @@ def _body_hash(request: HttpRequest) -> str:
 
 
 def _idempotent(request: HttpRequest, key: str, call: Callable) -> HttpResponse:
+    """The response to a write with an idempotency key: made once, replayed
+    after. The request's log row is written in the same transaction (one
+    commit, not two; issue 16); a request that fails is logged after it."""
+    with transaction.atomic():
+        response = _idempotent_response(request, key, call)
+        _log(request, response)
+    request.api_logged = True
+    return response
+
+
+def _idempotent_response(
+    request: HttpRequest, key: str, call: Callable
+) -> HttpResponse:
     identity = {"method": request.method, "path": storable(request.path)}
     body_hash = _body_hash(request)
-    with transaction.atomic():
-        record = _claim(request.merchant, key, identity, body_hash)
-        if record.response_status is not None:
-            if record.expired:
-                record.delete()
-                record = _claim(request.merchant, key, identity, body_hash)
-            elif not record.same_operation(request.method, identity["path"]):
-                raise ApiError(
-                    409,
-                    "CONFLICT",
-                    f"The {IDEMPOTENCY_HEADER} “{key[:64]}” was already used for "
-                    f"{record.method} {record.path[:200]} in the last 24 hours.",
-                )
-            else:
-                request.api_replayed = True
-                return _replay(record)
-        response = call()
-        record.response_status = response.status_code
-        record.response_headers = {
-            name: response[name] for name in STORED_HEADERS if response.has_header(name)
-        }
-        record.response_body = response.content.decode()
-        record.save(
-            update_fields=["response_status", "response_headers", "response_body"]
-        )
-        return response
+    record = _claim(request.merchant, key, identity, body_hash)
+    if record.response_status is not None:
+        if record.expired:
+            record.delete()
+            record = _claim(request.merchant, key, identity, body_hash)
+        elif not record.same_operation(request.method, identity["path"]):
+            raise ApiError(
+                409,
+                "CONFLICT",
+                f"The {IDEMPOTENCY_HEADER} “{key[:64]}” was already used for "
+                f"{record.method} {record.path[:200]} in the last 24 hours.",
+            )
+        else:
+            request.api_replayed = True
+            return _replay(record)
+    response = call()
+    record.response_status = response.status_code
+    record.response_headers = {
+        name: response[name] for name in STORED_HEADERS if response.has_header(name)
+    }
+    record.response_body = response.content.decode()
+    record.save(update_fields=["response_status", "response_headers", "response_body"])
+    return response
 
 
 def _claim(merchant, key: str, identity: dict, body_hash: str) -> ApiIdempotencyRecord:
     """The record for ``key``, inserted now (no response yet) or the earlier one,
-    locked. A concurrent insert of the same key waits here until it commits."""
-    for _attempt in range(3):
-        try:
-            with transaction.atomic():
-                return ApiIdempotencyRecord.objects.create(
-                    merchant=merchant, key=key, body_hash=body_hash, **identity
-                )
-        except IntegrityError:
-            existing = (
-                ApiIdempotencyRecord.objects.select_for_update()
-                .filter(merchant=merchant, key=key)
-                .first()
+    locked. A concurrent insert of the same key waits here until it commits (or
+    rolls back). Inserted with ``ON CONFLICT DO NOTHING`` and then read: no
+    savepoint to recover from a duplicate key (issue 16)."""
+    ApiIdempotencyRecord.objects.bulk_create(
+        [
+            ApiIdempotencyRecord(
+                merchant=merchant, key=key, body_hash=body_hash, **identity
             )
-            if existing is not None:
-                return existing
-    raise ApiError(409, "CONFLICT", "The idempotency key is busy; retry the request.")
+        ],
+        ignore_conflicts=True,
+    )
+    return ApiIdempotencyRecord.objects.select_for_update().get(
+        merchant=merchant, key=key
+    )
 
 
 def _replay(record: ApiIdempotencyRecord) -> HttpResponse:
@@ -281,7 +290,7 @@ def storable(value: str, length: int = 255) -> str:
     return value.replace("\x00", "\ufffd")[:length]
 
 
-def _log(request: HttpRequest, response: HttpResponse, started: float) -> None:
+def _log(request: HttpRequest, response: HttpResponse) -> None:
     """One row per authenticated request. A request without a credential is not
     logged one by one: failed authentication is counted per address and hour
     (``ApiAuthFailure``), so a flood of bad credentials cannot fill the table."""
@@ -297,5 +306,5 @@ def _log(request: HttpRequest, response: HttpResponse, started: float) -> None:
         correlation_id=request.correlation_id,
         idempotency_key=storable(request.idempotency_key),
         replayed=request.api_replayed,
-        duration_ms=round((time.monotonic() - started) * 1000),
+        duration_ms=round((time.monotonic() - request.api_started) * 1000),
     )

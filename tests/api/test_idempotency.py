@@ -197,3 +197,39 @@ def test_concurrent_repeats_with_the_same_key_capture_once(
     assert statuses == [201] * 4
     assert len(set(capture_ids)) == 1
     assert Capture.objects.filter(order=order).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_keyed_write_is_logged_in_its_own_transaction_and_once(api, captured_order):
+    """Issue 16: the request's log row commits with the refund (one commit, not
+    two), the key is claimed without a savepoint, and each request (the first
+    and its replay) has exactly one log row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.api.models import ApiRequestLog
+
+    body = {"refunded_amount": 5000}
+    key = {"Klarna-Idempotency-Key": "refund-log-1"}
+    with CaptureQueriesContext(connection) as queries:
+        first = api.post_json(om(captured_order, "refunds"), body, headers=key)
+    assert first.status_code == 201
+    sql = [q["sql"] for q in queries]
+    log_insert = next(
+        i for i, s in enumerate(sql) if s.startswith('INSERT INTO "api_apirequestlog"')
+    )
+    commits = [i for i, s in enumerate(sql) if s == "COMMIT"]
+    assert commits and log_insert < commits[-1]
+    claim = next(
+        i
+        for i, s in enumerate(sql)
+        if s.startswith('INSERT INTO "api_apiidempotencyrecord"')
+    )
+    assert not sql[claim - 1].startswith("SAVEPOINT")
+
+    second = api.post_json(om(captured_order, "refunds"), body, headers=key)
+    assert second["Idempotent-Replayed"] == "true"
+    for response in (first, second):
+        correlation = response["Klarna-Correlation-Id"]
+        assert ApiRequestLog.objects.filter(correlation_id=correlation).count() == 1
