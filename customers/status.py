@@ -17,22 +17,24 @@ from html import escape
 from uuid import UUID
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
+from django.db.models import Exists, OuterRef
 from django.utils.functional import Promise
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
 
+from portal.compiled import CompiledObjects, give_prefetched
 from portal.display import DateWriter, url_maker
-from portal.models import Order, OrderStatus
+from portal.models import Order, OrderLine, OrderStatus
 from portal.money import format_money
-from refunds.models import Refund, RefundKind
+from refunds.models import Refund, RefundAllocation, RefundKind, RefundLine
 
 from .language import day
 from .models import (
     OPEN_INSTALLMENT,
     BalanceEntry,
     Customer,
+    DueDateExtension,
     Installment,
     InstallmentStatus,
     PaymentPlan,
@@ -272,15 +274,16 @@ class OrderPage:
         queries. Its status comes from what the page loads anyway (the open
         return, the installments), not from subqueries."""
         money = MoneyContext.for_order(order)
-        plans = list(
-            PaymentPlan.objects.filter(order=order)
-            .select_related("payment_method", "capture")
-            .prefetch_related("installments", "due_date_extensions")
-            .order_by("pk")
+        plans = _PLANS.objects(order.pk)
+        give_prefetched(
+            plans, "installments", _INSTALLMENTS.objects(order.pk), "plan_id"
+        )
+        give_prefetched(
+            plans, "due_date_extensions", _EXTENSIONS.objects(order.pk), "plan_id"
         )
         # Every return reported for the order, newest first, in one query: the
         # open one (at most one) pauses the plan, registered ones end timelines.
-        reports = list(ReturnReport.objects.filter(order=order))
+        reports = _RETURN_REPORTS.objects(order.pk)
         open_return = next((r for r in reports if r.resolved_at is None), None)
         pause_until = open_return.pause_until if open_return else None
         rows_by_plan = [(plan, plan_rows(plan, pause_until)) for plan in plans]
@@ -292,9 +295,10 @@ class OrderPage:
             else {}
         )
         entries: dict[int, list[BalanceEntry]] = {}
-        to_balance = [r for r in refunds if r.may_have_balance_entries]
-        for entry in BalanceEntry.objects.filter(refund__in=to_balance).order_by("pk"):
-            entries.setdefault(entry.refund_id, []).append(entry)
+        to_balance = {r.pk for r in refunds if r.may_have_balance_entries}
+        for entry in _BALANCE_ENTRIES.objects(order.pk) if to_balance else ():
+            if entry.refund_id in to_balance:
+                entries.setdefault(entry.refund_id, []).append(entry)
         registered = _returns_registered_by(
             refunds, [r for r in reports if r.resolution == "registered"]
         )
@@ -332,7 +336,7 @@ class OrderPage:
             timelines=timelines,
             open_return=open_return,
             can_report_return=has_scheduled and open_return is None,
-            lines=list(order.lines.all()),
+            lines=_LINES.objects(order.pk),
         )
 
     @property
@@ -351,8 +355,11 @@ def _load_refunds(order: Order) -> list[Refund]:
     merchant's order page); each says whether it may have credited the account
     balance (``may_have_balance_entries``). A refund that lowered the
     installments asks for neither (issue 16)."""
-    refunds = list(Refund.objects.filter(order=order).order_by("-created_at", "-pk"))
-    prefetch_related_objects(refunds, "lines", "allocations")
+    refunds = _REFUNDS.objects(order.pk)
+    if not refunds:
+        return refunds
+    give_prefetched(refunds, "lines", _REFUND_LINES.objects(order.pk), "refund_id")
+    give_prefetched(refunds, "allocations", _ALLOCATIONS.objects(order.pk), "refund_id")
     repaying = []
     for refund in refunds:
         allocations = refund.allocations.all()
@@ -367,14 +374,30 @@ def _load_refunds(order: Order) -> list[Refund]:
             empty = Repayment.objects.none()
             empty._result_cache, empty._prefetch_done = [], True
             refund._prefetched_objects_cache["repayments"] = empty
-    prefetch_related_objects(
-        repaying,
-        Prefetch(
-            "repayments",
-            queryset=Repayment.objects.select_related("payment_method").order_by("pk"),
-        ),
-    )
+    if repaying:
+        give_prefetched(
+            repaying, "repayments", _REPAYMENTS.objects(order.pk), "refund_id"
+        )
     return refunds
+
+
+# The order page's queries by order, compiled once (``portal.compiled``): they
+# cost more to build than to run (issue 16).
+_PLANS = CompiledObjects(
+    PaymentPlan.objects.select_related("payment_method", "capture").order_by("pk"),
+    "order",
+)
+_INSTALLMENTS = CompiledObjects(Installment.objects.all(), "plan__order")
+_EXTENSIONS = CompiledObjects(DueDateExtension.objects.all(), "plan__order")
+_RETURN_REPORTS = CompiledObjects(ReturnReport.objects.all(), "order")
+_REFUNDS = CompiledObjects(Refund.objects.order_by("-created_at", "-pk"), "order")
+_REFUND_LINES = CompiledObjects(RefundLine.objects.all(), "refund__order")
+_ALLOCATIONS = CompiledObjects(RefundAllocation.objects.all(), "refund__order")
+_REPAYMENTS = CompiledObjects(
+    Repayment.objects.select_related("payment_method").order_by("pk"), "refund__order"
+)
+_BALANCE_ENTRIES = CompiledObjects(BalanceEntry.objects.order_by("pk"), "refund__order")
+_LINES = CompiledObjects(OrderLine.objects.all(), "order")
 
 
 def _returns_registered_by(refunds, reports) -> dict[int, ReturnReport]:

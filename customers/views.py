@@ -17,7 +17,8 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.db.models import FETCH_PEERS
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -25,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from portal.compiled import CompiledObjects
 from portal.models import Order
 
 from .auth import (
@@ -148,13 +150,27 @@ def order_list(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "customers/order_list.html", context)
 
 
+#: A customer's order by its order id, with its merchant: compiled once
+#: (``portal.compiled``; issue 16).
+CUSTOMER_ORDERS = CompiledObjects(
+    Order.objects.select_related("merchant").fetch_mode(FETCH_PEERS), "order_id"
+)
+
+
+def customers_order(request: HttpRequest, order_id: UUID) -> Order:
+    """The logged-in customer's order ``order_id``, or 404: another customer's
+    order does not exist here (the order id is unique, so the row found is
+    compared with the customer)."""
+    found = CUSTOMER_ORDERS.objects(order_id)
+    if not found or found[0].customer_id != request.customer.pk:
+        raise Http404("No order matches the given query.")
+    return found[0]
+
+
 @require_http_methods(["GET"])
 @customer_required
 def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
-    order = get_object_or_404(
-        Order.objects.for_customer(request.customer).select_related("merchant"),
-        order_id=order_id,
-    )
+    order = customers_order(request, order_id)
     activate_for(request, order_language(order))
     context = {
         "customer": request.customer,
@@ -167,10 +183,7 @@ def order_detail(request: HttpRequest, order_id: UUID) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @customer_required
 def report_return(request: HttpRequest, order_id: UUID) -> HttpResponse:
-    order = get_object_or_404(
-        Order.objects.for_customer(request.customer).select_related("merchant"),
-        order_id=order_id,
-    )
+    order = customers_order(request, order_id)
     activate_for(request, order_language(order))
     form = ReturnReportForm(order, request.POST or None)
     if request.method == "POST" and form.is_valid() and form.save():

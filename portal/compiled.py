@@ -211,3 +211,21 @@ class CompiledRows:
         if converters:
             return list(map(tuple, compiler.apply_converters(rows, converters)))
         return [tuple(row) for row in rows]
+
+
+def give_prefetched(parents, name: str, children, parent_attname: str) -> None:
+    """Hand each of ``parents`` its ``children`` (grouped by the attribute
+    ``parent_attname``, e.g. ``"plan_id"``, in their order) as ``prefetch_related``
+    would: ``parent.<name>.all()`` then returns them without a query, and anything
+    chained on it queries the database as usual. For children read by a
+    ``CompiledObjects`` of the parents' common key (one query for all)."""
+    by_parent: dict = {}
+    for child in children:
+        by_parent.setdefault(getattr(child, parent_attname), []).append(child)
+    for parent in parents:
+        queryset = getattr(parent, name).get_queryset()
+        queryset._result_cache = by_parent.get(parent.pk, [])
+        queryset._prefetch_done = True
+        if not hasattr(parent, "_prefetched_objects_cache"):
+            parent._prefetched_objects_cache = {}
+        parent._prefetched_objects_cache[name] = queryset
