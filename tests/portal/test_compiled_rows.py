@@ -136,3 +136,20 @@ def test_a_locked_read_locks_in_its_sql(db):
         sql = engine._CAPTURE_LINES.locked._compiled[0]
     assert "FOR UPDATE OF" in sql
     assert "ORDER BY" in sql
+
+
+def test_children_given_as_prefetched_are_read_without_a_query_and_chain_as_usual(
+    make_order, django_assert_num_queries
+):
+    from portal.compiled import CompiledObjects, give_prefetched
+
+    first = make_order(lines=[line("A", 4000, 2), line("B", 6000)])
+    second = make_order(lines=[line("C", 1000)])
+    lines = CompiledObjects(OrderLine.objects.all(), "order")
+    give_prefetched([first], "lines", lines.objects(first.pk), "order_id")
+    give_prefetched([second], "lines", [], "order_id")
+    with django_assert_num_queries(0):
+        assert [x.reference for x in first.lines.all()] == ["A", "B"]
+        assert list(second.lines.all()) == []
+    # Chained, it is the related manager's own query again.
+    assert [x.reference for x in second.lines.filter(reference="C")] == ["C"]
