@@ -545,7 +545,14 @@ def order_timeline(order: Order, captures, refunds, events) -> list[TimelineEntr
     for refund in refunds:
         detail = kinds[refund.kind]
         if refund.fee_amount:
-            detail = with_fee % {"kind": detail, "fee": fmt(refund.fee_amount)}
+            # "Selected items, return fee 4,95 €": the fee is named once, not
+            # also by the kind's label ("Selected items with a return fee").
+            kind = (
+                kinds[RefundKind.ITEMS]
+                if refund.kind == RefundKind.ITEMS_WITH_FEE
+                else detail
+            )
+            detail = with_fee % {"kind": kind, "fee": fmt(refund.fee_amount)}
         entries.append(
             TimelineEntry(
                 refund.created_at,

@@ -63,6 +63,25 @@ def test_timeline_merges_captures_refunds_and_events_newest_first(
     assert timeline[0].by == merchant_user.user.username
 
 
+def test_a_refund_with_a_return_fee_names_the_fee_once_on_the_timeline(
+    captured_order, merchant_user
+):
+    """It read "Selected items with a return fee, return fee 5,00 €"."""
+    captured_order.refund_lines(
+        [("TSHIRT-1", 1)], return_fee=500, by=merchant_user.user
+    )
+    overview = OrderOverview.load(captured_order, merchant_user)
+    (refund,) = [
+        entry
+        for entry in order_timeline(
+            captured_order, overview.captures, overview.refunds, []
+        )
+        if entry.kind == "refund"
+    ]
+    assert refund.title == "Refunded 95,00\xa0€"
+    assert refund.detail == "Selected items, return fee 5,00\xa0€"
+
+
 def test_order_page_runs_the_same_number_of_queries_for_1_and_200_lines(
     portal_client, many_lines_order, merchant_user, django_assert_max_num_queries
 ):
