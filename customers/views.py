@@ -150,19 +150,20 @@ def order_list(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "customers/order_list.html", context)
 
 
-#: A customer's order by its order id, with its merchant: compiled once
+#: A customer's order by customer and order id, with its merchant: compiled once
 #: (``portal.compiled``; issue 16).
 CUSTOMER_ORDERS = CompiledObjects(
-    Order.objects.select_related("merchant").fetch_mode(FETCH_PEERS), "order_id"
+    Order.objects.select_related("merchant").fetch_mode(FETCH_PEERS),
+    "customer",
+    "order_id",
 )
 
 
 def customers_order(request: HttpRequest, order_id: UUID) -> Order:
     """The logged-in customer's order ``order_id``, or 404: another customer's
-    order does not exist here (the order id is unique, so the row found is
-    compared with the customer)."""
-    found = CUSTOMER_ORDERS.objects(order_id)
-    if not found or found[0].customer_id != request.customer.pk:
+    order does not exist here."""
+    found = CUSTOMER_ORDERS.objects(request.customer.pk, order_id)
+    if not found:
         raise Http404("No order matches the given query.")
     return found[0]
 

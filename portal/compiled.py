@@ -32,28 +32,39 @@ from django.db.models.query import ValuesListIterable, get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
-#: Two keys the query is compiled with, to find which parameter is the key;
+#: The two values each key is compiled with, to find which parameter is the key;
 #: each call binds its own there.
 _PROBE_KEYS = (0, 1)
 
 
-def _compile(filtered) -> tuple:
-    """``(queryset, compiler, sql, params, key_position)`` for
-    ``filtered(key)``, a queryset filtered by one key: compiled with two
-    probe keys (0 and 1) to find which parameter is the key. Raises ``ValueError``
-    when that cannot be told (the key is not exactly one parameter)."""
-    compiled = []
-    for key in _PROBE_KEYS:
-        candidate = filtered(key)
+def _compile(filtered, probes=(_PROBE_KEYS,)) -> tuple:
+    """``(queryset, compiler, sql, params, key_positions)`` for
+    ``filtered(*keys)``, a queryset filtered by ``len(probes)`` keys: compiled
+    with each key's two probe values in turn to find which parameter is that
+    key. Raises ``ValueError`` when that cannot be told (a key is not exactly
+    one parameter)."""
+
+    def compile_with(keys) -> tuple:
+        candidate = filtered(*keys)
         compiler = candidate.query.get_compiler(candidate.db)
-        compiled.append((candidate, compiler, *compiler.as_sql()))
-    (queryset, compiler, sql, params), (*_, other_sql, other) = compiled
-    keys = []
-    if other_sql == sql and len(params) == len(other):
-        keys = [i for i, (a, b) in enumerate(zip(params, other, strict=True)) if a != b]
-    if len(keys) != 1:
-        raise ValueError(f"{queryset.query}: cannot tell which parameter is the key")
-    return queryset, compiler, sql, list(params), keys[0]
+        return candidate, compiler, *compiler.as_sql()
+
+    base = [first for first, _second in probes]
+    queryset, compiler, sql, params = compile_with(base)
+    positions = []
+    for index, (_first, second) in enumerate(probes):
+        *_, other_sql, other = compile_with([*base[:index], second, *base[index + 1 :]])
+        keys = []
+        if other_sql == sql and len(params) == len(other):
+            keys = [
+                i for i, (a, b) in enumerate(zip(params, other, strict=True)) if a != b
+            ]
+        if len(keys) != 1:
+            raise ValueError(
+                f"{queryset.query}: cannot tell which parameter is key {index}"
+            )
+        positions.append(keys[0])
+    return queryset, compiler, sql, list(params), positions
 
 
 class CompiledObjects:
@@ -62,24 +73,36 @@ class CompiledObjects:
 
     ``queryset`` may use ``select_related``, ``annotate``, ``order_by`` and
     ``select_for_update`` (the lock is in the SQL, taken on every call); not
-    ``only``, ``values`` or prefetching. It must run on one database. ``lookup``
-    is a lookup whose value is one query parameter (``"pk"``, ``"order"``,
-    ``"plan__order"``). Raises ``ValueError`` for a queryset it cannot compile
-    that way.
+    ``only``, ``values`` or prefetching. It must run on one database.
+    ``lookups`` (``"pk"`` without any) are lookups whose values are one query
+    parameter each (``"order"``, ``"plan__order"``, ``"merchant", "order_id"``),
+    bound by ``objects(*keys)`` in that order. Raises ``ValueError`` for a
+    queryset it cannot compile that way.
     """
 
-    def __init__(self, queryset: QuerySet, lookup: str = "pk") -> None:
+    def __init__(self, queryset: QuerySet, *lookups: str) -> None:
         if queryset._prefetch_related_lookups or queryset._fields is not None:
             raise ValueError("CompiledObjects builds model instances, nothing else")
         self.queryset = queryset
-        self.lookup = lookup
+        self.lookups = lookups or ("pk",)
 
     @cached_property
     def _compiled(self) -> tuple:
         """Compiled when first used, so importing a module that makes one needs
         no database."""
-        queryset, compiler, sql, params, position = _compile(
-            lambda key: self.queryset.filter(**{self.lookup: key})
+        # Each key as the database takes it (a UUID is text on SQLite), probed
+        # with values of its type.
+        key_fields = []
+        for lookup in self.lookups:
+            *_, targets, _rest = self.queryset.query.names_to_path(
+                lookup.split(LOOKUP_SEP), self.queryset.model._meta
+            )
+            key_fields.append(targets[0])
+        queryset, compiler, sql, params, positions = _compile(
+            lambda *keys: self.queryset.filter(
+                **dict(zip(self.lookups, keys, strict=True))
+            ),
+            [tuple(map(field.to_python, _PROBE_KEYS)) for field in key_fields],
         )
         columns = [column for column, _sql, _alias in compiler.select]
         info = compiler.klass_info
@@ -90,15 +113,10 @@ class CompiledObjects:
                 "CompiledObjects loads every column (no only() or defer())"
             )
         fetch_mode = queryset._fetch_mode
-        # The key as the database takes it (a UUID is text on SQLite).
-        *_, targets, _rest = queryset.query.names_to_path(
-            self.lookup.split(LOOKUP_SEP), queryset.model._meta
-        )
         return (
-            targets[0],
+            list(zip(positions, key_fields, strict=True)),
             sql,
             params,
-            position,
             queryset.query,
             columns,
             slice(start, end),
@@ -108,14 +126,13 @@ class CompiledObjects:
             get_related_populators(info, compiler.select, queryset.db, fetch_mode),
         )
 
-    def objects(self, key) -> list:
-        """The objects for ``key`` (a Python value of the lookup's type, such as
+    def objects(self, *keys) -> list:
+        """The objects for ``keys`` (Python values of the lookups' types, such as
         a primary key), in the queryset's order. One query."""
         (
-            key_field,
+            key_fields,
             sql,
             params,
-            position,
             query,
             columns,
             model_slice,
@@ -127,7 +144,8 @@ class CompiledObjects:
         using = self.queryset.db
         connection = connections[using]
         params = params.copy()
-        params[position] = key_field.get_db_prep_value(key, connection)
+        for (position, field), key in zip(key_fields, keys, strict=True):
+            params[position] = field.get_db_prep_value(key, connection)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
@@ -186,7 +204,7 @@ class CompiledRows:
         """SQL, parameters, key position, query and selected columns: compiled
         when first used, so importing a module that makes one needs no
         database."""
-        candidate, compiler, sql, params, position = _compile(
+        candidate, compiler, sql, params, (position,) = _compile(
             lambda key: self.queryset.filter(**{self.lookup: key})
         )
         columns = [column for column, _sql, _alias in compiler.select]

@@ -398,6 +398,12 @@ _CAPTURE_LINES = _Read(
 )
 _PLANS = _Read(PaymentPlan.objects.select_related("payment_method"), "order")
 _INSTALLMENTS = _Read(Installment.objects.all(), "plan__order")
+#: An idempotency key and its refund, locked.
+_REQUEST_KEYS = CompiledObjects(
+    RefundRequestKey.objects.select_for_update().select_related("refund"),
+    "merchant",
+    "key",
+)
 #: Read only, with their plans: one query instead of two.
 _INSTALLMENTS_WITH_PLANS = CompiledObjects(
     Installment.objects.select_related("plan__payment_method").order_by("pk"),
@@ -1210,17 +1216,11 @@ def _lock_order(order: Order) -> Order:
 
 
 def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
-    # At most one row (unique per merchant): no ORDER BY and LIMIT to compile.
-    row = next(
-        iter(
-            RefundRequestKey.objects.select_for_update()
-            .filter(merchant_id=order.merchant_id, key=key)
-            .select_related("refund")
-        ),
-        None,
-    )
-    if row is None:
+    # At most one row (unique per merchant).
+    found = _REQUEST_KEYS.objects(order.merchant_id, key)
+    if not found:
         return None
+    (row,) = found
     if row.created_at < timezone.now() - IDEMPOTENCY_WINDOW:
         row.delete()
         return None

@@ -133,7 +133,7 @@ def test_a_locked_read_locks_in_its_sql(db):
     from refunds import engine
 
     with transaction.atomic():
-        sql = engine._CAPTURE_LINES.locked._compiled[0]
+        sql = engine._CAPTURE_LINES.locked._compiled[1]
     assert "FOR UPDATE OF" in sql
     assert "ORDER BY" in sql
 
@@ -153,3 +153,12 @@ def test_children_given_as_prefetched_are_read_without_a_query_and_chain_as_usua
         assert list(second.lines.all()) == []
     # Chained, it is the related manager's own query again.
     assert [x.reference for x in second.lines.filter(reference="C")] == ["C"]
+
+
+def test_a_query_compiled_with_two_keys_binds_both(order, other_order):
+    from portal.compiled import CompiledObjects
+
+    by_merchant_and_id = CompiledObjects(Order.objects.all(), "merchant", "order_id")
+    assert by_merchant_and_id.objects(order.merchant_id, order.order_id) == [order]
+    assert by_merchant_and_id.objects(other_order.merchant_id, order.order_id) == []
+    assert by_merchant_and_id.objects(order.merchant_id, other_order.order_id) == []
