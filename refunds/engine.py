@@ -371,7 +371,7 @@ class Holding:
 class _Read:
     """One of the queries a refund reads an order's rows with, filtered by
     ``lookup``, in ``order``: compiled once per process, read only or ``FOR
-    UPDATE`` (``portal.compiled``; building and compiling these five queries
+    UPDATE`` (``portal.compiled``; building and compiling these queries
     cost more than running them, issue 16). Locked, the rows are locked in that
     order."""
 
