@@ -1215,6 +1215,15 @@ def _lock_order(order: Order) -> Order:
     return _ORDER(order.pk, lock=True)[0]
 
 
+def replayed_refund(order: Order, key: str, request: RefundRequest) -> Refund | None:
+    """The refund that idempotency key ``key`` already made on ``order`` for
+    ``request`` (``refund.replayed`` is True), or None when the key made none in
+    the last 24 hours. Raises ``IdempotencyConflict`` when it made a refund for
+    another request. Run it in the transaction that holds the order's lock
+    (the key's row is locked too). DOMAIN.md, "Idempotency"."""
+    return _replay(order, key, request.fingerprint())
+
+
 def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
     # At most one row (unique per merchant).
     found = _REQUEST_KEYS.objects(order.merchant_id, key)

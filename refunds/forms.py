@@ -12,7 +12,7 @@ with the form's idempotency key, so a double submit refunds once.
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django import forms
 from django.db import IntegrityError, transaction
@@ -45,6 +45,7 @@ from .engine import (
     RefundRequest,
     execute_refund,
     preview_refund,
+    replayed_refund,
 )
 from .exceptions import IdempotencyConflict, RefundChanged
 from .models import Refund, RefundAllocation, RefundReason
@@ -489,6 +490,41 @@ class RefundForm(forms.Form):
                     raise
         raise AssertionError("unreachable")
 
+    def _selected_lines_since_refunded(self) -> bool:
+        """Whether this confirm selected items that have been refunded in full
+        since its preview (in another tab, by someone else): their fields are
+        now disabled, so the request would otherwise look like one without
+        items ("Select at least one item"), not like the order that changed.
+        Our rule."""
+        if self.cleaned_data["request"].kind != RefundKind.ITEMS:
+            return False
+        return any(
+            self.data.get(f"line-{line.pk}-selected") and line.refundable_quantity == 0
+            for line in self.captured_lines
+        )
+
+    def _earlier_refund_of_this_form(self) -> Refund | None:
+        """The refund this form's idempotency key already made, when the request
+        as submitted (the items selected, whatever their fields say now) is the
+        one it made; raises ``IdempotencyConflict`` when the key made another."""
+        lines = []
+        for line in self.captured_lines:
+            if not self.data.get(f"line-{line.pk}-selected"):
+                continue
+            try:
+                lines.append(
+                    (
+                        line.reference,
+                        parse_quantity(self.data[f"line-{line.pk}-quantity"]),
+                    )
+                )
+            except (KeyError, ValueError):
+                return None
+        submitted = replace(self.cleaned_data["request"], lines=tuple(lines))
+        return replayed_refund(
+            self.order, self.cleaned_data["idempotency_key"], submitted
+        )
+
     def save(self, *, by) -> Refund | None:
         """Execute exactly the previewed plan; None (with errors) when refused.
 
@@ -514,6 +550,13 @@ class RefundForm(forms.Form):
             )
             return None
         try:
+            if self._selected_lines_since_refunded():
+                # Refunded in full since the preview: by this very form (sent
+                # again, e.g. after Back) or by someone else.
+                earlier = self._earlier_refund_of_this_form()
+                if earlier is not None:
+                    return earlier
+                raise RefundChanged(None)
             return execute_refund(
                 self.order,
                 self.cleaned_data["request"],
@@ -524,11 +567,12 @@ class RefundForm(forms.Form):
                 state=self.state if self.locked else None,
             )
         except RefundChanged as changed:
-            # The fresh plan read the locked order: the header shows it too.
-            self.plan = changed.plan
-            self.order._refresh_from(changed.plan.order)
             self.add_error(None, changed.message)
-            return None
+            if changed.plan is not None:
+                # The fresh plan read the locked order: the header shows it too.
+                self.plan = changed.plan
+                self.order._refresh_from(changed.plan.order)
+                return None
         except IdempotencyConflict:
             self._new_idempotency_key()
             self.add_error(

@@ -350,3 +350,67 @@ def test_the_total_to_confirm_stands_beside_the_confirm_button(
         create_url(captured_order), {**data, "action": "preview"}
     ).content.decode()
     assert "Confirm refunds <strong>12,00\xa0€</strong>" in page
+
+
+def confirmed(portal_client, order, data):
+    data = {**data, "expected_fingerprint": fingerprint_of(portal_client, order, data)}
+    return {**data, "action": "confirm"}
+
+
+def test_a_confirmed_item_refund_sent_again_says_it_was_already_made(
+    portal_client, captured_order
+):
+    """Found by a fresh walk-through: Back, then Confirm again, said "This form
+    was already used for a different refund" (the refunded line's fields come
+    back disabled, so the request looked changed). Nothing was refunded twice
+    then either."""
+    data = confirmed(
+        portal_client, captured_order, items(captured_order, ("JEANS-1", 1))
+    )
+    first = portal_client.post(create_url(captured_order), data)
+    again = portal_client.post(create_url(captured_order), data)
+    assert first.status_code == again.status_code == 302
+    assert Refund.objects.count() == 1
+    page = portal_client.get(again["Location"]).content.decode()
+    assert "was already made; nothing was refunded twice" in page
+
+
+def test_a_preview_confirmed_after_another_tab_refunded_its_items_says_the_order_changed(
+    portal_client, captured_order
+):
+    """It said "Select at least one item to refund." (the items' fields come back
+    disabled once they are refunded in full)."""
+    tab_a = confirmed(
+        portal_client,
+        captured_order,
+        items(captured_order, ("JEANS-1", 1), idempotency_key="tab-a"),
+    )
+    tab_b = confirmed(
+        portal_client,
+        captured_order,
+        items(captured_order, ("JEANS-1", 1), idempotency_key="tab-b"),
+    )
+    assert portal_client.post(create_url(captured_order), tab_a).status_code == 302
+    refused = portal_client.post(create_url(captured_order), tab_b)
+    assert refused.status_code == 200
+    body = refused.content.decode()
+    assert "The order changed since your preview" in body
+    assert "Select at least one item" not in body
+    assert Refund.objects.count() == 1
+
+
+def test_a_confirmed_form_sent_again_with_another_item_added_is_refused(
+    portal_client, captured_order
+):
+    data = confirmed(
+        portal_client, captured_order, items(captured_order, ("JEANS-1", 1))
+    )
+    assert portal_client.post(create_url(captured_order), data).status_code == 302
+    pk = line_pk(captured_order, "TSHIRT-1")
+    changed = {**data, f"line-{pk}-selected": "on", f"line-{pk}-quantity": "1"}
+    refused = portal_client.post(create_url(captured_order), changed)
+    assert refused.status_code == 200
+    assert "This form was already used for a different refund" in (
+        refused.content.decode()
+    )
+    assert Refund.objects.count() == 1
