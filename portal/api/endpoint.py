@@ -75,6 +75,7 @@ def api_endpoint(*methods: str, body: bool = False) -> Callable:
             request.merchant = None
             request.idempotency_key = ""
             request.api_replayed = False
+            request.api_logged = False  # set once the log row is written
             try:
                 with translation.override("en"):
                     response = _dispatch(view, methods, body, request, args, kwargs)
@@ -93,7 +94,7 @@ def api_endpoint(*methods: str, body: bool = False) -> Callable:
                 )
             response[CORRELATION_HEADER] = request.correlation_id
             response["Content-Language"] = "en"
-            if not getattr(request, "api_logged", False):
+            if not request.api_logged:
                 _log(request, response)
             return response
 
