@@ -50,6 +50,16 @@ from .engine import (
 from .exceptions import IdempotencyConflict, RefundChanged
 from .models import Refund, RefundAllocation, RefundReason
 
+
+class RefundsGone(Exception):
+    """Every item a confirm selected was refunded in full since its form was
+    opened (``RefundForm.save``)."""
+
+    def __init__(self, items: list[str]):
+        super().__init__(items)
+        self.items = items
+
+
 #: Where each refund-engine error ``field`` is shown in this form.
 ERROR_FIELDS = {
     "amount": "amount",
@@ -457,6 +467,15 @@ class RefundForm(forms.Form):
         """The plan this refund would execute, or None (errors are on the form)."""
         if not self.is_valid():
             return None
+        gone = self._refunded_since_opened()
+        if gone and not self.cleaned_data["request"].lines:
+            self.add_error(
+                None,
+                gettext("Refunded in full since this form was opened: %(items)s.")
+                % {"items": ", ".join(gone)},
+            )
+            self.plan = None
+            return None
         try:
             # The view loaded the order (with its merchant) in this request, the
             # form its lines and captures.
@@ -490,18 +509,20 @@ class RefundForm(forms.Form):
                     raise
         raise AssertionError("unreachable")
 
-    def _selected_lines_since_refunded(self) -> bool:
-        """Whether this confirm selected items that have been refunded in full
-        since its preview (in another tab, by someone else): their fields are
-        now disabled, so the request would otherwise look like one without
-        items ("Select at least one item"), not like the order that changed.
+    def _refunded_since_opened(self) -> list[str]:
+        """The names of the items this form selected that have been refunded in
+        full since it was opened (in another tab, by someone else, or by this
+        form sent again): their fields are now disabled, so the request would
+        otherwise look like one without them ("Select at least one item").
         Our rule."""
         if self.cleaned_data["request"].kind != RefundKind.ITEMS:
-            return False
-        return any(
-            self.data.get(f"line-{line.pk}-selected") and line.refundable_quantity == 0
+            return []
+        return [
+            line.name
             for line in self.captured_lines
-        )
+            if self.data.get(f"line-{line.pk}-selected")
+            and line.refundable_quantity == 0
+        ]
 
     def _earlier_refund_of_this_form(self) -> Refund | None:
         """The refund this form's idempotency key already made, when the request
@@ -550,13 +571,15 @@ class RefundForm(forms.Form):
             )
             return None
         try:
-            if self._selected_lines_since_refunded():
+            gone = self._refunded_since_opened()
+            if gone:
                 # Refunded in full since the preview: by this very form (sent
                 # again, e.g. after Back) or by someone else.
                 earlier = self._earlier_refund_of_this_form()
                 if earlier is not None:
                     return earlier
-                raise RefundChanged(None)
+                if not self.cleaned_data["request"].lines:
+                    raise RefundsGone(gone)
             return execute_refund(
                 self.order,
                 self.cleaned_data["request"],
@@ -567,12 +590,20 @@ class RefundForm(forms.Form):
                 state=self.state if self.locked else None,
             )
         except RefundChanged as changed:
+            # The fresh plan read the locked order: the header shows it too.
+            self.plan = changed.plan
+            self.order._refresh_from(changed.plan.order)
             self.add_error(None, changed.message)
-            if changed.plan is not None:
-                # The fresh plan read the locked order: the header shows it too.
-                self.plan = changed.plan
-                self.order._refresh_from(changed.plan.order)
-                return None
+            return None
+        except RefundsGone as gone:
+            self.add_error(
+                None,
+                gettext(
+                    "Refunded in full since this form was opened: %(items)s. "
+                    "Nothing was refunded now."
+                )
+                % {"items": ", ".join(gone.items)},
+            )
         except IdempotencyConflict:
             self._new_idempotency_key()
             self.add_error(

@@ -375,7 +375,7 @@ def test_a_confirmed_item_refund_sent_again_says_it_was_already_made(
     assert "was already made; nothing was refunded twice" in page
 
 
-def test_a_preview_confirmed_after_another_tab_refunded_its_items_says_the_order_changed(
+def test_a_preview_confirmed_after_another_tab_refunded_its_items_says_so(
     portal_client, captured_order
 ):
     """It said "Select at least one item to refund." (the items' fields come back
@@ -394,9 +394,22 @@ def test_a_preview_confirmed_after_another_tab_refunded_its_items_says_the_order
     refused = portal_client.post(create_url(captured_order), tab_b)
     assert refused.status_code == 200
     body = refused.content.decode()
-    assert "The order changed since your preview" in body
+    assert (
+        "Refunded in full since this form was opened: Jeans. Nothing was refunded now."
+        in body
+    )
     assert "Select at least one item" not in body
     assert Refund.objects.count() == 1
+    # Its preview, asked for again, says the same.
+    again = portal_client.post(
+        preview_url(captured_order),
+        {**tab_b, "action": "preview"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert (
+        "Refunded in full since this form was opened: Jeans." in again.content.decode()
+    )
+    assert again.context["plan"] is None
 
 
 def test_a_confirmed_form_sent_again_with_another_item_added_is_refused(
