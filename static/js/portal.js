@@ -20,6 +20,15 @@
       }
     });
   }
+  // A page the browser restores from its back-forward cache shows the order as
+  // it was when it was left, with any button htmx disabled for a request that
+  // then redirected (a confirmed refund) still disabled: load it again, so the
+  // amounts and forms are the current ones.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      window.location.reload();
+    }
+  });
   document.addEventListener("DOMContentLoaded", focusableScrollers);
   document.addEventListener("htmx:afterSettle", focusableScrollers);
   window.addEventListener("resize", focusableScrollers);

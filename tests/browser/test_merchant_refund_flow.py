@@ -126,3 +126,41 @@ def test_merchant_refunds_two_lines_with_a_fee_then_the_rest_and_cannot_over_ref
     shop_order.refresh_from_db()
     assert shop_order.refunded_amount == shop_order.captured_amount == 42000
     assert shop_order.refunds.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_back_to_a_confirmed_refund_form_shows_the_order_as_it_is_now(
+    browser, live_server, shop_order
+):
+    """Found by a fresh walk-through with Chrome's back-forward cache on (as it
+    is for people; Playwright turns it off): Back after a confirmed refund
+    restored the form with its Confirm button stuck disabled and the header
+    still saying nothing was refunded."""
+    from tests.browser_fixtures import ARGS, CHROMIUM
+
+    cached = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=ARGS,
+        headless=True,
+        ignore_default_args=["--disable-back-forward-cache"],
+    )
+    try:
+        page = cached.new_context(base_url=live_server.url).new_page()
+        page.goto("/login/")
+        page.get_by_label("Username").fill("anna")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"/orders/{shop_order.order_id}/refund/")
+        row_checkbox(page, "Jeans").check()
+        expect(page.locator("#preview-total")).to_contain_text("200,00")
+        page.get_by_role("button", name="Refund 200,00 €").click()
+        expect(page.locator(".messages")).to_contain_text("Refunded 200,00")
+
+        page.go_back()
+        expect(page).to_have_url(f"/orders/{shop_order.order_id}/refund/")
+        # Loaded again: the form of the order as it is now.
+        expect(page.locator("body")).to_contain_text("refunded 200,00 €")
+        expect(row_checkbox(page, "Jeans")).to_be_disabled()
+    finally:
+        cached.close()
+    assert shop_order.refunds.count() == 1
