@@ -162,10 +162,10 @@ CUSTOMER_ORDERS = CompiledObjects(
 def customers_order(request: HttpRequest, order_id: UUID) -> Order:
     """The logged-in customer's order ``order_id``, or 404: another customer's
     order does not exist here."""
-    found = CUSTOMER_ORDERS.objects(request.customer.pk, order_id)
-    if not found:
+    order = CUSTOMER_ORDERS.first(request.customer.pk, order_id)
+    if order is None:
         raise Http404("No order matches the given query.")
-    return found[0]
+    return order
 
 
 @require_http_methods(["GET"])

@@ -165,6 +165,11 @@ class CompiledObjects:
             objects.append(obj)
         return objects
 
+    def first(self, *keys):
+        """The first object for ``keys`` (as ``objects``), or None. One query."""
+        found = self.objects(*keys)
+        return found[0] if found else None
+
 
 class CompiledGet(CompiledObjects):
     """``queryset.get(pk=...)`` compiled once; ``get`` returns None for no row.
@@ -178,8 +183,7 @@ class CompiledGet(CompiledObjects):
     def get(self, pk):
         """The object with primary key ``pk`` (a Python value of the key's type),
         or None. One query."""
-        found = self.objects(pk)
-        return found[0] if found else None
+        return self.first(pk)
 
 
 class CompiledRows:

@@ -325,10 +325,8 @@ class OrderQuerySet(models.QuerySet):
         text = text.strip()
         if not text:
             return self
-        try:
+        if not is_text_search(text):
             return self.filter(order_id=uuid.UUID(text))
-        except ValueError:
-            pass
         number = text.lstrip("#").strip() or text
         if len(number) >= MIN_CONTAINS:
             by_number = Q(merchant_reference1__icontains=number)

@@ -85,10 +85,10 @@ PAGE_ORDERS = CompiledObjects(
 def merchants_order(orders: CompiledObjects, request: HttpRequest, order_id: UUID):
     """The request's merchant's order ``order_id`` from ``orders``, or 404:
     another merchant's order does not exist here."""
-    found = orders.objects(request.merchant.pk, order_id)
-    if not found:
+    order = orders.first(request.merchant.pk, order_id)
+    if order is None:
         raise Http404("No order matches the given query.")
-    return found[0]
+    return order
 
 
 def scoped_order(request: HttpRequest, order_id: UUID) -> Order:
