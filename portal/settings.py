@@ -112,6 +112,9 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
     "DATABASE_POOL", default=True
 ):
+    # Django's backend with a pool that hands out the connection returned last,
+    # so prepared statements stay warm on it (portal/db/base.py).
+    DATABASES["default"]["ENGINE"] = "portal.db"
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
         "max_size": env.int("DATABASE_POOL_MAX", default=20),

@@ -20,10 +20,7 @@ pytest_plugins = ["tests.browser_fixtures"]
 
 
 def pytest_collection_modifyitems(config, items):
-    from django.conf import settings
-
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         skip = pytest.mark.skip(
             reason="needs PostgreSQL (row locks, concurrent connections): "
             "set DATABASE_URL=postgres://... to run it"

@@ -4,17 +4,15 @@ for it. Skipped with the reason on SQLite, without HAProxy or without Redis."""
 import os
 
 import pytest
+from django.db import connections
 
 from tests.cluster.harness import Cluster, missing_requirements
 
 
 @pytest.fixture(scope="session")
 def cluster():
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]
     url = os.environ.get("DATABASE_URL", "")
-    if database["ENGINE"] != "django.db.backends.postgresql":
+    if connections["default"].vendor != "postgresql":
         url = ""
     if reason := missing_requirements(url):
         pytest.skip(f"the two-server cluster {reason}")

@@ -126,7 +126,7 @@ def test_postgresql_is_used_through_psycopgs_connection_pool():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        "django.db.backends.postgresql",
+        "portal.db",
         "portal",
         "['max_size',",
         "'min_size',",
