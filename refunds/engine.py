@@ -404,6 +404,15 @@ _REQUEST_KEYS = CompiledObjects(
     "merchant",
     "key",
 )
+#: A merchant's order by its order id, locked, with what the refund form and its
+#: messages show of it (``OrderState.lock_merchants_order``).
+_MERCHANTS_ORDER_LOCKED = CompiledObjects(
+    Order.objects.select_related("merchant", "customer", "payment_method")
+    .select_for_update(of=("self",))
+    .order_by(),
+    "merchant",
+    "order_id",
+)
 #: Read only, with their plans: one query instead of two.
 _INSTALLMENTS_WITH_PLANS = CompiledObjects(
     Installment.objects.select_related("plan__payment_method").order_by("pk"),
@@ -461,6 +470,20 @@ class OrderState:
         """Lock the order's row, then load its rows ``FOR UPDATE`` (``load``) for
         ``execute_refund(..., state=)``; the caller's transaction holds them."""
         return cls.load(_lock_order(order), lock=True)
+
+    @classmethod
+    def lock_merchants_order(cls, merchant_pk: int, order_id) -> "OrderState | None":
+        """The order ``order_id`` of merchant ``merchant_pk``, locked with its rows
+        as ``lock`` locks them, or None when the merchant has no such order
+        (another merchant's order does not exist here). For a request that has
+        not read the order yet: the scoped read is the lock, one query instead
+        of two. Raises ``TransactionManagementError`` outside a transaction."""
+        if not transaction.get_connection().in_atomic_block:
+            raise transaction.TransactionManagementError(
+                "A refund locks an order's rows only inside a transaction."
+            )
+        order = _MERCHANTS_ORDER_LOCKED.first(merchant_pk, order_id)
+        return None if order is None else cls.load(order, lock=True)
 
     def read_plans(self) -> None:
         """Read the customer's plans into a state read without them (no lock)."""

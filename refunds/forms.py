@@ -12,6 +12,7 @@ with the form's idempotency key, so a double submit refunds once.
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from django import forms
@@ -489,11 +490,13 @@ class RefundForm(forms.Form):
 
     @classmethod
     def confirm(
-        cls, order: Order, data: QueryDict, *, by
+        cls, lock: Callable[[], OrderState], data: QueryDict, *, by
     ) -> tuple["RefundForm", Refund | None]:
         """Bind ``data`` to the order's rows read under its lock and execute it on
         those same rows, in one transaction: the form and the refund, or None
-        (the errors are on the form, nothing was written).
+        (the errors are on the form, nothing was written). ``lock`` reads and
+        locks the order's rows in that transaction (``OrderState.lock``,
+        ``OrderState.lock_merchants_order``); what it raises propagates.
 
         Lost a race on the idempotency key (another request committed the same
         key meanwhile, e.g. a form posted to two orders): tried once more, when
@@ -502,7 +505,8 @@ class RefundForm(forms.Form):
         for attempt in range(2):
             try:
                 with transaction.atomic():
-                    form = cls(order, data, state=OrderState.lock(order))
+                    state = lock()
+                    form = cls(state.order, data, state=state)
                     return form, form.save(by=by)
             except IntegrityError:
                 if attempt:

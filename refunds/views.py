@@ -9,10 +9,11 @@ of band, so both show the order as it is now (a refund from another tab).
 errors, swapped out of band.
 """
 
+import functools
 from uuid import UUID
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
@@ -23,6 +24,7 @@ from portal.decorators import merchant_required
 from portal.money import format_money
 from portal.views import redirect_or_htmx, scoped_order
 
+from .engine import OrderState
 from .forms import RefundForm, allocation_rows
 
 TEMPLATE = "refunds/refund_form.html"
@@ -43,37 +45,51 @@ def _render(request: HttpRequest, form: RefundForm, partial: str) -> HttpRespons
     )
 
 
+def _locked_order(request: HttpRequest, order_id: UUID) -> OrderState:
+    """The merchant's order and its rows, locked (in the caller's transaction),
+    or 404 as ``scoped_order``."""
+    state = OrderState.lock_merchants_order(request.merchant.pk, order_id)
+    if state is None:
+        raise Http404("No order matches the given query.")
+    return state
+
+
+def _say_refunded(request: HttpRequest, order, refund) -> None:
+    """The message the order page shows after a confirmed refund."""
+    amount = format_money(refund.refunded_amount, order.purchase_currency, order.locale)
+    if refund.replayed:
+        messages.info(
+            request,
+            _("This refund of %(amount)s was already made; nothing was refunded twice.")
+            % {"amount": amount},
+        )
+    else:
+        messages.success(
+            request,
+            _(
+                "Refunded %(amount)s to %(customer)s. "
+                "It will be deducted from your next payout."
+            )
+            % {"amount": amount, "customer": order.customer.name},
+        )
+
+
 @require_http_methods(["GET", "POST"])
 @merchant_required(permission="can_refund")
 @vary_on_headers("HX-Request")
 def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
-    order = scoped_order(request, order_id)
     if request.method == "POST" and request.POST.get("action") == "confirm":
-        form, refund = RefundForm.confirm(order, request.POST, by=request.user)
+        form, refund = RefundForm.confirm(
+            functools.partial(_locked_order, request, order_id),
+            request.POST,
+            by=request.user,
+        )
         if refund is not None:
-            amount = format_money(
-                refund.refunded_amount, order.purchase_currency, order.locale
-            )
-            if refund.replayed:
-                messages.info(
-                    request,
-                    _(
-                        "This refund of %(amount)s was already made; "
-                        "nothing was refunded twice."
-                    )
-                    % {"amount": amount},
-                )
-            else:
-                messages.success(
-                    request,
-                    _(
-                        "Refunded %(amount)s to %(customer)s. "
-                        "It will be deducted from your next payout."
-                    )
-                    % {"amount": amount, "customer": order.customer.name},
-                )
-            return redirect_or_htmx(request, order.get_absolute_url())
-    elif request.method == "POST" and request.POST.get("action") == "maximum":
+            _say_refunded(request, form.order, refund)
+            return redirect_or_htmx(request, form.order.get_absolute_url())
+        return _render(request, form, "form-response")
+    order = scoped_order(request, order_id)
+    if request.method == "POST" and request.POST.get("action") == "maximum":
         asked = RefundForm(order, request.POST)
         form = RefundForm(order, asked.maximum_data(), state=asked.state)
         form.preview()

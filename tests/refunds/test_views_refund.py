@@ -1,6 +1,8 @@
 """The portal's refund flow: form, live preview, confirm, idempotency, errors."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from portal.models import LedgerEntry
@@ -319,6 +321,29 @@ def test_refund_pages_run_a_bounded_number_of_queries(
     data = {"kind": "complete", "idempotency_key": "k"}
     with django_assert_max_num_queries(7):
         portal_client.post(preview_url(order), data, HTTP_HX_REQUEST="true")
+
+
+def test_a_confirm_reads_the_order_once_and_that_read_is_its_lock(
+    portal_client, captured_order, on_postgres
+):
+    """The merchant-scoped read of the order is the row lock itself (issue 16):
+    one query for the order, not a read and then a lock."""
+    data = {"kind": "complete", "idempotency_key": "k-once"}
+    data["expected_fingerprint"] = fingerprint_of(portal_client, captured_order, data)
+    with CaptureQueriesContext(connection) as queries:
+        response = portal_client.post(
+            create_url(captured_order), {**data, "action": "confirm"}
+        )
+    assert response.status_code == 302
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "portal_order"' in q["sql"]
+    ]
+    assert len(reads) == 1
+    assert '"portal_order"."merchant_id" = ' in reads[0]
+    if on_postgres:
+        assert reads[0].endswith('FOR UPDATE OF "portal_order"')
 
 
 def test_a_quantity_in_unicode_digits_is_a_form_error_not_a_crash(
