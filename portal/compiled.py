@@ -67,6 +67,19 @@ def _compile(filtered, probes=(_PROBE_KEYS,)) -> tuple:
     return queryset, compiler, sql, list(params), positions
 
 
+def _converters(compiled, query, connection, using: str, columns) -> list:
+    """The database converters of ``compiled``'s ``columns`` on ``connection``,
+    found once per connection (Django's compiler asks every column on every
+    query: about 150 calls a refund preview). Kept on the connection, whose
+    backend's converters they are."""
+    cache = connection.__dict__.setdefault("_compiled_converters", {})
+    converters = cache.get(compiled)
+    if converters is None:
+        compiler = SQLCompiler(query, connection, using)
+        converters = cache[compiled] = (compiler, compiler.get_converters(columns))
+    return converters
+
+
 class CompiledObjects:
     """``queryset.filter(**{lookup: key})`` as model instances, compiled once
     (on first use); ``objects`` returns what iterating the queryset would.
@@ -151,8 +164,7 @@ class CompiledObjects:
             rows = cursor.fetchall()
         if not rows:
             return []
-        compiler = SQLCompiler(query, connection, using)
-        converters = compiler.get_converters(columns)
+        compiler, converters = _converters(self, query, connection, using, columns)
         if converters:
             rows = compiler.apply_converters(rows, converters)
         objects = []
@@ -228,8 +240,7 @@ class CompiledRows:
         width = len(columns)
         if rows and len(rows[0]) != width:
             rows = [row[:width] for row in rows]
-        compiler = SQLCompiler(query, connection, using)
-        converters = compiler.get_converters(columns)
+        compiler, converters = _converters(self, query, connection, using, columns)
         if converters:
             return list(map(tuple, compiler.apply_converters(rows, converters)))
         return [tuple(row) for row in rows]

@@ -45,12 +45,14 @@ def test_the_order_pages_queries_read_what_the_orm_reads(
 
 def test_rows_are_tuples_with_the_fields_converted(captured_order, merchant_user):
     captured_order.refund_lines([("TSHIRT-1", 1)], by=merchant_user.user)
-    (row,) = overview.REFUNDS_WITH_ALLOCATIONS.rows(captured_order.pk)
     refund = Refund.objects.get()
-    assert isinstance(row, tuple)
-    assert row[overview.RefundRow.COLUMNS.index("refund_id")] == refund.refund_id
-    assert row[overview.RefundRow.COLUMNS.index("created_at")] == refund.created_at
-    assert isinstance(row[-1], dict)  # the allocation's recorded effect (JSON)
+    # The converters are found on the first call and kept for the next.
+    for _ in range(2):
+        (row,) = overview.REFUNDS_WITH_ALLOCATIONS.rows(captured_order.pk)
+        assert isinstance(row, tuple)
+        assert row[overview.RefundRow.COLUMNS.index("refund_id")] == refund.refund_id
+        assert row[overview.RefundRow.COLUMNS.index("created_at")] == refund.created_at
+        assert isinstance(row[-1], dict)  # the allocation's recorded effect (JSON)
 
 
 def test_one_query_a_call(captured_order, django_assert_num_queries):
