@@ -441,7 +441,12 @@ class Bench:
         """Measure one page: one client back to back (``samples`` requests when
         given, whatever they take; else the run's window), then ``clients``."""
         row = Row(group, name, note=note)
-        warmup = self.workers * 2 if warmup is None else warmup
+        # Six requests a worker before measuring: a worker's connection runs a
+        # query unprepared once, prepares it the second time (psycopg), and
+        # PostgreSQL plans a prepared statement for its parameters on its first
+        # five runs before it may keep one plan. Measured from the third request
+        # a worker, the first page of each group paid for that planning.
+        warmup = self.workers * 6 if warmup is None else warmup
         row.sequential = measure(
             BASE,
             name,
@@ -625,6 +630,9 @@ class Bench:
                 max_seconds=SAMPLE_LIMIT_SECONDS
                 if concurrency == 1
                 else self.seconds * 2,
+                # As ``page``: six confirms a worker before measuring.
+                warmup=self.workers * 6 if concurrency == 1 else 0,
+                warmup_concurrency=self.workers,
                 classify=classify_confirm,
             )
             rows.append(row)
