@@ -37,10 +37,9 @@ from portal.money import (
     parse_quantity,
 )
 
-from .display import line_rows
+from .display import line_rows, preview_panel
 from .engine import (
     OrderState,
-    PlannedAllocation,
     RefundKind,
     RefundPlan,
     RefundRequest,
@@ -97,23 +96,6 @@ class LineRow:
     selected: forms.BoundField
     quantity: forms.BoundField
     kept: bool = False  # shipping the store's policy does not refund
-
-
-@dataclass
-class AllocationRow:
-    allocation: PlannedAllocation
-    summary: str
-    installments: list[tuple[int, int]]  # (before, after) per open installment
-
-
-def allocation_rows(plan: RefundPlan) -> list[AllocationRow]:
-    """The plan's allocations with the customer's installments before -> after."""
-    rows = []
-    for allocation, summary in plan.effect_summaries():
-        effect = allocation.effect
-        pairs = list(zip(effect.before, effect.after, strict=True)) if effect else []
-        rows.append(AllocationRow(allocation, summary, pairs))
-    return rows
 
 
 class RefundForm(forms.Form):
@@ -292,6 +274,10 @@ class RefundForm(forms.Form):
     def line_rows_html(self) -> list[SafeString]:
         """``line_rows`` as the page's table rows (``refunds.display``)."""
         return line_rows(self)
+
+    def preview_panel(self) -> SafeString:
+        """The preview of ``plan`` as the page shows it (``refunds.display``)."""
+        return preview_panel(self)
 
     def fmt(self, amount: int) -> str:
         """``amount`` (minor units) in the order's currency and locale."""

@@ -25,23 +25,15 @@ from portal.money import format_money
 from portal.views import redirect_or_htmx, scoped_order
 
 from .engine import OrderState
-from .forms import RefundForm, allocation_rows
+from .forms import RefundForm
 
 TEMPLATE = "refunds/refund_form.html"
 
 
 def _render(request: HttpRequest, form: RefundForm, partial: str) -> HttpResponse:
     template = f"{TEMPLATE}#{partial}" if request.htmx else TEMPLATE
-    plan = form.plan
     return TemplateResponse(
-        request,
-        template,
-        {
-            "order": form.order,
-            "form": form,
-            "plan": plan,
-            "allocations": allocation_rows(plan) if plan else [],
-        },
+        request, template, {"order": form.order, "form": form, "plan": form.plan}
     )
 
 
