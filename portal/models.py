@@ -40,6 +40,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.prepared import estimated_rows
 
+from .bulk import insert_rows
 from .exceptions import (
     CancelNotAllowed,
     CaptureNotAllowed,
@@ -1847,14 +1848,18 @@ class LedgerEntry(models.Model):
     @classmethod
     def record_return(cls, refund) -> None:
         order = refund.order
-        cls.objects.create(
-            merchant_id=order.merchant_id,
-            order=order,
-            refund=refund,
-            kind=cls.Kind.RETURN,
-            amount=-refund.refunded_amount,
-            currency=order.purchase_currency,
-            reference=refund.reference,
+        insert_rows(
+            [
+                cls(
+                    merchant_id=order.merchant_id,
+                    order=order,
+                    refund=refund,
+                    kind=cls.Kind.RETURN,
+                    amount=-refund.refunded_amount,
+                    currency=order.purchase_currency,
+                    reference=refund.reference,
+                )
+            ]
         )
 
 

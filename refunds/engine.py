@@ -65,10 +65,9 @@ from customers.models import (
     InstallmentStatus,
     PaymentPlan,
     RefundEffect,
-    Repayment,
     ReturnReport,
 )
-from portal.bulk import update_rows
+from portal.bulk import insert_rows, update_rows
 from portal.compiled import CompiledObjects
 from portal.models import (
     RETURN_FEE_MARKETS,
@@ -1213,11 +1212,15 @@ def execute_refund(
                 raise RefundChanged(plan)
             refund = _write(plan, state, by=by, channel=channel)
             if idempotency_key:
-                RefundRequestKey.objects.create(
-                    merchant_id=locked.merchant_id,
-                    key=idempotency_key,
-                    fingerprint=request_fingerprint,
-                    refund=refund,
+                insert_rows(
+                    [
+                        RefundRequestKey(
+                            merchant_id=locked.merchant_id,
+                            key=idempotency_key,
+                            fingerprint=request_fingerprint,
+                            refund=refund,
+                        )
+                    ]
                 )
     except IntegrityError:
         if not idempotency_key or state is not None:
@@ -1268,7 +1271,7 @@ def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
 
 def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
     order = state.order
-    refund = Refund.objects.create(
+    refund = Refund(
         order=order,
         merchant_id=order.merchant_id,
         kind=plan.kind,
@@ -1283,6 +1286,7 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
         created_by=by,
         channel=channel,
     )
+    insert_rows([refund])
     refund.replayed = False
     refund_lines = [
         RefundLine(
@@ -1316,7 +1320,7 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
                 total_amount=-plan.fee_amount,
             )
         )
-    RefundLine.objects.bulk_create(refund_lines)
+    insert_rows(refund_lines)
 
     # The line ledger's counters, on rows locked by OrderState.load. Added in
     # SQL (one statement per table), like the capture and order counters below.
@@ -1387,7 +1391,7 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
                 (
                     balance_entries if isinstance(obj, BalanceEntry) else repayments
                 ).append(obj)
-    RefundAllocation.objects.bulk_create(allocations)
+    insert_rows(allocations)
     # Increments in SQL, not absolute values: even without the lock, the CHECK
     # constraints (refunded <= captured) would refuse an over-refund.
     update_rows(
@@ -1396,8 +1400,8 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
         {a.capture.pk: (a.amount,) for a in plan.allocations},
         add=True,
     )
-    Repayment.objects.bulk_create(repayments)
-    BalanceEntry.objects.bulk_create(balance_entries)
+    insert_rows(repayments)
+    insert_rows(balance_entries)
 
     order.refunded_amount += plan.refunded_amount
     order.status = order._status_after_change()

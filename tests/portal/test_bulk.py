@@ -1,11 +1,14 @@
-"""``update_rows``: many rows of one table in one UPDATE … FROM (VALUES …)."""
+"""``update_rows`` and ``insert_rows``: many rows of one table in one statement."""
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.models.expressions import DatabaseDefault
 
 from customers.models import Installment, InstallmentStatus
-from portal.bulk import update_rows
-from portal.models import OrderLine
+from portal.bulk import insert_rows, update_rows
+from portal.models import MerchantUser, OrderLine
+from refunds.models import Refund, RefundLine
+from tests.factories import UserFactory
 
 
 def test_counters_are_added_to_what_the_rows_hold(
@@ -59,3 +62,71 @@ def test_the_tables_constraints_judge_the_result(captured_order):
     tshirt = captured_order.lines.get(reference="TSHIRT-1")
     with pytest.raises(IntegrityError), transaction.atomic():
         update_rows(OrderLine, ["refunded_quantity"], {tshirt.pk: (99,)}, add=True)
+
+
+def test_inserted_rows_are_what_bulk_create_writes(
+    captured_order, staff_user, django_assert_num_queries
+):
+    """Defaults (a UUID), auto_now_add and foreign keys as bulk_create writes
+    them; each object gets its primary key, in the order given; one query."""
+
+    def refund(**fields):
+        return Refund(
+            order=captured_order,
+            merchant_id=captured_order.merchant_id,
+            kind="items",
+            items_amount=1000,
+            refunded_amount=1000,
+            created_by=staff_user,
+            **fields,
+        )
+
+    ours, theirs = refund(reference="ours"), refund(reference="theirs")
+    with django_assert_num_queries(1):
+        insert_rows([ours])
+    Refund.objects.bulk_create([theirs])
+    assert ours.pk and not ours._state.adding
+    fields = [f.attname for f in Refund._meta.concrete_fields]
+    fields = [name for name in fields if name not in ("id", "refund_id", "reference")]
+    saved_ours, saved_theirs = (
+        Refund.objects.values(*fields, "refund_id").get(pk=r.pk) for r in (ours, theirs)
+    )
+    assert saved_ours.pop("refund_id") == ours.refund_id
+    saved_theirs.pop("refund_id")
+    created = saved_ours.pop("created_at"), saved_theirs.pop("created_at")
+    assert created[0] is not None and created[0] <= created[1]
+    assert saved_ours == saved_theirs
+
+    tshirt = captured_order.lines.get(reference="TSHIRT-1")
+    lines = [
+        RefundLine(
+            refund=ours,
+            order_line=tshirt,
+            reference="TSHIRT-1",
+            name=f"T-shirt {n}",
+            quantity=1,
+            unit_price=1000,
+            total_amount=1000,
+        )
+        for n in range(3)
+    ]
+    with django_assert_num_queries(1):
+        insert_rows(lines)
+    assert [line.pk for line in lines] == sorted(line.pk for line in lines)
+    assert [RefundLine.objects.get(pk=line.pk).name for line in lines] == [
+        "T-shirt 0",
+        "T-shirt 1",
+        "T-shirt 2",
+    ]
+    with django_assert_num_queries(0):
+        insert_rows([])
+
+
+def test_an_unset_database_default_is_inserted_by_bulk_create(merchant):
+    person = MerchantUser(merchant=merchant, user=UserFactory(username="new"))
+    field = MerchantUser._meta.get_field("language")
+    # What a field with only a db_default holds until it is set.
+    person.language = DatabaseDefault(field._db_default_expression, output_field=field)
+    insert_rows([person])
+    assert person.pk
+    assert MerchantUser.objects.get(pk=person.pk).language == ""
