@@ -308,6 +308,42 @@ def test_a_search_expected_to_match_many_customers_reads_no_more_customer_ids(
     assert any(q["sql"].startswith("EXPLAIN") for q in queries)
 
 
+@pytest.mark.parametrize(("walk", "planned"), [(True, False), (False, True)])
+def test_the_order_query_is_planned_per_search_unless_it_walks_the_orders(
+    portal_client, searched_orders, monkeypatch, walk, planned
+):
+    """Issue 16: customers are always matched planned for the text; the order
+    query too when it looks the matched customers' ids up, but not when it
+    tests each order's customer, whose plan is the same for every text (a
+    prepared statement keeps it)."""
+    from contextlib import contextmanager
+
+    from portal import prepared
+
+    unprepared = []
+    real = prepared.planned_per_call
+
+    def record(execute, sql, params, many, context):
+        unprepared.append(sql)
+        return execute(sql, params, many, context)
+
+    @contextmanager
+    def recording(*args, **kwargs):
+        # Outside: the unprepared execution does not call the wrappers inside it.
+        with connection.execute_wrapper(record), real(*args, **kwargs):
+            yield
+
+    monkeypatch.setattr("portal.views.planned_per_call", recording)
+    if walk:
+        monkeypatch.setattr("portal.models.FEW_CUSTOMERS", 0)
+        monkeypatch.setattr("portal.models.NAME_PREFIX_IDS", 0)
+    response = portal_client.get(URL, {"q": "muller"})
+    assert refs(response) == [searched_orders["muller"].reference]
+    assert any(sql.startswith('SELECT "customers_customer"') for sql in unprepared)
+    order_query = [sql for sql in unprepared if 'FROM "portal_order"' in sql]
+    assert bool(order_query) is planned
+
+
 @pytest.mark.postgres
 def test_the_planners_estimate_of_matching_customers_comes_from_its_statistics(
     db,
