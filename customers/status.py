@@ -10,6 +10,7 @@ account balance, which belongs to no order, in the customer's locale
 formatted when shown, never stored as formatted text.
 """
 
+import functools
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
@@ -23,7 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
 
-from portal.compiled import CompiledObjects, give_prefetched
+from portal.compiled import CompiledObjects, CompiledRows, give_prefetched
 from portal.display import DateWriter, url_maker
 from portal.models import Order, OrderLine, OrderStatus
 from portal.money import format_money
@@ -170,9 +171,12 @@ def customer_orders(customer: Customer):
     order's own columns); one query per page. The key itself is worked out in
     Python: as a SQL ``CASE`` its seven branches cost more to build and compile
     than the query took to run (issue 16)."""
+    return _with_order_state(Order.objects.for_customer(customer))
+
+
+def _with_order_state(orders):
     return (
-        Order.objects.for_customer(customer)
-        .annotate(
+        orders.annotate(
             paused=Exists(ReturnReport.objects.open().filter(order=OuterRef("pk"))),
             paying=Exists(
                 Installment.objects.filter(
@@ -183,6 +187,14 @@ def customer_orders(customer: Customer):
         .order_by("-created_at", "-pk")
         .values_list(*ORDER_ROW_VALUES)
     )
+
+
+@functools.cache
+def _first_page(rows: int) -> CompiledRows:
+    """The first ``rows`` of ``customer_orders``, by customer: compiled once
+    (``portal.compiled``; building and compiling the query with its two
+    subqueries cost more than running it, issue 16)."""
+    return CompiledRows(_with_order_state(Order.objects.all()), "customer", limit=rows)
 
 
 @dataclass
@@ -604,7 +616,7 @@ def order_list_page(customer: Customer, number, per_page: int = 20) -> Page:
     # Counted without the status subqueries, which a count does not need.
     count = Order.objects.for_customer(customer).count
     if str(number or "1") == "1":
-        first = list(orders[: per_page + 1])
+        first = _first_page(per_page + 1).rows(customer.pk)
         paginator.count = len(first) if len(first) <= per_page else count()
         page = Page(first[:per_page], 1, paginator)
     else:

@@ -199,30 +199,35 @@ class CompiledGet(CompiledObjects):
 
 
 class CompiledRows:
-    """``queryset.filter(**{lookup: key})`` compiled once (on first use).
+    """``queryset.filter(**{lookup: key})`` (its first ``limit`` rows, when
+    given) compiled once (on first use).
 
-    ``queryset`` is a ``values_list`` of field names (not ``flat``, ``named``,
-    annotations or ``extra``) on one database; ``lookup`` is a lookup whose
-    value is one query parameter, such as ``"order"`` or ``"refund__order"``.
-    Raises ``ValueError`` for a queryset it cannot compile that way.
+    ``queryset`` is a ``values_list`` of field and annotation names (not
+    ``flat``, ``named`` or ``extra``) on one database; ``lookup`` is a lookup
+    whose value is one query parameter, such as ``"order"`` or
+    ``"refund__order"``. Raises ``ValueError`` for a queryset it cannot compile
+    that way.
     """
 
-    def __init__(self, queryset: QuerySet, lookup: str) -> None:
+    def __init__(self, queryset: QuerySet, lookup: str, *, limit: int | None = None):
         if queryset._iterable_class is not ValuesListIterable:
             raise ValueError("CompiledRows reads values_list() rows, nothing else")
-        if queryset.query.annotation_select or queryset.query.extra_select:
-            raise ValueError("CompiledRows reads fields, not annotations or extra")
+        if queryset.query.extra_select:
+            raise ValueError("CompiledRows reads fields and annotations, not extra")
         self.queryset = queryset
         self.lookup = lookup
+        self.limit = limit
+
+    def _filtered(self, key) -> QuerySet:
+        filtered = self.queryset.filter(**{self.lookup: key})
+        return filtered if self.limit is None else filtered[: self.limit]
 
     @cached_property
     def _compiled(self) -> tuple:
-        """SQL, parameters, key position, query and selected columns: compiled
-        when first used, so importing a module that makes one needs no
-        database."""
-        candidate, compiler, sql, params, (position,) = _compile(
-            lambda key: self.queryset.filter(**{self.lookup: key})
-        )
+        """SQL, parameters, key position, query and selected columns (in the
+        order of the values_list, annotations included): compiled when first
+        used, so importing a module that makes one needs no database."""
+        candidate, compiler, sql, params, (position,) = _compile(self._filtered)
         columns = [column for column, _sql, _alias in compiler.select]
         return sql, params, position, candidate.query, columns[: compiler.col_count]
 
@@ -242,7 +247,7 @@ class CompiledRows:
             rows = [row[:width] for row in rows]
         compiler, converters = _converters(self, query, connection, using, columns)
         if converters:
-            return list(map(tuple, compiler.apply_converters(rows, converters)))
+            rows = compiler.apply_converters(rows, converters)
         return [tuple(row) for row in rows]
 
 

@@ -66,15 +66,29 @@ def test_one_query_a_call(captured_order, django_assert_num_queries):
         OrderLine.objects.all(),
         OrderLine.objects.values("name"),
         OrderLine.objects.values_list("name", flat=True),
-        Order.objects.annotate(line_count=Count("lines")).values_list(
-            "pk", "line_count"
-        ),
+        Order.objects.extra(select={"one": "1"}).values_list("pk", "one"),
     ],
-    ids=["models", "dicts", "flat", "annotation"],
+    ids=["models", "dicts", "flat", "extra"],
 )
-def test_only_values_list_of_fields_is_compiled(queryset):
+def test_only_values_list_of_fields_and_annotations_is_compiled(queryset):
     with pytest.raises(ValueError):
         CompiledRows(queryset, "order")
+
+
+def test_annotations_and_a_limit_read_what_the_orm_reads(make_order, order):
+    """Annotations come back where the values_list names them, converted."""
+    make_order(lines=[line("A", 4000, 2), line("B", 6000)])
+    make_order()
+    queryset = (
+        Order.objects.annotate(line_count=Count("lines"))
+        .order_by("-pk")
+        .values_list("line_count", "reference", "created_at")
+    )
+    compiled = CompiledRows(queryset, "customer", limit=2)
+    expected = list(queryset.filter(customer=order.customer)[:2])
+    assert [count for count, *_ in expected] == [1, 2]
+    assert compiled.rows(order.customer_id) == expected
+    assert compiled.rows(0) == []
 
 
 def _fields(obj) -> dict:
@@ -164,3 +178,14 @@ def test_a_query_compiled_with_two_keys_binds_both(order, other_order):
     assert by_merchant_and_id.objects(order.merchant_id, order.order_id) == [order]
     assert by_merchant_and_id.objects(other_order.merchant_id, order.order_id) == []
     assert by_merchant_and_id.objects(order.merchant_id, other_order.order_id) == []
+
+
+def test_the_customers_first_page_reads_what_the_orm_reads(
+    captured_order, make_order, customer
+):
+    from customers.status import _first_page, customer_orders
+
+    make_order()  # not captured: nothing to pay yet
+    expected = list(customer_orders(customer)[:21])
+    assert [row[-1] for row in expected] == [False, True]  # paying
+    assert _first_page(21).rows(customer.pk) == expected
