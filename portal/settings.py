@@ -100,9 +100,6 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
             ],
             "builtins": ["portal.templatetags.money", "portal.templatetags.urls"],
-            # Django's i18n tags, a literal {% translate %} rendered once per
-            # language (portal/templatetags/translations.py).
-            "libraries": {"i18n": "portal.templatetags.translations"},
         },
     }
 ]

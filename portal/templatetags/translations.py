@@ -1,5 +1,6 @@
-"""Django's ``i18n`` template library, with a literal ``{% translate %}``
-written once per language (``settings.TEMPLATES`` maps ``{% load i18n %}`` here).
+"""``{% load translations %}``: Django's ``i18n`` template library, with a
+literal ``{% translate %}`` written once per language. The project's templates
+load it instead of ``i18n``.
 
 ``{% translate "Orders" %}`` gives the same text every time in one language,
 yet Django's tag looks it up, localizes and escapes it on every render: three

@@ -1,4 +1,4 @@
-"""``{% load i18n %}`` is Django's i18n library with a literal ``{% translate %}``
+"""``{% load translations %}`` is Django's i18n library with a literal ``{% translate %}``
 rendered once per language (``portal.templatetags.translations``, issue 16)."""
 
 import pytest
@@ -9,7 +9,7 @@ from django.utils import translation
 from portal.templatetags.translations import TranslateOnceNode
 
 SOURCE = (
-    "{% load i18n %}"
+    "{% load translations %}"
     '{% translate "Orders" %}|{% translate "Main" context "navigation" %}|'
     '{% translate "Customer\'s invoices" %}|{% translate text %}|'
     '{% translate "Orders"|upper %}|{% translate "Log out" as out %}{{ out }}'
@@ -66,10 +66,24 @@ def test_the_other_i18n_tags_are_djangos(settings):
     rendered = (
         engines["django"]
         .from_string(
-            "{% load i18n %}{% get_current_language as code %}{{ code }} "
+            "{% load translations %}{% get_current_language as code %}{{ code }} "
             "{% blocktranslate with n=3 %}{{ n }} items{% endblocktranslate %} "
             '{% language "de" %}{% translate "Orders" %}{% endlanguage %}'
         )
         .render({})
     )
     assert rendered == "en 3 items Bestellungen"
+
+
+def test_the_projects_templates_load_translations_not_i18n(settings):
+    """A template that loads Django's i18n renders every {% translate %} again."""
+    import re
+    from pathlib import Path
+
+    loads_i18n = re.compile(r"{% load [^%]*\bi18n\b")
+    templates = Path(settings.BASE_DIR, "templates").rglob("*")
+    assert [
+        str(path)
+        for path in templates
+        if path.is_file() and loads_i18n.search(path.read_text())
+    ] == []
