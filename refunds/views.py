@@ -55,6 +55,16 @@ def _say_refunded(request: HttpRequest, order, refund) -> None:
             _("This refund of %(amount)s was already made; nothing was refunded twice.")
             % {"amount": amount},
         )
+    elif refund.store_credit:
+        # No money moves through us, so nothing comes off the payout (DOMAIN.md).
+        messages.success(
+            request,
+            _(
+                "Refunded %(amount)s to %(customer)s as store credit: no money "
+                "goes back through us and nothing is deducted from your payout."
+            )
+            % {"amount": amount, "customer": order.customer.name},
+        )
     else:
         messages.success(
             request,

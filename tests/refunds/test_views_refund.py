@@ -188,6 +188,27 @@ def test_confirm_refunds_the_previewed_plan_and_redirects_to_the_order(
     assert LedgerEntry.objects.get(kind="RETURN").amount == -19500
 
 
+def test_a_store_credit_refund_says_nothing_comes_off_the_payout(
+    portal_client, captured_order, merchant
+):
+    """Found by a fresh walk-through (issue 16): the message said the refund
+    would be deducted from the next payout, where the preview showed 0,00."""
+    merchant.store_credit_only = True
+    merchant.save()
+    data = items(captured_order, ("TSHIRT-1", 1))
+    data["expected_fingerprint"] = fingerprint_of(portal_client, captured_order, data)
+    response = portal_client.post(
+        create_url(captured_order), {**data, "action": "confirm"}, follow=True
+    )
+    page = response.content.decode()
+    assert (
+        "Refunded 100,00\xa0€ to Maja Berg as store credit: no money goes back "
+        "through us and nothing is deducted from your payout." in page
+    )
+    assert "It will be deducted from your next payout" not in page
+    assert not LedgerEntry.objects.filter(kind="RETURN").exists()
+
+
 def test_htmx_confirm_answers_with_a_client_redirect(portal_client, captured_order):
     data = {"kind": "complete", "idempotency_key": "k-htmx"}
     data["expected_fingerprint"] = fingerprint_of(portal_client, captured_order, data)
