@@ -465,18 +465,13 @@ class OrderState:
         return _LINES(order.pk, lock=False), _CAPTURES(order.pk, lock=False)
 
     @classmethod
-    def lock(cls, order: Order) -> "OrderState":
-        """Lock the order's row, then load its rows ``FOR UPDATE`` (``load``) for
-        ``execute_refund(..., state=)``; the caller's transaction holds them."""
-        return cls.load(_lock_order(order), lock=True)
-
-    @classmethod
     def lock_merchants_order(cls, merchant_pk: int, order_id) -> "OrderState | None":
-        """The order ``order_id`` of merchant ``merchant_pk``, locked with its rows
-        as ``lock`` locks them, or None when the merchant has no such order
-        (another merchant's order does not exist here). For a request that has
-        not read the order yet: the scoped read is the lock, one query instead
-        of two. Raises ``TransactionManagementError`` outside a transaction."""
+        """The order ``order_id`` of merchant ``merchant_pk``, its row locked,
+        then its rows ``FOR UPDATE`` (``load``), for ``execute_refund(...,
+        state=)``; the caller's transaction holds them. None when the merchant
+        has no such order (another merchant's order does not exist here). The
+        scoped read is the lock: one query, not a read and then a lock. Raises
+        ``TransactionManagementError`` outside a transaction."""
         if not transaction.get_connection().in_atomic_block:
             raise transaction.TransactionManagementError(
                 "A refund locks an order's rows only inside a transaction."
@@ -1183,7 +1178,7 @@ def execute_refund(
     nothing when the refund is not allowed.
 
     ``state``: the order's rows already locked in the caller's transaction
-    (``OrderState.lock``), e.g. by the refund form that validated ``request``
+    (``OrderState.lock_merchants_order``), e.g. by the refund form that validated ``request``
     against them; they are used as they are, not read again. That transaction
     is then the refund's own (no savepoint): a refusal marks it for rollback
     (nothing was written), and an ``IntegrityError`` (another request committed

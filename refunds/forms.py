@@ -158,7 +158,7 @@ class RefundForm(forms.Form):
 
     def __init__(self, order: Order, *args, state: OrderState | None = None, **kwargs):
         """``state``: the order's rows as this request read them; locked in the
-        caller's transaction (``OrderState.lock``) for a confirm, which ``save``
+        caller's transaction (``OrderState.lock_merchants_order``) for a confirm, which ``save``
         then executes on."""
         super().__init__(*args, **kwargs)
         self.order = order
@@ -481,8 +481,8 @@ class RefundForm(forms.Form):
         """Bind ``data`` to the order's rows read under its lock and execute it on
         those same rows, in one transaction: the form and the refund, or None
         (the errors are on the form, nothing was written). ``lock`` reads and
-        locks the order's rows in that transaction (``OrderState.lock``,
-        ``OrderState.lock_merchants_order``); what it raises propagates.
+        locks the order's rows in that transaction
+        (``OrderState.lock_merchants_order``); what it raises propagates.
 
         Lost a race on the idempotency key (another request committed the same
         key meanwhile, e.g. a form posted to two orders): tried once more, when
