@@ -611,15 +611,17 @@ def order_list_page(customer: Customer, number, per_page: int = 20) -> Page:
     The first page of a customer with at most ``per_page`` orders is all their
     orders: it is read with one query more than it shows and the orders are
     not counted (most customers; the count was a query of its own)."""
-    orders = customer_orders(customer)
-    paginator = Paginator(orders, per_page)
     # Counted without the status subqueries, which a count does not need.
     count = Order.objects.for_customer(customer).count
     if str(number or "1") == "1":
+        # The compiled first page: ``customer_orders`` is not built at all.
         first = _first_page(per_page + 1).rows(customer.pk)
-        paginator.count = len(first) if len(first) <= per_page else count()
+        paginator = Paginator(first, per_page)
+        if len(first) > per_page:
+            paginator.count = count()
         page = Page(first[:per_page], 1, paginator)
     else:
+        paginator = Paginator(customer_orders(customer), per_page)
         paginator.count = count()
         page = paginator.get_page(number)
     page.object_list = [OrderRow(*values) for values in page.object_list]

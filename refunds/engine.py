@@ -1178,8 +1178,9 @@ def execute_refund(
     nothing when the refund is not allowed.
 
     ``state``: the order's rows already locked in the caller's transaction
-    (``OrderState.lock_merchants_order``), e.g. by the refund form that validated ``request``
-    against them; they are used as they are, not read again. That transaction
+    (``OrderState.lock_merchants_order``), e.g. by the refund form that
+    validated ``request`` against them; they are used as they are, not read
+    again. That transaction
     is then the refund's own (no savepoint): a refusal marks it for rollback
     (nothing was written), and an ``IntegrityError`` (another request committed
     the same idempotency key meanwhile) is the caller's to retry, when the key
