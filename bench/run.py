@@ -38,7 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.client import Result, measure, wait_for_server  # noqa: E402
-from bench.database import create_merchants, database_url, recreate  # noqa: E402
+from bench.database import (  # noqa: E402
+    create_merchants,
+    database_url,
+    recreate,
+    settle,
+)
 
 WORK = Path(os.environ.get("BENCH_WORK", "/tmp/bench"))
 PORT = int(os.environ.get("BENCH_PORT", "8201"))
@@ -872,7 +877,7 @@ def write_report(
             else ""
         )
         + f"Data loaded with PostgreSQL COPY in {load['seconds']:.0f} s "
-        f"({args.orders / max(load['seconds'], 0.001):,.0f} orders/s, ANALYZE included; "
+        f"({args.orders / max(load['seconds'], 0.001):,.0f} orders/s, ANALYZE, VACUUM and CHECKPOINT included; "
         "the list measurements between load steps not included), then the special "
         "orders through the model methods. Three merchants "
         "(US/USD, DE/EUR, SE/SEK); every page is measured as the DE merchant "
@@ -975,7 +980,8 @@ def write_report(
         "### Order list: the same pages as the data set grows",
         "",
         "Loaded in steps within this run (one stream of orders, ids growing with "
-        "time); after each step ANALYZE, then one client measures each page.",
+        "time); after each step ANALYZE, VACUUM and CHECKPOINT "
+        "(`bench.database.settle`), then one client measures each page.",
         "",
     ]
     sizes = sorted(growth)
@@ -1235,6 +1241,7 @@ def main() -> None:
                     else None
                 ),
             )
+            settle(url)
             load_seconds += time.perf_counter() - t0
             print(
                 f"Loaded {step:,} orders in {time.perf_counter() - t0:.1f} s",
