@@ -15,7 +15,8 @@ and run it:
   converters, ``select_related`` objects through Django's own populators and
   annotations as attributes (as ``ModelIterable``); ``CompiledGet`` is its
   ``QuerySet.get`` by primary key;
-- ``CompiledRows`` returns the tuples a ``values_list`` queryset would.
+- ``CompiledRows`` returns the tuples a ``values_list`` queryset would;
+- ``together`` runs several of them in one round trip to PostgreSQL.
 
 Nothing is cached but the SQL: every call runs the query. They use Django's
 compiler internals (``klass_info``, ``get_related_populators``,
@@ -23,6 +24,7 @@ compiler internals (``klass_info``, ``get_related_populators``,
 so a Django upgrade that changes those internals fails there first.
 """
 
+import contextlib
 import functools
 
 from django.db import connections
@@ -142,10 +144,24 @@ class CompiledObjects:
     def objects(self, *keys) -> list:
         """The objects for ``keys`` (Python values of the lookups' types, such as
         a primary key), in the queryset's order. One query."""
+        return together((self, keys))[0]
+
+    def _statement(self, connection, keys) -> tuple[str, list]:
+        """The SQL and its parameters with ``keys`` bound, for ``connection``."""
+        key_fields, sql, params, *_ = self._compiled
+        params = params.copy()
+        for (position, field), key in zip(key_fields, keys, strict=True):
+            params[position] = field.get_db_prep_value(key, connection)
+        return sql, params
+
+    def _build(self, connection, rows) -> list:
+        """The objects of ``rows`` as the queryset would build them."""
+        if not rows:
+            return []
         (
-            key_fields,
-            sql,
-            params,
+            _key_fields,
+            _sql,
+            _params,
             query,
             columns,
             model_slice,
@@ -155,15 +171,6 @@ class CompiledObjects:
             populators,
         ) = self._compiled
         using = self.queryset.db
-        connection = connections[using]
-        params = params.copy()
-        for (position, field), key in zip(key_fields, keys, strict=True):
-            params[position] = field.get_db_prep_value(key, connection)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        if not rows:
-            return []
         compiler, converters = _converters(self, query, connection, using, columns)
         if converters:
             rows = compiler.apply_converters(rows, converters)
@@ -234,21 +241,70 @@ class CompiledRows:
     def rows(self, key) -> list[tuple]:
         """The rows for ``key`` (a Python value of the lookup's type, such as a
         primary key). One query."""
-        sql, params, position, query, columns = self._compiled
-        using = self.queryset.db
-        connection = connections[using]
+        return together((self, (key,)))[0]
+
+    def _statement(self, connection, keys) -> tuple[str, list]:
+        """The SQL and its parameters with the key of ``keys`` bound."""
+        sql, params, position, _query, _columns = self._compiled
         params = params.copy()
-        params[position] = key
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        (params[position],) = keys
+        return sql, params
+
+    def _build(self, connection, rows) -> list[tuple]:
+        """The ``values_list`` tuples of ``rows``."""
+        _sql, _params, _position, query, columns = self._compiled
         width = len(columns)
         if rows and len(rows[0]) != width:
             rows = [row[:width] for row in rows]
-        compiler, converters = _converters(self, query, connection, using, columns)
+        compiler, converters = _converters(
+            self, query, connection, self.queryset.db, columns
+        )
         if converters:
             rows = compiler.apply_converters(rows, converters)
         return [tuple(row) for row in rows]
+
+
+def together(*calls: tuple[CompiledObjects | CompiledRows, tuple]) -> list[list]:
+    """For each ``(compiled, keys)`` of ``calls`` (on one database), what
+    ``compiled.objects(*keys)`` (``CompiledObjects``) or ``compiled.rows(*keys)``
+    (``CompiledRows``) returns, from one round trip to PostgreSQL:
+    every query is sent, then every result is read (psycopg's pipeline mode).
+    Elsewhere (SQLite) they run one after another. Either way they run in the
+    given order, so rows are locked (``FOR UPDATE``) in that order, and an
+    error in one (a lock timeout) is raised as Django's error (PostgreSQL
+    then runs none of the later ones). A refund reads three to five tables by
+    one order, the order page five: 60 µs a round trip here, plus the wait in
+    Python (issue 16)."""
+    if not calls:
+        return []
+    connection = connections[calls[0][0].queryset.db]
+    statements = [compiled._statement(connection, keys) for compiled, keys in calls]
+    with contextlib.ExitStack() as stack:
+        if len(calls) > 1 and _pipelines(connection):
+            connection.ensure_connection()
+            stack.enter_context(connection.connection.pipeline())
+        cursors = [stack.enter_context(connection.cursor()) for _ in statements]
+        for cursor, (sql, params) in zip(cursors, statements, strict=True):
+            cursor.execute(sql, params)
+        results = [cursor.fetchall() for cursor in cursors]
+    return [
+        compiled._build(connection, rows)
+        for (compiled, _keys), rows in zip(calls, results, strict=True)
+    ]
+
+
+def _pipelines(connection) -> bool:
+    """Whether ``connection`` can send queries in a pipeline: psycopg
+    3 with libpq 14 or newer."""
+    if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    if not is_psycopg3:
+        return False
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()
 
 
 def give_prefetched(parents, name: str, children, parent_attname: str) -> None:

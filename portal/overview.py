@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from customers.models import PlanStatus, Repayment, ReturnReport
-from portal.compiled import CompiledRows
+from portal.compiled import CompiledRows, together
 from portal.display import (
     ChoiceLabels,
     allocation_items,
@@ -107,7 +107,8 @@ class OrderOverview:
         allocations, refund lines, repayments, payout entries, events,
         customer's return reports), fewer for an order without captures,
         refunds or money back. The first six are compiled once per process
-        (``portal.compiled``).
+        (``portal.compiled``); the lines, captures, payout entries, refunds and
+        refund lines are sent to PostgreSQL together (one round trip).
 
         Relations an order does not have are not queried (our rule, issue 16):
         no captures while nothing is captured (and then no refunds, payout
@@ -118,22 +119,29 @@ class OrderOverview:
         flags say there are none. Each order line is loaded once: capture
         lines point at the same objects.
         """
+        captured = order.captured_amount > 0
+        refunded = order.refunded_amount > 0
+        # The compiled queries this order needs, in one round trip.
+        key = (order.pk,)
+        calls = [(ORDER_LINES_WITH_CAPTURE_LINES, key)]
+        if captured:
+            calls += [(CAPTURES, key), (LEDGER_ENTRIES, key)]
+        if refunded:
+            calls += [(REFUNDS_WITH_ALLOCATIONS, key), (REFUND_LINES, key)]
+        results = dict(zip((c for c, _key in calls), together(*calls), strict=True))
         # Each order line with the capture lines holding its units: a LEFT
         # JOIN, one row per capture line (one for a line nothing captured).
         lines: list[OrderLineRow] = []
         capture_lines: list[CaptureLineRow] = []
         width = len(OrderLineRow.COLUMNS)
         line = None
-        for row in ORDER_LINES_WITH_CAPTURE_LINES.rows(order.pk):
+        for row in results[ORDER_LINES_WITH_CAPTURE_LINES]:
             if line is None or line.pk != row[0]:
                 line = OrderLineRow(*row[:width])
                 lines.append(line)
             if row[width] is not None:
                 capture_lines.append(CaptureLineRow(*row[width:]))
-        captured = order.captured_amount > 0
-        captures = []
-        if captured:
-            captures = [CaptureRow(*row) for row in CAPTURES.rows(order.pk)]
+        captures = [CaptureRow(*row) for row in results.get(CAPTURES, ())]
         products = ChoiceLabels(PaymentProduct.choices)
         plan_statuses = ChoiceLabels(PlanStatus.choices)
         numbers = {}
@@ -150,14 +158,23 @@ class OrderOverview:
         # lists them).
         for cl in capture_lines:
             numbers[cl.capture_id].held_lines.append(cl)
-        refunds = cls._load_refunds(order, numbers) if order.refunded_amount else []
+        refunds = (
+            cls._load_refunds(
+                order,
+                numbers,
+                results[REFUNDS_WITH_ALLOCATIONS],
+                results[REFUND_LINES],
+            )
+            if refunded
+            else []
+        )
         overview = cls(
             order=order,
             lines=lines,
             captures=captures,
             refunds=refunds,
             # Sales, fees and returns: only for something captured.
-            ledger_entries=LEDGER_ENTRIES.rows(order.pk) if captured else [],
+            ledger_entries=results.get(LEDGER_ENTRIES, []),
             events=list(
                 OrderEvent.objects.filter(order=order).select_related("created_by")
             )
@@ -202,11 +219,13 @@ class OrderOverview:
         return overview
 
     @staticmethod
-    def _load_refunds(order: Order, captures_by_pk: dict) -> list["RefundRow"]:
-        """The order's refunds as ``RefundRow`` objects, oldest first, in two queries
-        (three when money went back): the refunds with their allocations (one
-        row per allocation, a LEFT JOIN), their lines, and, only where an
-        allocation's recorded effect may have sent money back, repayments.
+    def _load_refunds(
+        order: Order, captures_by_pk: dict, refund_rows: list, refund_line_rows: list
+    ) -> list["RefundRow"]:
+        """The order's refunds as ``RefundRow`` objects, oldest first, from the
+        rows of ``REFUNDS_WITH_ALLOCATIONS`` (one per allocation, a LEFT JOIN)
+        and ``REFUND_LINES``, and, only where an allocation's recorded effect
+        may have sent money back, repayments (one more query).
 
         Values, not model objects: the page only shows them. Each allocation
         (``AllocationRow``) is linked to its capture in ``captures_by_pk`` and
@@ -216,7 +235,7 @@ class OrderOverview:
         )
         refunds: dict[int, RefundRow] = {}
         width = len(RefundRow.COLUMNS)
-        for row in REFUNDS_WITH_ALLOCATIONS.rows(order.pk):
+        for row in refund_rows:
             refund = refunds.get(row[0])
             if refund is None:
                 refund = refunds[row[0]] = RefundRow(*row[:width])
@@ -233,7 +252,7 @@ class OrderOverview:
             refund.allocations.append(allocation)
         # The lines the page names; a return fee is shown as the fee amount.
         fee = RefundLine.Kind.FEE
-        for refund_pk, kind, *line in REFUND_LINES.rows(order.pk):
+        for refund_pk, kind, *line in refund_line_rows:
             if kind != fee:
                 refunds[refund_pk].lines.append(line)
         repaying = {}

@@ -48,7 +48,6 @@ Rules of our own, where DOMAIN.md is silent:
 
 import hashlib
 import json
-import operator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -68,7 +67,7 @@ from customers.models import (
     ReturnReport,
 )
 from portal.bulk import insert_rows, update_rows
-from portal.compiled import CompiledObjects
+from portal.compiled import CompiledObjects, together
 from portal.models import (
     RETURN_FEE_MARKETS,
     Capture,
@@ -380,11 +379,16 @@ class _Read:
         self.locked = CompiledObjects(queryset.select_for_update(of=("self",)), lookup)
 
     def __call__(self, key, *, lock: bool) -> list:
+        return self.query(lock=lock).objects(key)
+
+    def query(self, *, lock: bool) -> CompiledObjects:
+        """The compiled query, read only or ``FOR UPDATE`` (raises
+        ``TransactionManagementError`` for the lock outside a transaction)."""
         if lock and not transaction.get_connection().in_atomic_block:
             raise transaction.TransactionManagementError(
                 "A refund locks an order's rows only inside a transaction."
             )
-        return (self.locked if lock else self.read).objects(key)
+        return self.locked if lock else self.read
 
 
 _ORDER = _Read(Order.objects.select_related("merchant"), "pk")
@@ -435,34 +439,33 @@ class OrderState:
 
     @classmethod
     def load(cls, order: Order, *, lock: bool, with_plans: bool = True) -> "OrderState":
-        """Load in a fixed number of queries (five, fewer for an order without
-        captures or refunds); ``with_plans=False`` skips the customer's plans
-        (enough to count what is refundable). ``lock``: every row ``FOR UPDATE``,
+        """Load the order's rows in one round trip to PostgreSQL (three to five
+        queries sent together, ``portal.compiled.together``; one more
+        when the order has refunds, for what its captures refunded as money).
+        ``with_plans=False`` skips the customer's plans (enough to count what is
+        refundable and to show the form). ``lock``: every row ``FOR UPDATE``,
         table by table, each in primary-key order (the caller holds the order)."""
-
-        captures = _CAPTURES(order.pk, lock=lock)
-        lines = _LINES(order.pk, lock=lock)
-        state = cls._with_capture_lines(order, lines, captures, lock=lock)
+        key = (order.pk,)
+        calls = [
+            (_CAPTURES.query(lock=lock), key),
+            (_LINES.query(lock=lock), key),
+            (_CAPTURE_LINES.query(lock=lock), key),
+        ]
+        if with_plans and lock:
+            # A plan is opened by a capture. Plans, then installments.
+            calls += [
+                (_PLANS.query(lock=True), key),
+                (_INSTALLMENTS.query(lock=True), key),
+            ]
+        elif with_plans:
+            # Read only: the installments with their plans in one query.
+            calls.append((_INSTALLMENTS_WITH_PLANS, key))
+        captures, lines, capture_lines, *plan_rows = together(*calls)
+        state = cls._assemble(order, lines, captures, capture_lines)
         state.locked = lock
         if with_plans:
-            state._load_plans(lock=lock)
+            state._set_plans(plan_rows, lock=lock)
         return state
-
-    @classmethod
-    def read(cls, order: Order, lines, captures) -> "OrderState":
-        """A read-only state from the order's lines and captures as a page read
-        them in this request: reads their capture lines (one query; none without
-        captures). ``read_plans`` adds the customer's plans for a preview."""
-        by_pk = operator.attrgetter("pk")
-        return cls._with_capture_lines(
-            order, sorted(lines, key=by_pk), sorted(captures, key=by_pk), lock=False
-        )
-
-    @staticmethod
-    def read_lines_and_captures(order: Order) -> tuple[list, list]:
-        """The order's lines and captures, read only, each in primary-key order
-        (two queries compiled once), for ``read``."""
-        return _LINES(order.pk, lock=False), _CAPTURES(order.pk, lock=False)
 
     @classmethod
     def lock_merchants_order(cls, merchant_pk: int, order_id) -> "OrderState | None":
@@ -482,13 +485,13 @@ class OrderState:
     def read_plans(self) -> None:
         """Read the customer's plans into a state read without them (no lock)."""
         if not self.plans_read:
-            self._load_plans(lock=False)
+            key = (self.order.pk,)
+            self._set_plans(together((_INSTALLMENTS_WITH_PLANS, key)), lock=False)
 
     @classmethod
-    def _with_capture_lines(
-        cls, order: Order, lines: list, captures: list, *, lock: bool
+    def _assemble(
+        cls, order: Order, lines: list, captures: list, capture_lines: list
     ) -> "OrderState":
-        capture_lines = _CAPTURE_LINES(order.pk, lock=lock) if captures else []
         by_pk = {line.pk: line for line in lines}
         captures_by_pk = {c.pk: c for c in captures}
         for cl in capture_lines:
@@ -501,26 +504,27 @@ class OrderState:
             line.order = order
         return cls(order, lines, captures, capture_lines, {}, {}, {})
 
-    def _load_plans(self, *, lock: bool) -> None:
+    def _set_plans(self, rows: list[list], *, lock: bool) -> None:
+        """The customer's plans from ``load``'s plan queries: ``[plans,
+        installments]`` locked, ``[installments with their plans]`` read only."""
         order = self.order
         plans: dict[int, PaymentPlan] = {}
         installments: dict[int, list[Installment]] = {}
-        if self.captures and not lock:
-            # Read only: the installments with their plans in one query. Every
-            # capture opens a plan with at least one installment
-            # (``PaymentPlan.open_for_capture``); a plan found without any is
-            # read by itself below.
-            for inst in _INSTALLMENTS_WITH_PLANS.objects(order.pk):
+        if lock:
+            for plan in rows[0]:
+                plans.setdefault(plan.capture_id, plan)
+            for inst in rows[1]:
+                installments.setdefault(inst.plan_id, []).append(inst)
+        else:
+            for inst in rows[0]:
                 inst.plan = plans.setdefault(inst.plan.capture_id, inst.plan)
                 installments.setdefault(inst.plan_id, []).append(inst)
-        if self.captures and (lock or len(plans) < len(self.captures)):
-            # A plan is opened by a capture. Locked: plans, then installments,
-            # each table in primary-key order.
-            for plan in _PLANS(order.pk, lock=lock):
-                plans.setdefault(plan.capture_id, plan)
-        if lock and plans:
-            for inst in _INSTALLMENTS(order.pk, lock=True):
-                installments.setdefault(inst.plan_id, []).append(inst)
+            # Every capture opens a plan with at least one installment
+            # (``PaymentPlan.open_for_capture``); a plan found without any is
+            # read by itself.
+            if len(plans) < len(self.captures):
+                for plan in _PLANS(order.pk, lock=False):
+                    plans.setdefault(plan.capture_id, plan)
         # Nothing refunded yet (the order's counter, read with the order):
         # no allocations to sum, no query (issue 16).
         self.money_refunded = (
@@ -1150,7 +1154,7 @@ def preview_refund(
 
     The order is read again unless ``reload=False``: a caller that loaded it
     with its merchant in the same request (the portal's refund views) saves that
-    query, and one that read its rows too (``OrderState.read``, the refund form)
+    query, and one that read its rows too (``OrderState.load``, the refund form)
     passes them as ``state``. Execution locks and re-reads everything and
     refuses a plan that changed since its preview (the fingerprint), so a
     preview never needs fresher rows than the request's own (our rule, issue 16).

@@ -19,7 +19,6 @@ from django import forms
 from django.db import IntegrityError, transaction
 from django.http import QueryDict
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -164,14 +163,14 @@ class RefundForm(forms.Form):
         self.order = order
         self.plan: RefundPlan | None = None
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
-        # The order's lines and captures, read once for the fields, the header
-        # and the preview (``state``).
-        self.locked = state is not None and state.locked
-        if state is not None:
-            self.state = state
-            self._lines, self._captures = state.lines, state.captures
-        else:
-            self._lines, self._captures = OrderState.read_lines_and_captures(order)
+        # The order's rows, read once (one round trip) for the fields, the
+        # header and the preview: with the customer's plans when the form was
+        # sent (a preview shows them), without for the empty form.
+        if state is None:
+            state = OrderState.load(order, lock=False, with_plans=self.is_bound)
+        self.locked = state.locked
+        self.state = state
+        self._lines, self._captures = state.lines, state.captures
         lines = sorted(self._lines, key=lambda line: (line.position, line.pk))
         # Negative lines (discounts, gift cards) are never chosen: their share
         # comes off the items in proportion, as its own row in the preview.
@@ -243,12 +242,6 @@ class RefundForm(forms.Form):
                 "capture; this order has %(count)d captures."
             ) % {"count": self.capture_count}
         return ""
-
-    @cached_property
-    def state(self) -> OrderState:
-        """The engine's view of the rows this form read (their capture lines are
-        read on first use; the plans only for a preview)."""
-        return OrderState.read(self.order, self._lines, self._captures)
 
     @property
     def refundable(self) -> tuple[int, int]:

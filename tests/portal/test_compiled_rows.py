@@ -189,3 +189,71 @@ def test_the_customers_first_page_reads_what_the_orm_reads(
     expected = list(customer_orders(customer)[:21])
     assert [row[-1] for row in expected] == [False, True]  # paying
     assert _first_page(21).rows(customer.pk) == expected
+
+
+def test_queries_sent_together_give_what_each_gives_alone(
+    make_order, merchant_user, django_capture_on_commit_callbacks
+):
+    from portal.compiled import together
+    from refunds import engine
+
+    two = make_order(lines=[line("A", 4000, 2), line("B", 6000)], capture=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        two.refund_lines([("A", 1)], by=merchant_user.user)
+    reads = [getattr(engine, name).read for name, _lookup in REFUND_READS]
+    together = together(*[(read, (two.pk,)) for read in reads])
+    alone = [read.objects(two.pk) for read in reads]
+    assert [[_fields(o) for o in objs] for objs in together] == [
+        [_fields(o) for o in objs] for objs in alone
+    ]
+    assert all(together)
+
+
+@pytest.mark.postgres
+def test_queries_sent_together_are_one_pipeline_on_postgresql(
+    captured_order, monkeypatch
+):
+    """Sent in one pipeline (one round trip), not one query after another."""
+    import psycopg
+    from django.db import connection
+
+    from portal.compiled import together
+    from refunds import engine
+
+    entered = []
+    pipeline = psycopg.Connection.pipeline
+
+    def counting(self):
+        entered.append(self)
+        return pipeline(self)
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", counting)
+    captures, lines = together(
+        (engine._CAPTURES.read, (captured_order.pk,)),
+        (engine._LINES.read, (captured_order.pk,)),
+    )
+    assert entered == [connection.connection]
+    assert captures and lines
+
+
+@pytest.mark.postgres
+def test_an_error_in_queries_sent_together_is_raised_as_djangos_error(
+    captured_order, django_assert_num_queries
+):
+    from django.db import DataError, transaction
+    from django.db.models import F
+
+    from portal.compiled import CompiledObjects, together
+    from refunds import engine
+
+    failing = CompiledObjects(
+        Order.objects.annotate(broken=F("pk") / (F("pk") - F("pk"))), "pk"
+    )
+    with pytest.raises(DataError), transaction.atomic():
+        together(
+            (engine._CAPTURES.read, (captured_order.pk,)),
+            (failing, (captured_order.pk,)),
+            (engine._LINES.read, (captured_order.pk,)),
+        )
+    # The connection goes on as usual after the rollback.
+    assert engine._LINES.read.objects(captured_order.pk)
