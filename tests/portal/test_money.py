@@ -294,3 +294,45 @@ def test_parse_amount_reads_back_every_amount_shown_for_editing(
 ):
     shown = to_major_string(amount, currency, locale)
     assert parse_amount(shown, currency, locale) == amount
+
+
+#: Locales and currencies money is written in, with ones whose patterns differ
+#: (symbol first or last, a minus after the symbol, lakh groups, no decimals,
+#: three decimals, right-to-left marks, an unknown locale).
+WRITTEN = [
+    ("EUR", "de_DE"),
+    ("EUR", "en_DE"),
+    ("USD", "en_US"),
+    ("SEK", "sv_SE"),
+    ("CHF", "de_CH"),
+    ("EUR", "de_AT"),
+    ("EUR", "nl_NL"),
+    ("EUR", "fr_FR"),
+    ("INR", "en_IN"),
+    ("JPY", "ja_JP"),
+    ("KWD", "ar_KW"),
+    ("ISK", "is_IS"),
+    ("USD", "xx_YY"),
+]
+
+
+@pytest.mark.parametrize(("currency", "locale"), WRITTEN)
+@given(amount=st.integers(min_value=-(10**15), max_value=10**15))
+def test_money_is_written_exactly_as_babel_writes_it(currency, locale, amount):
+    from decimal import Decimal
+
+    from babel.numbers import format_currency, get_currency_precision
+
+    babel_locale = "en_US" if locale == "xx_YY" else locale
+    value = Decimal(amount).scaleb(-get_currency_precision(currency))
+    assert format_money(amount, currency, locale) == format_currency(
+        value, currency, locale=babel_locale
+    )
+
+
+def test_regression_amounts_are_written_as_the_pages_show_them():
+    assert format_money(-59, "EUR", "de_DE") == "-0,59\xa0€"
+    assert format_money(123456789, "SEK", "sv_SE") == "1\xa0234\xa0567,89\xa0kr"
+    assert format_money(100, "USD", "en_US") == "$1.00"
+    assert format_money(1234567, "INR", "en_IN") == "₹12,345.67"
+    assert format_money(123456789, "INR", "en_IN") == "₹12,34,567.89"
