@@ -36,7 +36,7 @@ from portal.money import (
     parse_quantity,
 )
 
-from .display import line_rows, preview_panel
+from .display import error_slots, line_rows, preview_panel
 from .engine import (
     OrderState,
     RefundKind,
@@ -276,8 +276,13 @@ class RefundForm(forms.Form):
         """``amount`` (minor units) in the order's currency and locale."""
         return format_money(amount, self.order.purchase_currency, self.order.locale)
 
-    def error_slots(self) -> list[forms.BoundField]:
-        """Fields with an error container in the page (replaced on each preview)."""
+    def error_slots(self) -> SafeString:
+        """Each field's error container in the page, with its errors, swapped
+        out of band on each preview (``refunds.display.error_slots``)."""
+        return error_slots(self, self._error_slot_names())
+
+    def _error_slot_names(self) -> list[str]:
+        """Fields with an error container in the page."""
         names = [
             "kind",
             "lines",
@@ -289,7 +294,7 @@ class RefundForm(forms.Form):
             "internal_note",
         ]
         names += [f"line-{line.pk}-quantity" for line in self.captured_lines]
-        return [self[name] for name in names if name in self.fields]
+        return [name for name in names if name in self.fields]
 
     def _money(self, name: str) -> int:
         try:
