@@ -655,7 +655,13 @@ class PaymentPlan(models.Model):
         elif nothing_owed:
             self.status = PlanStatus.PAID
         if (self.service_fee_refunded, self.status) != before:
-            self.save(update_fields=["service_fee_refunded", "status"])
+            # ``update_rows``, not ``save``: no row count is read, so this can
+            # run in ``portal.pipeline.sent_together`` (the refund's writes).
+            update_rows(
+                PaymentPlan,
+                ["service_fee_refunded", "status"],
+                {self.pk: (self.service_fee_refunded, self.status)},
+            )
         back = effect.money_back + effect.service_fee_returned
         if not back:
             return []

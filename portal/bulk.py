@@ -61,9 +61,11 @@ def update_rows(
         return cursor.rowcount
 
 
-def insert_rows(objs: Sequence[Model]) -> None:
+def insert_rows(objs: Sequence[Model], *, returning: bool = True) -> None:
     """Insert ``objs``, new instances of one model with an auto-incremented
-    primary key, in one statement, and set their primary keys: what
+    primary key, in one statement, and set their primary keys (unless
+    ``returning`` is False: they are not read back, so the statement does not
+    wait for its answer in ``portal.pipeline.sent_together``): what
     ``bulk_create`` does (field defaults and ``pre_save``, such as
     ``auto_now_add``, apply; no signals are sent), without building and
     compiling the ORM's insert query on every call. The ORM's insert machinery
@@ -96,11 +98,14 @@ def insert_rows(objs: Sequence[Model]) -> None:
     sql = (
         f"INSERT INTO {quote(meta.db_table)} "
         f"({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES {', '.join([row_sql] * len(objs))} "
-        f"RETURNING {quote(meta.pk.column)}"
+        f"VALUES {', '.join([row_sql] * len(objs))}"
     )
+    if not returning:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"{sql} RETURNING {quote(meta.pk.column)}", params)
         # Rows come back in the order of the VALUES list (as bulk_create relies on).
         keys = [row[0] for row in cursor.fetchall()]
     for obj, key in zip(objs, keys, strict=True):

@@ -34,6 +34,8 @@ from django.db.models.query import ValuesListIterable, get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
+from portal.pipeline import can_pipeline
+
 #: The two values each key is compiled with, to find which parameter is the key;
 #: each call binds its own there.
 _PROBE_KEYS = (0, 1)
@@ -280,7 +282,7 @@ def together(*calls: tuple[CompiledObjects | CompiledRows, tuple]) -> list[list]
     connection = connections[calls[0][0].queryset.db]
     statements = [compiled._statement(connection, keys) for compiled, keys in calls]
     with contextlib.ExitStack() as stack:
-        if len(calls) > 1 and _pipelines(connection):
+        if len(calls) > 1 and can_pipeline(connection):
             connection.ensure_connection()
             stack.enter_context(connection.connection.pipeline())
         cursors = [stack.enter_context(connection.cursor()) for _ in statements]
@@ -291,20 +293,6 @@ def together(*calls: tuple[CompiledObjects | CompiledRows, tuple]) -> list[list]
         compiled._build(connection, rows)
         for (compiled, _keys), rows in zip(calls, results, strict=True)
     ]
-
-
-def _pipelines(connection) -> bool:
-    """Whether ``connection`` can send queries in a pipeline: psycopg
-    3 with libpq 14 or newer."""
-    if connection.vendor != "postgresql":
-        return False
-    from django.db.backends.postgresql.psycopg_any import is_psycopg3
-
-    if not is_psycopg3:
-        return False
-    import psycopg
-
-    return psycopg.Pipeline.is_supported()
 
 
 def give_prefetched(parents, name: str, children, parent_attname: str) -> None:

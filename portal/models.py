@@ -1871,7 +1871,8 @@ class LedgerEntry(models.Model):
                     currency=order.purchase_currency,
                     reference=refund.reference,
                 )
-            ]
+            ],
+            returning=False,  # not read back: may be sent in a pipeline
         )
 
 

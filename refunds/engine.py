@@ -67,7 +67,7 @@ from customers.models import (
     ReturnReport,
 )
 from portal.bulk import insert_rows, update_rows
-from portal.compiled import CompiledObjects, together
+from portal.compiled import CompiledObjects, CompiledRows, together
 from portal.models import (
     RETURN_FEE_MARKETS,
     Capture,
@@ -78,6 +78,7 @@ from portal.models import (
     OrderLine,
 )
 from portal.money import MAX_AMOUNT, allocate, format_money, proportion
+from portal.pipeline import sent_together
 
 from .exceptions import (
     IdempotencyConflict,
@@ -421,6 +422,15 @@ _INSTALLMENTS_WITH_PLANS = CompiledObjects(
     Installment.objects.select_related("plan__payment_method").order_by("pk"),
     "plan__order",
 )
+#: ``(capture pk, amount)``: what each capture refunded as money (not store
+#: credit), minor units.
+_MONEY_REFUNDED = CompiledRows(
+    RefundAllocation.objects.filter(refund__store_credit=False)
+    .values_list("capture_id")
+    .annotate(amount=Sum("amount"))
+    .order_by(),
+    "capture__order",
+)
 
 
 @dataclass
@@ -460,6 +470,10 @@ class OrderState:
         elif with_plans:
             # Read only: the installments with their plans in one query.
             calls.append((_INSTALLMENTS_WITH_PLANS, key))
+        # Nothing refunded yet (the order's counter, read with the order): no
+        # allocations to sum, no query (issue 16).
+        if with_plans and order.refunded_amount:
+            calls.append((_MONEY_REFUNDED, key))
         captures, lines, capture_lines, *plan_rows = together(*calls)
         state = cls._assemble(order, lines, captures, capture_lines)
         state.locked = lock
@@ -486,7 +500,10 @@ class OrderState:
         """Read the customer's plans into a state read without them (no lock)."""
         if not self.plans_read:
             key = (self.order.pk,)
-            self._set_plans(together((_INSTALLMENTS_WITH_PLANS, key)), lock=False)
+            calls = [(_INSTALLMENTS_WITH_PLANS, key)]
+            if self.order.refunded_amount:
+                calls.append((_MONEY_REFUNDED, key))
+            self._set_plans(together(*calls), lock=False)
 
     @classmethod
     def _assemble(
@@ -506,17 +523,20 @@ class OrderState:
 
     def _set_plans(self, rows: list[list], *, lock: bool) -> None:
         """The customer's plans from ``load``'s plan queries: ``[plans,
-        installments]`` locked, ``[installments with their plans]`` read only."""
+        installments]`` locked, ``[installments with their plans]`` read only,
+        then ``_MONEY_REFUNDED``'s rows when the order has refunds."""
         order = self.order
         plans: dict[int, PaymentPlan] = {}
         installments: dict[int, list[Installment]] = {}
         if lock:
-            for plan in rows[0]:
+            found_plans, found_installments, *money = rows
+            for plan in found_plans:
                 plans.setdefault(plan.capture_id, plan)
-            for inst in rows[1]:
+            for inst in found_installments:
                 installments.setdefault(inst.plan_id, []).append(inst)
         else:
-            for inst in rows[0]:
+            found_installments, *money = rows
+            for inst in found_installments:
                 inst.plan = plans.setdefault(inst.plan.capture_id, inst.plan)
                 installments.setdefault(inst.plan_id, []).append(inst)
             # Every capture opens a plan with at least one installment
@@ -525,20 +545,7 @@ class OrderState:
             if len(plans) < len(self.captures):
                 for plan in _PLANS(order.pk, lock=False):
                     plans.setdefault(plan.capture_id, plan)
-        # Nothing refunded yet (the order's counter, read with the order):
-        # no allocations to sum, no query (issue 16).
-        self.money_refunded = (
-            dict(
-                RefundAllocation.objects.filter(
-                    capture__order=order, refund__store_credit=False
-                )
-                .values_list("capture_id")
-                .annotate(s=Sum("amount"))
-                .order_by()
-            )
-            if order.refunded_amount
-            else {}
-        )
+        self.money_refunded = dict(money[0]) if money else {}
         for plan in plans.values():
             plan.order = order
         self.plans, self.installments = plans, installments
@@ -1210,18 +1217,19 @@ def execute_refund(
             plan = build_plan(state, request)
             if expected_fingerprint and expected_fingerprint != plan.fingerprint:
                 raise RefundChanged(plan)
-            refund = _write(plan, state, by=by, channel=channel)
-            if idempotency_key:
-                insert_rows(
-                    [
-                        RefundRequestKey(
-                            merchant_id=locked.merchant_id,
-                            key=idempotency_key,
-                            fingerprint=request_fingerprint,
-                            refund=refund,
-                        )
-                    ]
+            refund = _write(
+                plan,
+                state,
+                by=by,
+                channel=channel,
+                request_key=RefundRequestKey(
+                    merchant_id=locked.merchant_id,
+                    key=idempotency_key,
+                    fingerprint=request_fingerprint,
                 )
+                if idempotency_key
+                else None,
+            )
     except IntegrityError:
         if not idempotency_key or state is not None:
             raise
@@ -1269,7 +1277,18 @@ def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
     return refund
 
 
-def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
+def _write(
+    plan: RefundPlan,
+    state: OrderState,
+    *,
+    by,
+    channel: str,
+    request_key: RefundRequestKey | None = None,
+) -> Refund:
+    """Write ``plan`` on ``state``'s locked rows: the refund, then its rows in
+    one round trip (``portal.pipeline.sent_together``: none of them is read
+    back), then what reads (a return report to resolve) and the notification.
+    ``request_key`` (its refund unset) is saved with them."""
     order = state.order
     refund = Refund(
         order=order,
@@ -1288,6 +1307,30 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
     )
     insert_rows([refund])
     refund.replayed = False
+    with sent_together():
+        paused = _write_rows(plan, state, refund, request_key)
+    # The store registered the return: paused payments resume.
+    if paused:
+        for report in ReturnReport.objects.filter(
+            order=order, resolved_at__isnull=True
+        ):
+            report.resolve("registered")
+
+    from customers.tasks import enqueue_after_commit, notify_refund
+
+    enqueue_after_commit(notify_refund, refund.pk)
+    return refund
+
+
+def _write_rows(
+    plan: RefundPlan,
+    state: OrderState,
+    refund: Refund,
+    request_key: RefundRequestKey | None,
+) -> bool:
+    """The refund's rows and counters (``_write``); nothing here reads a
+    result or a row count. Whether the order has paused installments."""
+    order = state.order
     refund_lines = [
         RefundLine(
             refund=refund,
@@ -1320,7 +1363,7 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
                 total_amount=-plan.fee_amount,
             )
         )
-    insert_rows(refund_lines)
+    insert_rows(refund_lines, returning=False)
 
     # The line ledger's counters, on rows locked by OrderState.load. Added in
     # SQL (one statement per table), like the capture and order counters below.
@@ -1391,7 +1434,7 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
                 (
                     balance_entries if isinstance(obj, BalanceEntry) else repayments
                 ).append(obj)
-    insert_rows(allocations)
+    insert_rows(allocations, returning=False)
     # Increments in SQL, not absolute values: even without the lock, the CHECK
     # constraints (refunded <= captured) would refuse an over-refund.
     update_rows(
@@ -1400,8 +1443,8 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
         {a.capture.pk: (a.amount,) for a in plan.allocations},
         add=True,
     )
-    insert_rows(repayments)
-    insert_rows(balance_entries)
+    insert_rows(repayments, returning=False)
+    insert_rows(balance_entries, returning=False)
 
     order.refunded_amount += plan.refunded_amount
     order.status = order._status_after_change()
@@ -1410,14 +1453,7 @@ def _write(plan: RefundPlan, state: OrderState, *, by, channel: str) -> Refund:
     )
     if not plan.store_credit:
         LedgerEntry.record_return(refund)
-    # The store registered the return: paused payments resume.
-    if paused:
-        for report in ReturnReport.objects.filter(
-            order=order, resolved_at__isnull=True
-        ):
-            report.resolve("registered")
-
-    from customers.tasks import enqueue_after_commit, notify_refund
-
-    enqueue_after_commit(notify_refund, refund.pk)
-    return refund
+    if request_key is not None:
+        request_key.refund = refund
+        insert_rows([request_key], returning=False)
+    return paused

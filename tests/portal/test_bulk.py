@@ -130,3 +130,81 @@ def test_an_unset_database_default_is_inserted_by_bulk_create(merchant):
     insert_rows([person])
     assert person.pk
     assert MerchantUser.objects.get(pk=person.pk).language == ""
+
+
+def test_rows_inserted_without_returning_are_written_and_their_keys_not_read(
+    captured_order, django_assert_num_queries
+):
+    refund = Refund.objects.create(
+        order=captured_order,
+        merchant_id=captured_order.merchant_id,
+        kind="amount",
+        items_amount=100,
+        refunded_amount=100,
+    )
+    lines = [
+        RefundLine(
+            refund=refund,
+            kind="adjustment",
+            name=name,
+            quantity=1,
+            unit_price=50,
+            total_amount=50,
+        )
+        for name in ("a", "b")
+    ]
+    with django_assert_num_queries(1):
+        insert_rows(lines, returning=False)
+    assert [line.pk for line in lines] == [None, None]
+    assert sorted(refund.lines.values_list("name", "total_amount")) == [
+        ("a", 50),
+        ("b", 50),
+    ]
+
+
+@pytest.mark.postgres
+def test_statements_sent_together_are_one_pipeline_and_all_run(
+    captured_order, monkeypatch
+):
+    import psycopg
+    from django.db import connection
+
+    from portal.pipeline import sent_together
+
+    entered = []
+    pipeline = psycopg.Connection.pipeline
+
+    def counting(self):
+        entered.append(self)
+        return pipeline(self)
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", counting)
+    tshirt, jeans = captured_order.lines.order_by("pk")
+    with sent_together():
+        update_rows(OrderLine, ["refunded_quantity"], {tshirt.pk: (1,)})
+        update_rows(OrderLine, ["refunded_quantity"], {jeans.pk: (1,)})
+    assert entered == [connection.connection]
+    assert list(
+        OrderLine.objects.filter(order=captured_order)
+        .order_by("pk")
+        .values_list("refunded_quantity", flat=True)
+    ) == [1, 1]
+
+
+@pytest.mark.postgres
+def test_an_error_sent_together_is_raised_as_djangos_integrity_error(
+    captured_order,
+):
+    from portal.pipeline import sent_together
+
+    tshirt, jeans = captured_order.lines.order_by("pk")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with sent_together():
+            # More refunded than captured: the table's CHECK refuses it.
+            update_rows(OrderLine, ["refunded_quantity"], {tshirt.pk: (99,)})
+            update_rows(OrderLine, ["refunded_quantity"], {jeans.pk: (1,)})
+    assert list(
+        OrderLine.objects.filter(order=captured_order).values_list(
+            "refunded_quantity", flat=True
+        )
+    ) == [0, 0]

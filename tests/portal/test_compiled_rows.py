@@ -257,3 +257,31 @@ def test_an_error_in_queries_sent_together_is_raised_as_djangos_error(
         )
     # The connection goes on as usual after the rollback.
     assert engine._LINES.read.objects(captured_order.pk)
+
+
+def test_what_each_capture_refunded_as_money_is_read_as_the_orm_sums_it(
+    make_order, merchant_user, django_capture_on_commit_callbacks
+):
+    from django.db.models import Sum
+
+    from refunds import engine
+    from refunds.models import RefundAllocation
+
+    order = make_order(lines=[line("A", 4000, 2), line("B", 6000)], capture=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        order.refund_lines([("A", 1)], by=merchant_user.user)
+        order.refund_amount(1500, by=merchant_user.user)
+        order.merchant.store_credit_only = True
+        order.merchant.save(update_fields=["store_credit_only"])
+        order.refresh_from_db()
+        order.refund_amount(700, by=merchant_user.user)  # store credit: not money
+    expected = dict(
+        RefundAllocation.objects.filter(
+            capture__order=order, refund__store_credit=False
+        )
+        .values_list("capture_id")
+        .annotate(amount=Sum("amount"))
+        .order_by()
+    )
+    assert expected == {order.captures.get().pk: 4000 + 1500}
+    assert dict(engine._MONEY_REFUNDED.rows(order.pk)) == expected
