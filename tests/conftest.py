@@ -39,6 +39,23 @@ def default_language_after_each_test():
 
 
 @pytest.fixture
+def pipelines_entered(monkeypatch) -> list:
+    """The psycopg connections a pipeline (``portal.pipeline``) was entered on,
+    one item per pipeline, in the test."""
+    import psycopg
+
+    entered = []
+    pipeline = psycopg.Connection.pipeline
+
+    def counting(self):
+        entered.append(self)
+        return pipeline(self)
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", counting)
+    return entered
+
+
+@pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 

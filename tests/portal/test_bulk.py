@@ -164,26 +164,17 @@ def test_rows_inserted_without_returning_are_written_and_their_keys_not_read(
 
 @pytest.mark.postgres
 def test_statements_sent_together_are_one_pipeline_and_all_run(
-    captured_order, monkeypatch
+    captured_order, pipelines_entered
 ):
-    import psycopg
     from django.db import connection
 
     from portal.pipeline import sent_together
 
-    entered = []
-    pipeline = psycopg.Connection.pipeline
-
-    def counting(self):
-        entered.append(self)
-        return pipeline(self)
-
-    monkeypatch.setattr(psycopg.Connection, "pipeline", counting)
     tshirt, jeans = captured_order.lines.order_by("pk")
     with sent_together():
         update_rows(OrderLine, ["refunded_quantity"], {tshirt.pk: (1,)})
         update_rows(OrderLine, ["refunded_quantity"], {jeans.pk: (1,)})
-    assert entered == [connection.connection]
+    assert pipelines_entered == [connection.connection]
     assert list(
         OrderLine.objects.filter(order=captured_order)
         .order_by("pk")
@@ -198,11 +189,10 @@ def test_an_error_sent_together_is_raised_as_djangos_integrity_error(
     from portal.pipeline import sent_together
 
     tshirt, jeans = captured_order.lines.order_by("pk")
-    with pytest.raises(IntegrityError), transaction.atomic():
-        with sent_together():
-            # More refunded than captured: the table's CHECK refuses it.
-            update_rows(OrderLine, ["refunded_quantity"], {tshirt.pk: (99,)})
-            update_rows(OrderLine, ["refunded_quantity"], {jeans.pk: (1,)})
+    with pytest.raises(IntegrityError), transaction.atomic(), sent_together():
+        # More refunded than captured: the table's CHECK refuses it.
+        update_rows(OrderLine, ["refunded_quantity"], {tshirt.pk: (99,)})
+        update_rows(OrderLine, ["refunded_quantity"], {jeans.pk: (1,)})
     assert list(
         OrderLine.objects.filter(order=captured_order).values_list(
             "refunded_quantity", flat=True

@@ -211,28 +211,19 @@ def test_queries_sent_together_give_what_each_gives_alone(
 
 @pytest.mark.postgres
 def test_queries_sent_together_are_one_pipeline_on_postgresql(
-    captured_order, monkeypatch
+    captured_order, pipelines_entered
 ):
     """Sent in one pipeline (one round trip), not one query after another."""
-    import psycopg
     from django.db import connection
 
     from portal.compiled import together
     from refunds import engine
 
-    entered = []
-    pipeline = psycopg.Connection.pipeline
-
-    def counting(self):
-        entered.append(self)
-        return pipeline(self)
-
-    monkeypatch.setattr(psycopg.Connection, "pipeline", counting)
     captures, lines = together(
         (engine._CAPTURES.read, (captured_order.pk,)),
         (engine._LINES.read, (captured_order.pk,)),
     )
-    assert entered == [connection.connection]
+    assert pipelines_entered == [connection.connection]
     assert captures and lines
 
 
