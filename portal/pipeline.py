@@ -47,5 +47,16 @@ def sent_together(using: str = DEFAULT_DB_ALIAS):
         yield
         return
     connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.pipeline():
-        yield
+    with connection.wrap_database_errors:
+        pipeline = connection.connection.pipeline()
+        pipeline.__enter__()
+        try:
+            yield
+        except BaseException:
+            # A statement's error answered in the block is reported again
+            # when the pipeline ends ("pipeline aborted"), which psycopg would
+            # log as an ignored error: the one raised in the block counts.
+            with contextlib.suppress(Exception):
+                pipeline.__exit__(None, None, None)
+            raise
+        pipeline.__exit__(None, None, None)

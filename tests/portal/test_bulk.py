@@ -198,3 +198,17 @@ def test_an_error_sent_together_is_raised_as_djangos_integrity_error(
             "refunded_quantity", flat=True
         )
     ) == [0, 0]
+
+
+@pytest.mark.postgres
+def test_an_error_in_a_later_statement_sent_together_is_raised_once_and_not_logged(
+    captured_order, caplog
+):
+    from portal.pipeline import sent_together
+
+    tshirt, jeans = captured_order.lines.order_by("pk")
+    with pytest.raises(IntegrityError), transaction.atomic(), sent_together():
+        update_rows(OrderLine, ["refunded_quantity"], {tshirt.pk: (99,)})
+        # Answered before this one is sent: raised here, in the block.
+        list(OrderLine.objects.filter(pk=jeans.pk))
+    assert not [r for r in caplog.records if r.name.startswith("psycopg")]
