@@ -70,6 +70,9 @@ def test_merchant_refunds_two_lines_with_a_fee_then_the_rest_and_cannot_over_ref
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Orders")).to_be_visible()
+    # htmx (a deferred script) listens once the page has loaded; typed sooner,
+    # the text would wait for the next keystroke or Enter (seen in CI under load).
+    page.wait_for_load_state("load")
 
     # Live search: typing narrows the results and keeps the URL in sync.
     page.get_by_role("searchbox", name="Search").fill("SHOP-1001")
