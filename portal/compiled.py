@@ -34,7 +34,7 @@ from django.db.models.query import ValuesListIterable, get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
-from portal.pipeline import can_pipeline
+from portal.pipeline import sent_together
 
 #: The two values each key is compiled with, to find which parameter is the key;
 #: each call binds its own there.
@@ -270,8 +270,9 @@ def together(*calls: tuple[CompiledObjects | CompiledRows, tuple]) -> list[list]
     """For each ``(compiled, keys)`` of ``calls`` (on one database), what
     ``compiled.objects(*keys)`` (``CompiledObjects``) or ``compiled.rows(*keys)``
     (``CompiledRows``) returns, from one round trip to PostgreSQL:
-    every query is sent, then every result is read (psycopg's pipeline mode).
-    Elsewhere (SQLite) they run one after another. Either way they run in the
+    every query is sent, then every result is read
+    (``portal.pipeline.sent_together``). Elsewhere (SQLite) they run one after
+    another. Either way they run in the
     given order, so rows are locked (``FOR UPDATE``) in that order, and an
     error in one (a lock timeout) is raised as Django's error (PostgreSQL
     then runs none of the later ones). A refund reads three to five tables by
@@ -282,9 +283,8 @@ def together(*calls: tuple[CompiledObjects | CompiledRows, tuple]) -> list[list]
     connection = connections[calls[0][0].queryset.db]
     statements = [compiled._statement(connection, keys) for compiled, keys in calls]
     with contextlib.ExitStack() as stack:
-        if len(calls) > 1 and can_pipeline(connection):
-            connection.ensure_connection()
-            stack.enter_context(connection.connection.pipeline())
+        if len(calls) > 1:
+            stack.enter_context(sent_together(connection.alias))
         cursors = [stack.enter_context(connection.cursor()) for _ in statements]
         for cursor, (sql, params) in zip(cursors, statements, strict=True):
             cursor.execute(sql, params)
