@@ -36,9 +36,10 @@ def settle(url: str) -> None:
     before anything is measured: ``VACUUM`` (the visibility map and hint bits
     set, which autovacuum keeps in production; index-only scans then skip the
     table) and ``CHECKPOINT`` (the load's dirty pages written now, not while
-    pages are timed). A load with ``synchronous_commit = off`` otherwise leaves
-    its writes to the first minute of measuring, and autovacuum may be off on
-    the machine. PostgreSQL only; about 5 s at 1,000,000 orders."""
+    pages are timed). The load writes with ``synchronous_commit = off`` and
+    autovacuum may be off on the machine, so measuring could otherwise start
+    while its writes are still being flushed and hint bits still being set.
+    PostgreSQL only; about 5 s at 1,000,000 orders."""
     if not urlsplit(url).scheme.startswith("postgres"):
         return
     with psycopg.connect(url, autocommit=True) as conn:

@@ -6,6 +6,7 @@ Decimal appears only at the last moment, to hand babel a number to format.
 """
 
 import functools
+import re
 import unicodedata
 from collections.abc import Sequence
 from decimal import Decimal
@@ -175,8 +176,6 @@ def _pattern_writer(babel, digits: int):
     """A writer following babel's output for a probe amount, or None when the
     output is not "prefix, groups of three, decimals, suffix" or the writer
     differs from babel on ``_WRITER_CHECKS`` (either sign)."""
-    import re
-
     fraction = "".join(str((8 + i) % 10) for i in range(digits))  # "89"
     probe = int("1234567" + fraction)
     decimals = rf"(\D+){fraction}" if digits else "()"
