@@ -160,7 +160,8 @@ COLUMNS = {
         "purchase_country purchase_currency locale payment_product order_amount "
         "original_order_amount "
         "status captured_amount refunded_amount released_at created_at expires_at "
-        "customer_id merchant_id payment_method_id"
+        "customer_id merchant_id payment_method_id "
+        "customer_search_name customer_search_email"
     ),
     "portal_orderline": (
         "id position type reference name quantity quantity_unit unit_price tax_rate "
@@ -334,6 +335,8 @@ class Loader:
         self.last_closed_week = int((self.now - self.start).days // 7) - 1
         self.customer_merchant: list[int] = []
         self.customer_method: list[tuple[int, str]] = []
+        # Each customer's (search_name, email): the order's search copies.
+        self.customer_search: list[tuple[str, str]] = []
         self.customer_email: list[str] = []
         self._product_names = [p for p, _ in PRODUCTS]
         self._product_weights = [w for _, w in PRODUCTS]
@@ -416,6 +419,7 @@ class Loader:
                     fold(f"{first} {last}"),
                 ),
             )
+            self.customer_search.append((fold(f"{first} {last}"), email))
             card = f"Visa •••• {rng.randint(0, 9999):04d}"
             pm = self.next_id("customers_paymentmethod")
             self.emit(
@@ -600,6 +604,7 @@ class Loader:
                 customer,
                 merchant.pk,
                 pm,
+                *self.customer_search[customer_index],
             ),
         )
         tax_rate = merchant.tax_rate

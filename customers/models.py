@@ -80,19 +80,18 @@ class CustomerQuerySet(models.QuerySet):
         return self.annotate(unread_notifications=Coalesce(Subquery(unread), 0))
 
 
-def matching_q(text: str, prefix: str = "") -> Q:
-    """The condition of ``CustomerQuerySet.matching`` on a customer reached
-    through ``prefix`` ("customer__" from an order), for a query that walks
-    another table's index and tests each row's customer."""
+def matching_q(text: str, name: str = "search_name", email: str = "email") -> Q:
+    """The condition of ``CustomerQuerySet.matching`` on the fields ``name`` (a
+    name folded by ``fold``) and ``email``: a customer's own, or an order's
+    copies of them (``Order.customer_search_name``, ``customer_search_email``),
+    which the order search matches so that it reads one table."""
     text = text.strip()
     folded = fold(text)
     if "@" in text:
-        return Q(**{f"{prefix}email__istartswith": text})
+        return Q(**{f"{email}__istartswith": text})
     if len(folded) < 3:
-        return Q(**{f"{prefix}search_name__startswith": folded})
-    return Q(**{f"{prefix}search_name__contains": folded}) | Q(
-        **{f"{prefix}email__icontains": text}
-    )
+        return Q(**{f"{name}__startswith": folded})
+    return Q(**{f"{name}__contains": folded}) | Q(**{f"{email}__icontains": text})
 
 
 class Customer(models.Model):
@@ -100,7 +99,8 @@ class Customer(models.Model):
     email = models.EmailField(unique=True)
     locale = models.CharField(max_length=10, default="en_US")
     created_at = models.DateTimeField(default=timezone.now)
-    # fold(name), kept by save(): what the order search matches names against.
+    # fold(name), kept by save(), which also copies it and the email to the
+    # customer's orders (Order.customer_search_name, customer_search_email).
     search_name = models.CharField(max_length=400, blank=True, editable=False)
 
     objects = CustomerQuerySet.as_manager()
@@ -120,11 +120,26 @@ class Customer(models.Model):
         return f"{self.name} <{self.email}>"
 
     def save(self, *args, **kwargs) -> None:
+        """Saves the customer and keeps the search copies on their orders:
+        ``search_name`` is ``fold(name)``, and an order's
+        ``customer_search_name`` and ``customer_search_email`` are this
+        customer's (one UPDATE of the orders whose copies differ, when the
+        name or the email may have changed; our rule, issue 16)."""
         self.search_name = fold(self.name)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "name" in update_fields:
             kwargs["update_fields"] = {*update_fields, "search_name"}
+        adding = self._state.adding
         super().save(*args, **kwargs)
+        searched = {"name", "email"}
+        if not adding and (update_fields is None or searched & set(update_fields)):
+            self.orders.exclude(
+                customer_search_name=self.search_name,
+                customer_search_email=self.email,
+            ).update(
+                customer_search_name=self.search_name,
+                customer_search_email=self.email,
+            )
 
     def balances(self) -> dict[str, int]:
         """The positive account balance per currency (from financing refunds),

@@ -193,15 +193,13 @@ class OrderSearchForm(forms.Form):
         return is_text_search(self.cleaned_data.get("q", ""))
 
     def filter(self, orders: models.QuerySet) -> models.QuerySet:
-        """``orders`` (already scoped to one merchant) narrowed by the search;
-        ``plans_per_call`` then tells whether their query's best plan depends on
-        the text searched (``OrderQuerySet.search_planned``). Run it in
-        ``planned_per_call`` when ``searches_text``: it matches customers."""
+        """``orders`` (already scoped to one merchant) narrowed by the search
+        (``OrderQuerySet.search``) and the filters. Run their query in
+        ``planned_per_call`` when ``searches_text``."""
         data = self.cleaned_data
         text = data.get("q", "").strip()
-        self.plans_per_call = False
         if text:
-            orders, self.plans_per_call = orders.search_planned(text)
+            orders = orders.search(text)
         status = data.get("status")
         if status in REFUND_STATUS_FILTERS:
             orders = orders.with_refund_state(REFUND_STATUS_FILTERS[status])

@@ -38,8 +38,6 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from portal.prepared import estimated_rows
-
 from .bulk import insert_rows
 from .exceptions import (
     CancelNotAllowed,
@@ -255,19 +253,6 @@ def new_order_reference() -> str:
     return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(7))
 
 
-#: Customers matched by a search are passed to the order query as ids up to this
-#: many; more are searched by subquery.
-NAME_PREFIX_IDS = 1000
-#: Customer ids read first; a search matching more asks PostgreSQL's estimate.
-#: A common surname (one customer in twenty) is found in a sequential scan
-#: that stops after this many: 20 read about 400 customers, 100 about 2,000
-#: (1.1 ms of the surname search's 10 ms at 200,000 customers; issue 16).
-FEW_CUSTOMERS = 20
-#: PostgreSQL's estimate of the customers a search matches above which their ids
-#: are not probed for: the customer condition is tested on each order's customer
-#: straight away. Ten times ``NAME_PREFIX_IDS``: the estimate is sampled from
-#: the table's statistics and was off by up to four times (issue 16).
-MANY_CUSTOMERS_ESTIMATE = 10 * NAME_PREFIX_IDS
 #: Below this many characters a search text matches only from the start (a
 #: trigram index needs three).
 MIN_CONTAINS = 3
@@ -279,7 +264,8 @@ def default_expiry():
 
 def is_text_search(text: str) -> bool:
     """Whether ``OrderQuerySet.search`` looks for ``text`` by its parts (a
-    reference, a store's order number, a customer), not as an order id."""
+    reference, a store's order number, a customer), not as an order id: a
+    search to run in ``planned_per_call``."""
     text = text.strip()
     if not text:
         return False
@@ -305,71 +291,44 @@ class OrderQuerySet(models.QuerySet):
         return self.filter(customer=customer).fetch_mode(models.FETCH_PEERS)
 
     def search(self, text: str) -> "OrderQuerySet":
-        """``search_planned(text)``'s orders."""
-        return self.search_planned(text)[0]
-
-    def search_planned(self, text: str) -> tuple["OrderQuerySet", bool]:
-        """Orders matching what a person typed (our rule), and whether their
-        query's best plan depends on the text (run it in ``planned_per_call``):
-        the order id (whole),
+        """Orders matching what a person typed (our rule): the order id (whole),
         the start of the short reference ("hh9wz" finds HH9WZ2K), any part of the
         store's order number ("10886" finds NW-10886; a leading "#" is ignored),
         or the customer as ``CustomerQuerySet.matching`` finds them (any part of
         the name without accents, "muller" finds Müller; any part of the email;
         an email's start, "maja@"). Shorter than three characters: starts only.
 
-        Each branch is an index lookup on PostgreSQL (migrations portal 0005,
-        customers 0008). Customers are resolved to ids first, so the OR of the
-        branches is a BitmapOr of order indexes, not a walk of the merchant's
-        orders; with more than ``NAME_PREFIX_IDS`` matching customers the customer
-        condition is tested on each order's customer (a join) instead. The ids
-        are read ``FEW_CUSTOMERS`` first: past that many, PostgreSQL's
-        statistics are asked first, and when they expect more than
-        ``MANY_CUSTOMERS_ESTIMATE`` the rest are not read (reading 1,001 for
-        "muller" at 200,000 customers took 8 ms, the join 2.6 ms). Either way the
-        same orders are found. Run it in ``planned_per_call``: which customers
-        match depends on the text. The order query depends on it too, except
-        when it tests each order's customer: that query has one plan whatever
-        the text (a walk of the newest orders), which a prepared statement
-        keeps instead of planning it on every search (1 ms; issue 16).
+        One query on the orders: the customer is matched on the order's copies
+        of their folded name and email (``customer_search_name``,
+        ``customer_search_email``), each branch with an index on PostgreSQL
+        (migrations portal 0007 and 0011). Planned for the text, PostgreSQL
+        then chooses from the orders' own statistics between a BitmapOr of the
+        branches' indexes (a rare text) and a walk of the merchant's newest
+        orders testing each row (a common surname: the first page comes after
+        a few hundred rows). Matching the customers first, by id, took up to
+        three queries and 1.7 ms of PostgreSQL's time for "muller" at
+        1,000,000 orders; this takes one and 0.5 ms (issue 16). Run a text
+        search (``is_text_search``) in ``planned_per_call``: its best plan
+        depends on the text.
         """
-        from customers.models import Customer, matching_q
+        from customers.models import matching_q
 
         text = text.strip()
         if not text:
-            return self, False
+            return self
         if not is_text_search(text):
-            return self.filter(order_id=uuid.UUID(text)), False
+            return self.filter(order_id=uuid.UUID(text))
         number = text.lstrip("#").strip() or text
         if len(number) >= MIN_CONTAINS:
             by_number = Q(merchant_reference1__icontains=number)
         else:
             by_number = Q(merchant_reference1__istartswith=number)
-        # Which ids come first does not matter: no sort.
-        customers = (
-            Customer.objects.matching(text).order_by().values_list("pk", flat=True)
+        by_customer = matching_q(
+            text, name="customer_search_name", email="customer_search_email"
         )
-        ids = list(customers[: FEW_CUSTOMERS + 1])
-        many = False
-        if len(ids) > FEW_CUSTOMERS:
-            estimate = estimated_rows(customers)
-            many = estimate is not None and estimate > MANY_CUSTOMERS_ESTIMATE
-            if not many:
-                ids = list(customers[: NAME_PREFIX_IDS + 1])
-        # Few matching customers: their ids, so each branch is an index lookup.
-        # Many (a common surname, a shared domain): test each order's customer
-        # while walking the merchant's newest orders; matches are then dense
-        # and the first page comes after a few thousand rows, where a subquery
-        # made PostgreSQL scan every customer first (110 ms at 200,000
-        # customers; issue 16).
-        walk = many or len(ids) > NAME_PREFIX_IDS
-        by_customer = (
-            matching_q(text, prefix="customer__") if walk else Q(customer_id__in=ids)
-        )
-        orders = self.filter(
+        return self.filter(
             Q(reference__startswith=number.upper()) | by_number | by_customer
         )
-        return orders, not walk
 
     def with_refund_state(self, state: str) -> "OrderQuerySet":
         if state == RefundState.NONE:
@@ -417,6 +376,16 @@ class Order(models.Model):
         help_text="The store's order number, shown to the customer.",
     )
     merchant_reference2 = models.CharField(max_length=255, blank=True)
+    # Copies of the customer's search_name and email, set when the order is
+    # made and kept by Customer.save: what the order search matches, so that
+    # a search reads one table and PostgreSQL can plan it from that table's
+    # statistics (migration 0011; issue 16).
+    customer_search_name = models.CharField(
+        max_length=400, blank=True, default="", editable=False
+    )
+    customer_search_email = models.CharField(
+        max_length=254, blank=True, default="", editable=False
+    )
     purchase_country = models.CharField(max_length=2)
     purchase_currency = models.CharField(max_length=3)
     locale = models.CharField(max_length=10, default="en_US")
@@ -499,6 +468,16 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+    def save(self, *args, **kwargs) -> None:
+        """Saves the order; a new one copies its customer's ``search_name`` and
+        email into ``customer_search_name`` and ``customer_search_email``
+        (afterwards ``Customer.save`` keeps them; an order's customer does not
+        change)."""
+        if self._state.adding:
+            self.customer_search_name = self.customer.search_name
+            self.customer_search_email = self.customer.email
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("portal:order_detail", args=[self.order_id])

@@ -12,12 +12,10 @@ at 1,000,000 orders, against 0.4 ms planned with the text (a trigram index
 lookup, then a sort of what it found).
 """
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import QuerySet
 
 
 @contextmanager
@@ -46,24 +44,3 @@ def planned_per_call(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
 
     with connection.execute_wrapper(unprepared):
         yield
-
-
-def estimated_rows(queryset: QuerySet) -> int | None:
-    """How many rows PostgreSQL's planner expects ``queryset`` to return, from
-    its statistics, without running it (``EXPLAIN``, planned for these
-    parameters, never prepared): about 0.5 ms. None on other databases.
-
-    An estimate, often off by a factor of two to four (200,000 customers: 25,167
-    expected for "muller", 9,969 found); use it only where either answer gives
-    the same rows and only the speed differs.
-    """
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return None
-    sql, params = queryset.query.sql_with_params()
-    with planned_per_call(queryset.db), connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])

@@ -109,10 +109,9 @@ def order_list(request: HttpRequest) -> HttpResponse:
     form = OrderSearchForm(request.GET)
     page = None
     if form.is_valid():
+        orders = form.filter(orders)
         # A text search is planned for what it looks for (portal.prepared).
         with planned_per_call() if form.searches_text() else nullcontext():
-            orders = form.filter(orders)
-        with planned_per_call() if form.plans_per_call else nullcontext():
             page = form.page(orders)
     rows = order_list_rows(page.orders) if page else []
     partial = request.htmx and not request.htmx.history_restore_request

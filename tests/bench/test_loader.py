@@ -30,6 +30,18 @@ def test_every_loaded_order_rebuilds_to_its_cached_totals(loaded):
     assert {ref: p for ref, p in problems.items() if p} == {}
 
 
+def test_every_loaded_order_carries_its_customers_search_copies(loaded):
+    """What Order.save would copy (issue 16): the order search matches them."""
+    rows = Order.objects.values_list(
+        "customer_search_name",
+        "customer_search_email",
+        "customer__search_name",
+        "customer__email",
+    )
+    assert len(rows) == ORDERS
+    assert all(row[:2] == row[2:] and row[0] for row in rows)
+
+
 def test_order_ids_grow_with_creation_time(loaded):
     times = list(Order.objects.order_by("pk").values_list("created_at", flat=True))
     assert times == sorted(times)
