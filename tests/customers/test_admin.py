@@ -18,6 +18,7 @@ from customers.models import (
     ReturnReport,
 )
 from portal.models import PaymentProduct
+from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +129,17 @@ def test_customers_are_searchable_by_email(admin_client, everything, other_custo
         reverse("admin:customers_customer_changelist"), {"q": "olle@"}
     )
     assert [c.email for c in response.context["cl"].result_list] == ["olle@example.com"]
+
+
+@pytest.mark.parametrize("text", ["muller", "MÜLLER", "jurgen m", "mueller@"])
+def test_staff_find_a_customer_as_the_order_search_does(admin_client, db, text):
+    """Accents optional, as in the portal's order search (our rule)."""
+    CustomerFactory(name="Jürgen Müller", email="mueller@example.net")
+    CustomerFactory(name="Karl Mahler", email="karl@example.net")
+    response = admin_client.get(
+        reverse("admin:customers_customer_changelist"), {"q": text}
+    )
+    assert [c.name for c in response.context["cl"].result_list] == ["Jürgen Müller"]
 
 
 @pytest.mark.parametrize(
