@@ -80,18 +80,39 @@ class CustomerQuerySet(models.QuerySet):
         return self.annotate(unread_notifications=Coalesce(Subquery(unread), 0))
 
 
+def matching_terms(text: str) -> tuple[str, dict[str, str]]:
+    """How ``CustomerQuerySet.matching`` looks for ``text``: its kind and the
+    values it compares, as ``terms_q`` takes them: ``("email_start",
+    {"email": text})`` with an "@", ``("name_start", {"name": folded})``
+    below three characters, else ``("contains", {"name": folded, "email":
+    text})`` (``folded`` is ``fold(text)``)."""
+    text = text.strip()
+    folded = fold(text)
+    if "@" in text:
+        return "email_start", {"email": text}
+    if len(folded) < 3:
+        return "name_start", {"name": folded}
+    return "contains", {"name": folded, "email": text}
+
+
+def terms_q(kind: str, values: dict, name: str, email: str) -> Q:
+    """The condition of ``matching_terms``' ``kind`` and ``values`` on the
+    fields ``name`` (a name folded by ``fold``) and ``email``."""
+    if kind == "email_start":
+        return Q(**{f"{email}__istartswith": values["email"]})
+    if kind == "name_start":
+        return Q(**{f"{name}__startswith": values["name"]})
+    return Q(**{f"{name}__contains": values["name"]}) | Q(
+        **{f"{email}__icontains": values["email"]}
+    )
+
+
 def matching_q(text: str, name: str = "search_name", email: str = "email") -> Q:
     """The condition of ``CustomerQuerySet.matching`` on the fields ``name`` (a
     name folded by ``fold``) and ``email``: a customer's own, or an order's
     copies of them (``Order.customer_search_name``, ``customer_search_email``),
     which the order search matches so that it reads one table."""
-    text = text.strip()
-    folded = fold(text)
-    if "@" in text:
-        return Q(**{f"{email}__istartswith": text})
-    if len(folded) < 3:
-        return Q(**{f"{name}__startswith": folded})
-    return Q(**{f"{name}__contains": folded}) | Q(**{f"{email}__icontains": text})
+    return terms_q(*matching_terms(text), name=name, email=email)
 
 
 class Customer(models.Model):

@@ -16,6 +16,8 @@ and run it:
   annotations as attributes (as ``ModelIterable``); ``CompiledGet`` is its
   ``QuerySet.get`` by primary key;
 - ``CompiledRows`` returns the tuples a ``values_list`` queryset would;
+- ``CompiledShapes`` does the same for querysets whose filters vary (the
+  order list's search and filters), compiled once per shape of query;
 - ``together`` runs several of them in one round trip to PostgreSQL.
 
 Nothing is cached but the SQL: every call runs the query. They use Django's
@@ -26,12 +28,20 @@ so a Django upgrade that changes those internals fails there first.
 
 import contextlib
 import functools
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
-from django.db.models.query import ValuesListIterable, get_related_populators
+from django.db.models.query import (
+    NamedValuesListIterable,
+    ValuesListIterable,
+    get_related_populators,
+)
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.models.utils import create_namedtuple_class
 from django.utils.functional import cached_property
 
 from portal.pipeline import sent_together
@@ -264,6 +274,172 @@ class CompiledRows:
         if converters:
             rows = compiler.apply_converters(rows, converters)
         return [tuple(row) for row in rows]
+
+
+#: Distinct probe values of each kind of field, two per key (``CompiledShapes``):
+#: texts without a LIKE wildcard or escape, so a pattern keeps them as they are.
+_PROBES = {
+    "text": lambda index, turn: f"zqx{index}p{turn}",
+    "integer": lambda index, turn: 700_001 + 1000 * turn + index,
+    "datetime": lambda index, turn: datetime(
+        2001 + turn, 1, 1, 0, 0, index, tzinfo=UTC
+    ),
+    "uuid": lambda index, turn: uuid.UUID(int=1 + 1000 * turn + index),
+}
+
+
+def _probe_kind(field) -> str:
+    kind = field.get_internal_type()
+    if kind in ("CharField", "TextField", "EmailField", "SlugField"):
+        return "text"
+    if kind in ("DateTimeField",):
+        return "datetime"
+    if kind in ("UUIDField",):
+        return "uuid"
+    if kind.endswith(("IntegerField", "AutoField")) or kind == "ForeignKey":
+        return "integer"
+    raise ValueError(f"{field}: no probe values for a {kind}")
+
+
+class CompiledShapes:
+    """``values_list`` querysets made by ``build(shape, **values)``, compiled
+    once per ``shape`` (and database connection); each call binds its values
+    into that SQL and runs it (``rows``).
+
+    ``shape`` is whatever changes the SQL (which filters apply, which kind of
+    search): ``build`` must make the same SQL for every ``values`` of one
+    shape, and pass each value to the ORM unchanged. ``fields`` names, for
+    each key of ``values``, the model field it is compared with. A value
+    reaches the SQL as that field's database value (an exact or range
+    comparison) or, for a text in a ``LIKE`` lookup (``contains``,
+    ``startswith`` and their case-insensitive forms), as Django writes its
+    pattern: escaped by ``prep_for_like_query`` between the lookup's ``%``.
+
+    Each shape is compiled twice, with two probe values per key, and each SQL
+    parameter is traced to the key whose probes it follows; the second
+    compilation is then rebuilt from the first's bindings and must match
+    exactly. A shape that cannot be bound that way (a value that reaches the
+    SQL in another form) raises ``ValueError`` when first used. The order list
+    builds, compiles and runs its query in 0.9-1.3 ms with the ORM, of which
+    0.4 ms is PostgreSQL's (issue 16).
+    """
+
+    def __init__(self, build, fields: dict) -> None:
+        self.build = build
+        self.fields = fields
+        self._shapes: dict = {}
+
+    def rows(self, shape, **values) -> list[tuple]:
+        """The ``values_list`` rows (named tuples for ``named=True``) of
+        ``build(shape, **values)``. One query; raises ``ValueError`` for values
+        other than the keys the shape was first used with."""
+        compiled = self._shapes.get(shape)
+        if compiled is None:
+            compiled = self._shapes[shape] = self._compile(shape, sorted(values))
+        if values.keys() != compiled.keys:
+            raise ValueError(f"{shape}: values for {sorted(compiled.keys)} expected")
+        connection = connections[compiled.alias]
+        like = connection.ops.prep_for_like_query
+        params = []
+        for kind, key, first, second in compiled.bindings:
+            if kind == "const":
+                params.append(first)
+            elif kind == "value":
+                params.append(first.get_db_prep_value(values[key], connection))
+            else:
+                params.append(f"{first}{like(values[key])}{second}")
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        width = len(compiled.columns)
+        if rows and len(rows[0]) != width:
+            rows = [row[:width] for row in rows]
+        compiler, converters = _converters(
+            compiled, compiled.query, connection, compiled.alias, compiled.columns
+        )
+        if converters:
+            rows = compiler.apply_converters(rows, converters)
+        if compiled.row_class is None:
+            return [tuple(row) for row in rows]
+        new = tuple.__new__
+        return [new(compiled.row_class, row) for row in rows]
+
+    def _compile(self, shape, keys: list[str]) -> "_Shape":
+        """``shape``'s SQL and, for each of its parameters, how a call's
+        values give it: a constant, a key's database value or a key's ``LIKE``
+        pattern. Raises ``ValueError`` when a parameter follows no key's probes
+        as one of those."""
+        kinds = {key: _probe_kind(self.fields[key]) for key in keys}
+        probes = [
+            {key: _PROBES[kinds[key]](index, turn) for index, key in enumerate(keys)}
+            for turn in (0, 1)
+        ]
+        compiled = []
+        for values in probes:
+            queryset = self.build(shape, **values)
+            compiler = queryset.query.get_compiler(queryset.db)
+            compiled.append((queryset, compiler, *compiler.as_sql()))
+        (queryset, compiler, sql, first), (_, _, other_sql, second) = compiled
+        if other_sql != sql or len(first) != len(second):
+            raise ValueError(f"{shape}: the SQL depends on the values")
+        connection = connections[queryset.db]
+        bindings = []
+        for a, b in zip(first, second, strict=True):
+            binding = ("const", None, a, None) if a == b else None
+            for key in keys if binding is None else ():
+                field, probe, other = self.fields[key], probes[0][key], probes[1][key]
+                if kinds[key] == "text" and isinstance(a, str) and probe in a:
+                    before, _, after = a.partition(probe)
+                    if before == after == "":
+                        binding = ("value", key, field, None)
+                    elif {*before, *after} == {"%"}:
+                        binding = ("like", key, before, after)
+                    if binding and f"{before}{other}{after}" != b:
+                        binding = None
+                elif field.get_db_prep_value(probe, connection) == a:
+                    binding = ("value", key, field, None)
+                    if field.get_db_prep_value(other, connection) != b:
+                        binding = None
+                if binding:
+                    break
+            if binding is None:
+                raise ValueError(f"{shape}: parameter {a!r} follows no value")
+            bindings.append(binding)
+        columns = [column for column, _sql, _alias in compiler.select]
+        columns = columns[: compiler.col_count]
+        names = (
+            queryset._fields
+            if queryset._iterable_class is NamedValuesListIterable
+            else None
+        )
+        if queryset._iterable_class not in (
+            ValuesListIterable,
+            NamedValuesListIterable,
+        ):
+            raise ValueError("CompiledShapes reads values_list() rows, nothing else")
+        return _Shape(
+            keys=set(keys),
+            alias=queryset.db,
+            sql=sql,
+            bindings=bindings,
+            query=queryset.query,
+            columns=columns,
+            row_class=create_namedtuple_class(*names) if names else None,
+        )
+
+
+@dataclass(eq=False)
+class _Shape:
+    """One compiled shape of ``CompiledShapes`` (hashed by identity: the key of
+    its converters on a connection)."""
+
+    keys: set
+    alias: str
+    sql: str
+    bindings: list
+    query: object
+    columns: list
+    row_class: type | None
 
 
 def together(*calls: tuple[CompiledObjects | CompiledRows, tuple]) -> list[list]:

@@ -211,7 +211,7 @@ def order_list_rows(orders: Iterable) -> list[SafeString]:
     """The order list's rows: reference (link) and store order number, date and
     time, customer name and email, product, status badge, amount and refunded
     amount in each order's currency and locale. ``orders`` are rows of
-    ``portal.views.ORDER_LIST_FIELDS`` (``values_list(..., named=True)``).
+    ``portal.forms.ORDER_LIST_FIELDS`` (``values_list(..., named=True)``).
 
     Labels are translated once per distinct value on the page, from the choices
     themselves: Django's ``get_FOO_display`` hashes every lazy choice label (a

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from portal import widgets
 from portal.clients import Throttle, digest
+from portal.compiled import CompiledShapes
 from portal.exceptions import DomainError
 from portal.models import (
     MerchantUser,
@@ -32,6 +33,8 @@ from portal.models import (
     PaymentProduct,
     RefundState,
     is_text_search,
+    search_q,
+    search_terms,
 )
 from portal.money import parse_amount
 
@@ -192,31 +195,43 @@ class OrderSearchForm(forms.Form):
         value, and an order id is unique."""
         return is_text_search(self.cleaned_data.get("q", ""))
 
-    def filter(self, orders: models.QuerySet) -> models.QuerySet:
-        """``orders`` (already scoped to one merchant) narrowed by the search
-        (``OrderQuerySet.search``) and the filters. Run their query in
-        ``planned_per_call`` when ``searches_text``."""
+    def criteria(self, merchant, size: int = PAGE_SIZE) -> tuple[tuple, dict]:
+        """The shape of the query of this search's page of ``merchant``'s
+        orders (which filters apply, which kind of search, which cursor) and
+        the values it compares: what ``order_list_query`` takes."""
         data = self.cleaned_data
-        text = data.get("q", "").strip()
-        if text:
-            orders = orders.search(text)
-        status = data.get("status")
+        search, values = search_terms(data.get("q", ""))
+        values["merchant"] = merchant.pk
+        status = data.get("status") or None
         if status in REFUND_STATUS_FILTERS:
-            orders = orders.with_refund_state(REFUND_STATUS_FILTERS[status])
+            status = REFUND_STATUS_FILTERS[status]
         elif status:
-            orders = orders.filter(status=status)
+            values["status"], status = status, "status"
         if data.get("product"):
-            orders = orders.filter(payment_product=data["product"])
+            values["product"] = data["product"]
         tz = timezone.get_current_timezone()
         if data.get("date_from"):
-            start = datetime.combine(data["date_from"], time.min, tzinfo=tz)
-            orders = orders.filter(created_at__gte=start)
+            values["start"] = datetime.combine(data["date_from"], time.min, tzinfo=tz)
         if data.get("date_to"):
-            end = datetime.combine(
-                data["date_to"] + timedelta(days=1), time.min, tzinfo=tz
-            )
-            orders = orders.filter(created_at__lt=end)
-        return orders
+            end = data["date_to"] + timedelta(days=1)
+            values["end"] = datetime.combine(end, time.min, tzinfo=tz)
+        cursor = None
+        for name in ("before", "after"):
+            found = Cursor.decode(data.get(name) or "")
+            if found:
+                cursor = name
+                values["cursor_at"], values["cursor_pk"] = found.created_at, found.pk
+                break
+        shape = (
+            search,
+            status,
+            "product" in values,
+            "start" in values,
+            "end" in values,
+            cursor,
+            size,
+        )
+        return shape, values
 
     def nothing_found(self) -> dict:
         """What an empty result searched (the text, the filters) and what to try
@@ -260,28 +275,14 @@ class OrderSearchForm(forms.Form):
             tips.append(_("Clear the filters or widen the dates."))
         return {"text": text, "filters": filters, "tips": tips}
 
-    def page(self, orders: models.QuerySet, size: int = PAGE_SIZE) -> OrderPage:
-        """One page of ``orders``, newest first, after or before a cursor.
-
-        Keyset pagination on ``(created_at, id)``: the database seeks straight to
-        the cursor through the (merchant, -created_at, -id) index; no OFFSET, no
-        COUNT.
-        """
-        after = Cursor.decode(self.cleaned_data.get("after") or "")
-        before = Cursor.decode(self.cleaned_data.get("before") or "")
-        newest_first = orders.order_by("-created_at", "-id")
-        # The redundant range condition before each OR lets the index seek to the
-        # cursor instead of walking every newer row.
-        if before:
-            rows = list(
-                orders.filter(
-                    Q(created_at__gte=before.created_at)
-                    & (
-                        Q(created_at__gt=before.created_at)
-                        | Q(created_at=before.created_at, id__gt=before.pk)
-                    )
-                ).order_by("created_at", "id")[: size + 1]
-            )
+    def page(self, merchant, size: int = PAGE_SIZE) -> OrderPage:
+        """One page of ``merchant``'s orders found by this search, newest
+        first, after or before a cursor (``order_list_query``; its SQL is
+        compiled once per shape, ``portal.compiled.CompiledShapes``). Run it
+        in ``planned_per_call`` when ``searches_text``."""
+        shape, values = self.criteria(merchant, size)
+        rows = ORDER_LIST.rows(shape, **values)
+        if shape[5] == "before":
             has_newer = len(rows) > size
             rows = rows[:size][::-1]
             return OrderPage(
@@ -290,23 +291,102 @@ class OrderSearchForm(forms.Form):
                 previous_cursor=Cursor.of(rows[0]).encode() if has_newer else None,
                 is_first=not has_newer,
             )
-        if after:
-            newest_first = newest_first.filter(
-                Q(created_at__lte=after.created_at)
-                & (
-                    Q(created_at__lt=after.created_at)
-                    | Q(created_at=after.created_at, id__lt=after.pk)
-                )
-            )
-        rows = list(newest_first[: size + 1])
         has_older = len(rows) > size
         rows = rows[:size]
+        after = shape[5] == "after"
         return OrderPage(
             orders=rows,
             next_cursor=Cursor.of(rows[-1]).encode() if has_older else None,
             previous_cursor=Cursor.of(rows[0]).encode() if after and rows else None,
-            is_first=after is None,
+            is_first=not after,
         )
+
+
+#: What a row of the order list shows (portal.display.order_list_rows) and its
+#: cursor needs, as values: building 26 orders and their customers as model
+#: instances cost more than the query (issue 16).
+ORDER_LIST_FIELDS = (
+    "pk",
+    "order_id",
+    "reference",
+    "merchant_reference1",
+    "created_at",
+    "status",
+    "payment_product",
+    "order_amount",
+    "captured_amount",
+    "refunded_amount",
+    "purchase_currency",
+    "locale",
+    "customer__name",
+    "customer__email",
+)
+
+
+def order_list_query(shape: tuple, **values) -> models.QuerySet:
+    """The query of one page of the order list (``size`` + 1 rows): one
+    merchant's orders matching the search (``search_q``) and the filters,
+    newest first from the cursor, or oldest first from a ``before`` cursor.
+
+    Keyset pagination on ``(created_at, id)``: the database seeks straight to
+    the cursor through the (merchant, -created_at, -id) index; no OFFSET, no
+    COUNT. ``shape`` and ``values`` are ``OrderSearchForm.criteria``'s; each
+    value goes to the ORM unchanged (``CompiledShapes``).
+    """
+    search, status, _product, _start, _end, cursor, size = shape
+    orders = Order.objects.filter(merchant=values["merchant"]).values_list(
+        *ORDER_LIST_FIELDS, named=True
+    )
+    if search:
+        orders = orders.filter(search_q(search, values))
+    if status == "status":
+        orders = orders.filter(status=values["status"])
+    elif status:
+        orders = orders.with_refund_state(status)
+    if "product" in values:
+        orders = orders.filter(payment_product=values["product"])
+    if "start" in values:
+        orders = orders.filter(created_at__gte=values["start"])
+    if "end" in values:
+        orders = orders.filter(created_at__lt=values["end"])
+    at, pk = values.get("cursor_at"), values.get("cursor_pk")
+    # The redundant range condition before each OR lets the index seek to the
+    # cursor instead of walking every newer row.
+    if cursor == "before":
+        newer = Q(created_at__gte=at) & (
+            Q(created_at__gt=at) | Q(created_at=at, id__gt=pk)
+        )
+        return orders.filter(newer).order_by("created_at", "id")[: size + 1]
+    if cursor == "after":
+        orders = orders.filter(
+            Q(created_at__lte=at) & (Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
+        )
+    return orders.order_by("-created_at", "-id")[: size + 1]
+
+
+def _order_field(name: str):
+    return Order._meta.get_field(name)
+
+
+#: The order list's query, compiled once per shape (issue 16): each value of
+#: ``OrderSearchForm.criteria`` with the field it is compared with.
+ORDER_LIST = CompiledShapes(
+    order_list_query,
+    {
+        "merchant": _order_field("merchant"),
+        "order_id": _order_field("order_id"),
+        "reference": _order_field("reference"),
+        "number": _order_field("merchant_reference1"),
+        "customer_name": _order_field("customer_search_name"),
+        "customer_email": _order_field("customer_search_email"),
+        "status": _order_field("status"),
+        "product": _order_field("payment_product"),
+        "start": _order_field("created_at"),
+        "end": _order_field("created_at"),
+        "cursor_at": _order_field("created_at"),
+        "cursor_pk": _order_field("id"),
+    },
+)
 
 
 # Password reset ---------------------------------------------------------------------

@@ -276,6 +276,70 @@ def is_text_search(text: str) -> bool:
     return False
 
 
+def search_terms(text: str) -> tuple[tuple, dict]:
+    """What the order search looks for in what a person typed (our rule): the
+    kind of search (the shape of its query; empty for no text) and the values
+    it compares, as ``search_q`` takes them.
+
+    The order id (whole); or the start of the short reference ("hh9wz" finds
+    HH9WZ2K), any part of the store's order number ("10886" finds NW-10886; a
+    leading "#" is ignored), or the customer as ``CustomerQuerySet.matching``
+    finds them (any part of the name without accents, "muller" finds Müller;
+    any part of the email; an email's start, "maja@"). Shorter than three
+    characters: starts only.
+    """
+    from customers.models import matching_terms
+
+    text = text.strip()
+    if not text:
+        return (), {}
+    if not is_text_search(text):
+        return ("order_id",), {"order_id": uuid.UUID(text)}
+    number = text.lstrip("#").strip() or text
+    customer_kind, customer = matching_terms(text)
+    kind = ("text", len(number) >= MIN_CONTAINS, customer_kind)
+    values = {"reference": number.upper(), "number": number}
+    values.update({f"customer_{key}": value for key, value in customer.items()})
+    return kind, values
+
+
+def search_q(kind: tuple, values: dict) -> Q:
+    """The orders' condition for ``search_terms``' ``kind`` and ``values``.
+
+    One condition on the orders: the customer is matched on the order's
+    copies of their folded name and email (``customer_search_name``,
+    ``customer_search_email``), each branch with an index on PostgreSQL
+    (migrations portal 0007 and 0011). Planned for the text, PostgreSQL then
+    chooses from the orders' own statistics between a BitmapOr of the
+    branches' indexes (a rare text) and a walk of the merchant's newest
+    orders testing each row (a common surname: the first page comes after a
+    few hundred rows). Matching the customers first, by id, took up to three
+    queries and 1.7 ms of PostgreSQL's time for "muller" at 1,000,000 orders;
+    this takes one and 0.5 ms (issue 16).
+    """
+    from customers.models import terms_q
+
+    if kind[0] == "order_id":
+        return Q(order_id=values["order_id"])
+    _text, contains_number, customer_kind = kind
+    if contains_number:
+        by_number = Q(merchant_reference1__icontains=values["number"])
+    else:
+        by_number = Q(merchant_reference1__istartswith=values["number"])
+    customer = {
+        key: values[f"customer_{key}"]
+        for key in ("name", "email")
+        if f"customer_{key}" in values
+    }
+    by_customer = terms_q(
+        customer_kind,
+        customer,
+        name="customer_search_name",
+        email="customer_search_email",
+    )
+    return Q(reference__startswith=values["reference"]) | by_number | by_customer
+
+
 class OrderQuerySet(models.QuerySet):
     """Orders as a merchant or a customer may see them.
 
@@ -291,44 +355,11 @@ class OrderQuerySet(models.QuerySet):
         return self.filter(customer=customer).fetch_mode(models.FETCH_PEERS)
 
     def search(self, text: str) -> "OrderQuerySet":
-        """Orders matching what a person typed (our rule): the order id (whole),
-        the start of the short reference ("hh9wz" finds HH9WZ2K), any part of the
-        store's order number ("10886" finds NW-10886; a leading "#" is ignored),
-        or the customer as ``CustomerQuerySet.matching`` finds them (any part of
-        the name without accents, "muller" finds Müller; any part of the email;
-        an email's start, "maja@"). Shorter than three characters: starts only.
-
-        One query on the orders: the customer is matched on the order's copies
-        of their folded name and email (``customer_search_name``,
-        ``customer_search_email``), each branch with an index on PostgreSQL
-        (migrations portal 0007 and 0011). Planned for the text, PostgreSQL
-        then chooses from the orders' own statistics between a BitmapOr of the
-        branches' indexes (a rare text) and a walk of the merchant's newest
-        orders testing each row (a common surname: the first page comes after
-        a few hundred rows). Matching the customers first, by id, took up to
-        three queries and 1.7 ms of PostgreSQL's time for "muller" at
-        1,000,000 orders; this takes one and 0.5 ms (issue 16). Run a text
-        search (``is_text_search``) in ``planned_per_call``: its best plan
-        depends on the text.
-        """
-        from customers.models import matching_q
-
-        text = text.strip()
-        if not text:
-            return self
-        if not is_text_search(text):
-            return self.filter(order_id=uuid.UUID(text))
-        number = text.lstrip("#").strip() or text
-        if len(number) >= MIN_CONTAINS:
-            by_number = Q(merchant_reference1__icontains=number)
-        else:
-            by_number = Q(merchant_reference1__istartswith=number)
-        by_customer = matching_q(
-            text, name="customer_search_name", email="customer_search_email"
-        )
-        return self.filter(
-            Q(reference__startswith=number.upper()) | by_number | by_customer
-        )
+        """Orders matching what a person typed (``search_terms``, our rule).
+        Run a text search (``is_text_search``) in ``planned_per_call``: its
+        best plan depends on the text."""
+        kind, values = search_terms(text)
+        return self.filter(search_q(kind, values)) if kind else self
 
     def with_refund_state(self, state: str) -> "OrderQuerySet":
         if state == RefundState.NONE:
