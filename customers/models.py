@@ -35,6 +35,7 @@ from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.functional import cached_property
+from django.utils.text import smart_split, unescape_string_literal
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop, ngettext
 
@@ -58,14 +59,19 @@ def fold(text: str) -> str:
 
 
 class CustomerQuerySet(models.QuerySet):
-    def matching(self, text: str) -> "CustomerQuerySet":
-        """Customers whose name or email contains ``text``, accent- and
-        case-insensitively ("muller" finds Müller, "example.org" every address
-        there); with an "@", emails starting with it ("maja@"). Shorter than
-        three characters (below what a trigram index serves): names starting
-        with it. Indexes: trigram (PostgreSQL) on ``search_name`` and
-        ``UPPER(email)``, ``text_pattern_ops`` on ``search_name``."""
-        return self.filter(matching_q(text))
+    def search(self, text: str) -> "CustomerQuerySet":
+        """Customers as staff look for them in the admin (our rule): every
+        word of ``text`` (Django admin's ``smart_split``: "quoted words" stay
+        together) somewhere in the name, accents and case ignored ("muller"
+        finds Müller), or in the email, case ignored ("berg@",
+        "@example.com"). Indexes (PostgreSQL): trigram on ``search_name`` and
+        ``UPPER(email)``."""
+        condition = Q()
+        for word in smart_split(text):
+            if word.startswith(('"', "'")) and word[0] == word[-1]:
+                word = unescape_string_literal(word)
+            condition &= Q(search_name__contains=fold(word)) | Q(email__icontains=word)
+        return self.filter(condition)
 
     def with_unread_count(self) -> "CustomerQuerySet":
         """Each customer with ``unread_notifications`` (what every customer
@@ -81,8 +87,11 @@ class CustomerQuerySet(models.QuerySet):
 
 
 def matching_terms(text: str) -> tuple[str, dict[str, str]]:
-    """How ``CustomerQuerySet.matching`` looks for ``text``: its kind and the
-    values it compares, as ``terms_q`` takes them: ``("email_start",
+    """How the order search (``portal.models.search_terms``) matches a
+    customer to ``text`` (our rule): any part of the name without accents,
+    any part of the email, an email's start with an "@"; below three
+    characters (what a trigram index serves), a name's start. Its kind and
+    the values it compares, as ``terms_q`` takes them: ``("email_start",
     {"email": text})`` with an "@", ``("name_start", {"name": folded})``
     below three characters, else ``("contains", {"name": folded, "email":
     text})`` (``folded`` is ``fold(text)``)."""
@@ -105,14 +114,6 @@ def terms_q(kind: str, values: dict, name: str, email: str) -> Q:
     return Q(**{f"{name}__contains": values["name"]}) | Q(
         **{f"{email}__icontains": values["email"]}
     )
-
-
-def matching_q(text: str, name: str = "search_name", email: str = "email") -> Q:
-    """The condition of ``CustomerQuerySet.matching`` on the fields ``name`` (a
-    name folded by ``fold``) and ``email``: a customer's own, or an order's
-    copies of them (``Order.customer_search_name``, ``customer_search_email``),
-    which the order search matches so that it reads one table."""
-    return terms_q(*matching_terms(text), name=name, email=email)
 
 
 class Customer(models.Model):
