@@ -256,6 +256,7 @@ class PeriodicReport:
     installments_collected: int
     refunds_notified: int
     emails_retried: int
+    order_search_copies_filled: int
 
     def __str__(self) -> str:
         return ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in asdict(self).items())
@@ -274,6 +275,7 @@ def run_periodic(now=None) -> PeriodicReport:
         installments_collected=Installment.objects.collect_due(today),
         refunds_notified=notify_unnotified_refunds(now),
         emails_retried=retry_lost_emails(now),
+        order_search_copies_filled=Order.objects.fill_search_copies(),
     )
 
 

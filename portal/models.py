@@ -31,7 +31,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -283,9 +283,9 @@ def search_terms(text: str) -> tuple[tuple, dict]:
 
     The order id (whole); or the start of the short reference ("hh9wz" finds
     HH9WZ2K), any part of the store's order number ("10886" finds NW-10886; a
-    leading "#" is ignored), or the customer as ``CustomerQuerySet.matching``
-    finds them (any part of the name without accents, "muller" finds Müller;
-    any part of the email; an email's start, "maja@"). Shorter than three
+    leading "#" is ignored), or the customer as ``matching_terms`` matches
+    them (any part of the name without accents, "muller" finds Müller; any
+    part of the email; an email's start, "maja@"). Shorter than three
     characters: starts only.
     """
     from customers.models import matching_terms
@@ -374,6 +374,20 @@ class OrderQuerySet(models.QuerySet):
             )
         return self
 
+    def fill_search_copies(self) -> int:
+        """Give orders whose search copies are empty their customer's
+        ``search_name`` and email (``Order.customer_search_name``); how many.
+        Every email is non-empty, so an empty copy was never set: an order
+        saved by a release before migration 0011 while it was deployed (our
+        rule; one UPDATE through a partial index that is otherwise empty)."""
+        from customers.models import Customer
+
+        customer = Customer.objects.filter(pk=OuterRef("customer_id"))
+        return self.filter(customer_search_email="").update(
+            customer_search_name=Subquery(customer.values("search_name")[:1]),
+            customer_search_email=Subquery(customer.values("email")[:1]),
+        )
+
     def expire_due(self, now=None) -> int:
         """Mark authorized orders without captures whose authorization lapsed."""
         now = now or timezone.now()
@@ -410,12 +424,14 @@ class Order(models.Model):
     # Copies of the customer's search_name and email, set when the order is
     # made and kept by Customer.save: what the order search matches, so that
     # a search reads one table and PostgreSQL can plan it from that table's
-    # statistics (migration 0011; issue 16).
+    # statistics (migration 0011; issue 16). An order saved by a release
+    # before 0011 while it is deployed gets "" from the database, and its
+    # copies from OrderQuerySet.fill_search_copies (a periodic job).
     customer_search_name = models.CharField(
-        max_length=400, blank=True, default="", editable=False
+        max_length=400, blank=True, default="", db_default="", editable=False
     )
     customer_search_email = models.CharField(
-        max_length=254, blank=True, default="", editable=False
+        max_length=254, blank=True, default="", db_default="", editable=False
     )
     purchase_country = models.CharField(max_length=2)
     purchase_currency = models.CharField(max_length=3)
@@ -478,6 +494,13 @@ class Order(models.Model):
             ),
             models.Index(
                 fields=["customer", "-created_at"], name="order_customer_recent"
+            ),
+            # Orders without their search copies (fill_search_copies): none,
+            # but for a deploy of migration 0011 with old servers still running.
+            models.Index(
+                fields=["id"],
+                condition=Q(customer_search_email=""),
+                name="order_search_copies_missing",
             ),
         ]
         constraints = [

@@ -29,7 +29,10 @@ DROP = [
 
 
 def fill_copies(apps, schema_editor):
-    """One UPDATE: each order takes its customer's search_name and email."""
+    """One UPDATE: each order takes its customer's search_name and email.
+    Orders the previous release saves after this (its servers run until the
+    new ones start) get "" from the columns' database default and their
+    copies from ``OrderQuerySet.fill_search_copies``, a periodic job."""
     Order = apps.get_model("portal", "Order")
     Customer = apps.get_model("customers", "Customer")
     customer = Customer.objects.filter(pk=OuterRef("customer_id"))
@@ -65,16 +68,24 @@ class Migration(migrations.Migration):
             model_name="order",
             name="customer_search_email",
             field=models.CharField(
-                blank=True, default="", editable=False, max_length=254
+                blank=True, db_default="", default="", editable=False, max_length=254
             ),
         ),
         migrations.AddField(
             model_name="order",
             name="customer_search_name",
             field=models.CharField(
-                blank=True, default="", editable=False, max_length=400
+                blank=True, db_default="", default="", editable=False, max_length=400
             ),
         ),
         migrations.RunPython(fill_copies, migrations.RunPython.noop),
+        migrations.AddIndex(
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("customer_search_email", "")),
+                fields=["id"],
+                name="order_search_copies_missing",
+            ),
+        ),
         migrations.RunPython(add_indexes, drop_indexes),
     ]

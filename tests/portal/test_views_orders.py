@@ -359,6 +359,37 @@ def test_a_customer_saved_without_a_name_or_email_change_updates_no_orders(
         person.save()
 
 
+def test_an_order_saved_by_the_release_before_the_copies_is_found_after_the_periodic_job(
+    portal_client, searched_orders
+):
+    """Issue 16's fresh review: during a deploy of migration 0011 the old
+    servers save orders without the copies; the columns' database default
+    lets them, and the periodic job fills them in."""
+    from django.db import connection
+
+    from customers.tasks import run_periodic
+    from portal.models import Order
+
+    old = searched_orders["muller"]
+    fields = [
+        f
+        for f in Order._meta.concrete_fields
+        if f.name not in ("id", "customer_search_name", "customer_search_email")
+    ]
+    values = [f.get_db_prep_save(f.pre_save(old, True), connection) for f in fields]
+    values[[f.name for f in fields].index("order_id")] = "5" * 32
+    values[[f.name for f in fields].index("reference")] = "OLDREL1"
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO portal_order ({columns}) VALUES ({marks})", values)
+    assert Order.objects.get(reference="OLDREL1").customer_search_email == ""
+    assert "OLDREL1" not in refs(portal_client.get(URL, {"q": "muller"}))
+    assert run_periodic().order_search_copies_filled == 1
+    assert "OLDREL1" in refs(portal_client.get(URL, {"q": "muller"}))
+    assert run_periodic().order_search_copies_filled == 0
+
+
 def test_the_migration_fills_every_orders_copies_from_its_customer(searched_orders):
     from importlib import import_module
 

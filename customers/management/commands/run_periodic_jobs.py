@@ -8,7 +8,9 @@ What runs (``customers.tasks.run_periodic``): due repayments move on the simulat
 payment rail (scheduled → processing → completed, or bounced); return-report
 pauses older than 21 days end and payments resume; due installments of paying
 plans are charged (the simulated card always pays); refunds whose notification
-job was lost are notified; emails whose retry is long overdue are re-enqueued.
+job was lost are notified; emails whose retry is long overdue are re-enqueued;
+orders saved without their customer's search copies (by the previous release
+while migration portal 0011 was deployed) get them.
 Every step locks what it changes, so overlapping runs are safe.
 """
 
