@@ -7,13 +7,13 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from portal.admin import (
+    PlannedSearchMixin,
     ReadOnlyAdminMixin,
     WrittenByVerbsAdminMixin,
     money_display,
 )
 from portal.exceptions import DomainError
 from portal.money import format_money
-from portal.prepared import planned_per_call
 
 from .models import (
     BalanceEntry,
@@ -42,9 +42,10 @@ class PaymentMethodInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(PlannedSearchMixin, admin.ModelAdmin):
     list_display = ["name", "email", "locale", "created_at"]
-    # CustomerQuerySet.search: Django's word-by-word search, accents optional.
+    # CustomerQuerySet.search (PlannedSearchMixin): Django's word-by-word
+    # search, accents optional.
     search_fields = ["email", "name"]
     search_help_text = (
         "Every word somewhere in the name, accents optional (muller finds "
@@ -52,22 +53,6 @@ class CustomerAdmin(admin.ModelAdmin):
     )
     readonly_fields = ["balance", "created_at"]
     inlines = [PaymentMethodInline]
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return queryset.search(search_term), False
-
-    def changelist_view(self, request, extra_context=None):
-        # Planned for what it looks for, and the rows read while it is
-        # (portal.prepared), as the order search.
-        if not request.GET.get("q", "").strip():
-            return super().changelist_view(request, extra_context)
-        with planned_per_call():
-            response = super().changelist_view(request, extra_context)
-            if hasattr(response, "render"):
-                response.render()
-        return response
 
     @admin.display(description="Account balance")
     def balance(self, customer: Customer) -> str:
