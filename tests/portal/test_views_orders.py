@@ -471,3 +471,24 @@ def test_a_common_surname_or_domain_finds_every_customers_orders(
     assert sorted(refs(response)) == sorted(
         o.reference for o in (expected[0], by_domain)
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("text", ["hh9wz", "ze", "maja@", "muller", "10886"])
+def test_every_branch_of_a_text_search_has_an_index(searched_orders, text):
+    """Migrations 0007, 0011 and 0012 (issue 16): with sequential and plain
+    index scans priced out, PostgreSQL answers the search's OR with a BitmapOr
+    of the branches' indexes, which it can only do when every branch has one
+    (else it scans). Across merchants, as staff search: the merchant's own
+    index would otherwise serve as a bitmap too."""
+    from portal.models import Order
+
+    orders = Order.objects.search(text)
+    sql, params = orders.order_by("-created_at", "-id")[:26].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "BitmapOr" in plan, plan
+    assert "Seq Scan on portal_order" not in plan, plan
