@@ -24,7 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
 
-from portal.compiled import CompiledObjects, CompiledRows, give_prefetched
+from portal.compiled import CompiledObjects, CompiledRows, give_prefetched, together
 from portal.display import DateWriter, url_maker
 from portal.models import Order, OrderLine, OrderStatus
 from portal.money import format_money
@@ -286,20 +286,23 @@ class OrderPage:
         queries. Its status comes from what the page loads anyway (the open
         return, the installments), not from subqueries."""
         money = MoneyContext.for_order(order)
-        plans = _PLANS.objects(order.pk)
-        give_prefetched(
-            plans, "installments", _INSTALLMENTS.objects(order.pk), "plan_id"
+        # One round trip to PostgreSQL for the five (``together``).
+        key = (order.pk,)
+        plans, installments, extensions, reports, refunds = together(
+            (_PLANS, key),
+            (_INSTALLMENTS, key),
+            (_EXTENSIONS, key),
+            (_RETURN_REPORTS, key),
+            (_REFUNDS, key),
         )
-        give_prefetched(
-            plans, "due_date_extensions", _EXTENSIONS.objects(order.pk), "plan_id"
-        )
-        # Every return reported for the order, newest first, in one query: the
-        # open one (at most one) pauses the plan, registered ones end timelines.
-        reports = _RETURN_REPORTS.objects(order.pk)
+        give_prefetched(plans, "installments", installments, "plan_id")
+        give_prefetched(plans, "due_date_extensions", extensions, "plan_id")
+        # Every return reported for the order, newest first: the open one (at
+        # most one) pauses the plan, registered ones end timelines.
         open_return = next((r for r in reports if r.resolved_at is None), None)
         pause_until = open_return.pause_until if open_return else None
         rows_by_plan = [(plan, plan_rows(plan, pause_until)) for plan in plans]
-        refunds = _load_refunds(order)
+        refunds = _load_refunds(order, refunds)
         # With several shipments (captures), say which one a refund changed.
         shipments = (
             {plan.capture_id: n for n, plan in enumerate(plans, start=1)}
@@ -360,18 +363,21 @@ class OrderPage:
         return any(t.being_traced for t in self.timelines)
 
 
-def _load_refunds(order: Order) -> list[Refund]:
-    """The order's refunds, newest first, with their lines and allocations and,
-    only where the record of what an allocation did says money may have gone
-    back to a payment method, their repayments (``may_have_repayment``, as the
-    merchant's order page); each says whether it may have credited the account
-    balance (``may_have_balance_entries``). A refund that lowered the
-    installments asks for neither (issue 16)."""
-    refunds = _REFUNDS.objects(order.pk)
+def _load_refunds(order: Order, refunds: list[Refund]) -> list[Refund]:
+    """The order's ``refunds`` (newest first) given their lines and
+    allocations (one round trip) and, only where the record of what an
+    allocation did says money may have gone back to a payment method, their
+    repayments (``may_have_repayment``, as the merchant's order page); each
+    says whether it may have credited the account balance
+    (``may_have_balance_entries``). A refund that lowered the installments
+    asks for neither (issue 16)."""
     if not refunds:
         return refunds
-    give_prefetched(refunds, "lines", _REFUND_LINES.objects(order.pk), "refund_id")
-    give_prefetched(refunds, "allocations", _ALLOCATIONS.objects(order.pk), "refund_id")
+    lines, allocations = together(
+        (_REFUND_LINES, (order.pk,)), (_ALLOCATIONS, (order.pk,))
+    )
+    give_prefetched(refunds, "lines", lines, "refund_id")
+    give_prefetched(refunds, "allocations", allocations, "refund_id")
     repaying = []
     for refund in refunds:
         allocations = refund.allocations.all()

@@ -169,3 +169,22 @@ def test_issue_11_case_6_a_swedish_order_shows_one_money_style_on_every_page(
     for name, page in html.items():
         assert "SEK" not in page, name
     assert "SEK" not in mail.outbox[0].subject + mail.outbox[0].body
+
+
+@pytest.mark.postgres
+def test_the_customers_order_page_reads_in_two_round_trips(
+    customer_client, make_order, pipelines_entered, django_capture_on_commit_callbacks
+):
+    """Issue 16: the plans, installments, due-date extensions, return reports
+    and refunds of the order in one pipeline, the refunds' lines and
+    allocations in a second; the page is the same as before."""
+    from django.db import connection
+
+    order = make_order(lines=[line("A", 4000, 2), line("B", 6000)], capture=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        order.refund_lines([("A", 1)])
+    pipelines_entered.clear()  # the refund's own reads and writes
+    page = customer_client.get(reverse("customers:order_detail", args=[order.order_id]))
+    assert pipelines_entered == [connection.connection] * 2
+    assert page.status_code == 200
+    assert "40,00" in page.content.decode()  # what the refund of one A was
