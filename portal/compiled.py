@@ -277,9 +277,11 @@ class CompiledRows:
 
 
 #: Distinct probe values of each kind of field, two per key (``CompiledShapes``):
-#: texts without a LIKE wildcard or escape, so a pattern keeps them as they are.
+#: texts without a LIKE wildcard or escape, so a pattern keeps them as they are,
+#: but with both cases, an accent and spaces at both ends, so a build that
+#: changes them (lower(), upper(), strip(), folding) is found out.
 _PROBES = {
-    "text": lambda index, turn: f"zqx{index}p{turn}",
+    "text": lambda index, turn: f" Zq Ä{index}x{turn} ",
     "integer": lambda index, turn: 700_001 + 1000 * turn + index,
     "datetime": lambda index, turn: datetime(
         2001 + turn, 1, 1, 0, 0, index, tzinfo=UTC
@@ -331,13 +333,20 @@ class CompiledShapes:
 
     def rows(self, shape, **values) -> list[tuple]:
         """The ``values_list`` rows (named tuples for ``named=True``) of
-        ``build(shape, **values)``. One query; raises ``ValueError`` for values
-        other than the keys the shape was first used with."""
+        ``build(shape, **values)``. One query.
+
+        Raises ``ValueError`` for values other than the keys the shape was
+        first used with, for None (the ORM would write ``IS NULL``, another
+        SQL: give it a shape of its own) and for an integer outside its
+        column's range (the ORM would leave the comparison out): check such
+        values before."""
         compiled = self._shapes.get(shape)
         if compiled is None:
             compiled = self._shapes[shape] = self._compile(shape, sorted(values))
         if values.keys() != compiled.keys:
             raise ValueError(f"{shape}: values for {sorted(compiled.keys)} expected")
+        if None in values.values():
+            raise ValueError(f"{shape}: None is not a value to bind")
         connection = connections[compiled.alias]
         like = connection.ops.prep_for_like_query
         params = []
@@ -345,7 +354,10 @@ class CompiledShapes:
             if kind == "const":
                 params.append(first)
             elif kind == "value":
-                params.append(first.get_db_prep_value(values[key], connection))
+                value = first.get_db_prep_value(values[key], connection)
+                if second and not second[0] <= value <= second[1]:
+                    raise ValueError(f"{key}: {value} is out of its column's range")
+                params.append(value)
             else:
                 params.append(f"{first}{like(values[key])}{second}")
         with connection.cursor() as cursor:
@@ -397,7 +409,14 @@ class CompiledShapes:
                     if binding and f"{before}{other}{after}" != b:
                         binding = None
                 elif field.get_db_prep_value(probe, connection) == a:
-                    binding = ("value", key, field, None)
+                    # An integer's column range, checked when bound.
+                    limits = None
+                    if kinds[key] == "integer":
+                        target = getattr(field, "target_field", field)
+                        limits = connection.ops.integer_field_range(
+                            target.get_internal_type()
+                        )
+                    binding = ("value", key, field, limits)
                     if field.get_db_prep_value(other, connection) != b:
                         binding = None
                 if binding:

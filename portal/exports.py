@@ -20,7 +20,7 @@ import csv
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import xlsxwriter
@@ -30,7 +30,7 @@ from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone, translation
 
 from customers.models import Repayment
-from portal.models import LedgerEntry, Merchant
+from portal.models import LedgerEntry, Merchant, day_bounds
 from portal.money import currency_digits, to_major_string
 from refunds.models import Refund
 
@@ -202,17 +202,11 @@ def refunds_between(
     """The merchant's refunds made from ``start`` to ``end`` (whole days in the
     portal's time zone; either may be open), oldest first."""
     refunds = Refund.objects.for_merchant(merchant)
-    tz = timezone.get_current_timezone()
-    if start:
-        refunds = refunds.filter(
-            created_at__gte=datetime.combine(start, time.min, tzinfo=tz)
-        )
-    if end:
-        refunds = refunds.filter(
-            created_at__lt=datetime.combine(
-                end + timedelta(days=1), time.min, tzinfo=tz
-            )
-        )
+    lower, upper = day_bounds(start, end)
+    if lower:
+        refunds = refunds.filter(created_at__gte=lower)
+    if upper:
+        refunds = refunds.filter(created_at__lt=upper)
     return refunds.order_by("created_at", "pk")
 
 

@@ -9,7 +9,7 @@ import base64
 import binascii
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime
 
 from django import forms
 from django.conf import settings
@@ -32,6 +32,7 @@ from portal.models import (
     OrderStatus,
     PaymentProduct,
     RefundState,
+    day_bounds,
     is_text_search,
     search_q,
     search_terms,
@@ -62,9 +63,15 @@ def add_domain_error(form: forms.Form, error: DomainError, fields: dict) -> None
 # Order list ---------------------------------------------------------------------
 
 
+#: The largest order id (a 64-bit primary key); a cursor beyond it is refused.
+MAX_ORDER_PK = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Cursor:
-    """A position in the newest-first order list: ``(created_at, id)``."""
+    """A position in the newest-first order list: ``(created_at, id)``. An
+    edited one that no order could have (a naive time, one beyond what UTC
+    holds, an id outside the key's range) decodes to None, as a garbled one."""
 
     created_at: datetime
     pk: int
@@ -79,10 +86,11 @@ class Cursor:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
             stamp, pk = raw.split("|")
             created_at = datetime.fromisoformat(stamp)
-            if timezone.is_naive(created_at):
+            if timezone.is_naive(created_at) or not 0 < int(pk) <= MAX_ORDER_PK:
                 return None
+            created_at.astimezone(UTC)  # as the database stores it
             return cls(created_at, int(pk))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
             return None
 
     @classmethod
@@ -209,12 +217,11 @@ class OrderSearchForm(forms.Form):
             values["status"], status = status, "status"
         if data.get("product"):
             values["product"] = data["product"]
-        tz = timezone.get_current_timezone()
-        if data.get("date_from"):
-            values["start"] = datetime.combine(data["date_from"], time.min, tzinfo=tz)
-        if data.get("date_to"):
-            end = data["date_to"] + timedelta(days=1)
-            values["end"] = datetime.combine(end, time.min, tzinfo=tz)
+        lower, upper = day_bounds(data.get("date_from"), data.get("date_to"))
+        if lower:
+            values["start"] = lower
+        if upper:
+            values["end"] = upper
         cursor = None
         for name in ("before", "after"):
             found = Cursor.decode(data.get(name) or "")
@@ -282,6 +289,12 @@ class OrderSearchForm(forms.Form):
         in ``planned_per_call`` when ``searches_text``."""
         shape, values = self.criteria(merchant, size)
         rows = ORDER_LIST.rows(shape, **values)
+        if shape[5] and not rows:
+            # A cursor past either end (the links never lead there; an edited
+            # URL does): the newest orders, not an empty page (our rule).
+            del values["cursor_at"], values["cursor_pk"]
+            shape = (*shape[:5], None, size)
+            rows = ORDER_LIST.rows(shape, **values)
         if shape[5] == "before":
             has_newer = len(rows) > size
             rows = rows[:size][::-1]

@@ -27,7 +27,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
@@ -256,6 +256,23 @@ def new_order_reference() -> str:
 #: Below this many characters a search text matches only from the start (a
 #: trigram index needs three).
 MIN_CONTAINS = 3
+
+
+def day_bounds(
+    start: date | None, end: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """The half-open range of instants from the start of day ``start`` to the
+    start of the day after ``end``, in the current time zone (our rule: the
+    order list and the refunds export filter whole days). An open end is None,
+    and so is the first or last day a date can hold (0001-01-01, 9999-12-31):
+    no bound, where the day before or after would not exist."""
+    tz = timezone.get_current_timezone()
+    lower = upper = None
+    if start and start > date.min:
+        lower = datetime.combine(start, time.min, tzinfo=tz)
+    if end and end < date.max:
+        upper = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
+    return lower, upper
 
 
 def default_expiry():

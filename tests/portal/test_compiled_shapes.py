@@ -163,3 +163,78 @@ def test_a_constant_of_the_shape_stays_in_its_sql(orders, merchant):
             merchant=merchant, refunded_amount__lt=F("captured_amount")
         ).values_list("pk")
     )
+
+
+# Issue 16's fresh review: edited cursors and dates answer 200, never a 500.
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "2026-10-20T12:00:00+00:00|100000000000000000000",
+        "2026-10-20T12:00:00+00:00|9223372036854775808",
+        "2026-10-20T12:00:00+00:00|-5",
+        "9999-12-31T23:59:59-14:00|1",
+        "0001-01-01T00:00:00+14:00|1",
+        "9000-01-01T00:00:00+00:00|1",
+        "1990-01-01T00:00:00+00:00|1",
+    ],
+)
+@pytest.mark.parametrize("direction", ["after", "before"])
+def test_an_edited_cursor_shows_the_newest_orders(
+    portal_client, orders, merchant, cursor, direction
+):
+    """An id beyond the key's range was a 500 on SQLite (OverflowError), a time
+    beyond what UTC holds too; a cursor past either end showed "No orders
+    yet." with no links. Each now shows the first page."""
+    from django.urls import reverse
+
+    url = reverse("portal:order_list")
+    newest = portal_client.get(url).context["rows"]
+    response = portal_client.get(url, {direction: _b64(cursor)})
+    assert response.status_code == 200
+    assert response.context["rows"] == newest
+
+
+def test_the_last_day_a_date_holds_is_an_open_end_of_the_order_list(
+    portal_client, orders
+):
+    from django.urls import reverse
+
+    url = reverse("portal:order_list")
+    response = portal_client.get(
+        url, {"date_from": "0001-01-01", "date_to": "9999-12-31"}
+    )
+    assert response.status_code == 200
+    assert response.context["rows"] == portal_client.get(url).context["rows"]
+
+
+@pytest.mark.parametrize("change", [str.lower, str.upper, str.strip])
+def test_a_text_the_build_changes_is_found_out_when_first_compiled(orders, change):
+    shapes = CompiledShapes(
+        lambda shape, **values: Order.objects.filter(
+            customer_search_email__istartswith=change(values["email"])
+        ).values_list("pk"),
+        {"email": Order._meta.get_field("customer_search_email")},
+    )
+    with pytest.raises(ValueError, match="follows no value"):
+        shapes.rows("changed", email="Maja@")
+
+
+def test_none_and_out_of_range_integers_are_refused_not_bound(orders, merchant):
+    form = OrderSearchForm({"q": "muller"})
+    form.is_valid()
+    shape, values = form.criteria(merchant)
+    with pytest.raises(ValueError, match="None"):
+        ORDER_LIST.rows(shape, **{**values, "customer_name": None})
+    form = OrderSearchForm({})
+    form.is_valid()
+    shape, values = form.criteria(merchant)
+    with pytest.raises(ValueError, match="range"):
+        ORDER_LIST.rows(shape, **{**values, "merchant": 2**70})

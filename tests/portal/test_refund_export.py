@@ -198,3 +198,20 @@ def test_a_german_readers_export_has_the_same_english_keys_and_words(
     assert "Erstattungen exportieren" in page
     assert returned["kind"] == "Selected items with a return fee"
     assert returned["repayment_status"].startswith("scheduled expected by ")
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("0001-01-01", "9999-12-31"), ("9999-12-31", ""), ("", "0001-01-01")],
+)
+def test_the_first_and_last_days_a_date_holds_are_open_ends(
+    portal_client, refunds, start, end
+):
+    """Issue 16's fresh review: the day after 9999-12-31 does not exist (a
+    500 before); such an end means no bound."""
+    response = portal_client.get(
+        URL, {"date_from": start, "date_to": end, "format": "csv"}
+    )
+    assert response.status_code == 200
+    expected = 3 if (start, end) == ("0001-01-01", "9999-12-31") else 0
+    assert len(csv_table(response)) == expected
