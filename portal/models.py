@@ -391,16 +391,28 @@ class OrderQuerySet(models.QuerySet):
             )
         return self
 
-    def fill_search_copies(self) -> int:
+    def fill_search_copies(self, *, stale: bool = False) -> int:
         """Give orders whose search copies are empty their customer's
         ``search_name`` and email (``Order.customer_search_name``); how many.
         Every email is non-empty, so an empty copy was never set: an order
         saved by a release before migration 0011 while it was deployed (our
-        rule; one UPDATE through a partial index that is otherwise empty)."""
+        rule; one UPDATE through a partial index that is otherwise empty).
+
+        With ``stale``, every order whose copies differ from its customer's
+        (a customer renamed by that release): one UPDATE that compares every
+        order with its customer (``manage.py refresh_order_search``, once
+        after such a deploy)."""
         from customers.models import Customer
 
+        if stale:
+            orders = self.exclude(
+                customer_search_name=F("customer__search_name"),
+                customer_search_email=F("customer__email"),
+            )
+        else:
+            orders = self.filter(customer_search_email="")
         customer = Customer.objects.filter(pk=OuterRef("customer_id"))
-        return self.filter(customer_search_email="").update(
+        return orders.update(
             customer_search_name=Subquery(customer.values("search_name")[:1]),
             customer_search_email=Subquery(customer.values("email")[:1]),
         )

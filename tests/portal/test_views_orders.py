@@ -390,6 +390,34 @@ def test_an_order_saved_by_the_release_before_the_copies_is_found_after_the_peri
     assert run_periodic().order_search_copies_filled == 0
 
 
+def test_a_customer_renamed_by_the_release_before_the_copies_is_found_after_the_refresh(
+    portal_client, searched_orders
+):
+    """Issue 16's third fresh review: the previous release, serving while
+    migration 0011 is deployed, renames a customer without copying it to the
+    orders (here the same UPDATE of the customer alone);
+    ``manage.py refresh_order_search`` then copies it."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from customers.models import Customer
+
+    order = searched_orders["muller"]
+    Customer.objects.filter(pk=order.customer_id).update(
+        name="Günter Økland", search_name="gunter økland", email="g.okland@example.com"
+    )
+    assert refs(portal_client.get(URL, {"q": "g.okland@"})) == []
+    out = StringIO()
+    call_command("refresh_order_search", stdout=out)
+    assert out.getvalue().strip() == "Orders whose search copies were refreshed: 1"
+    assert refs(portal_client.get(URL, {"q": "g.okland@"})) == [order.reference]
+    assert refs(portal_client.get(URL, {"q": "gunter"})) == [order.reference]
+    assert refs(portal_client.get(URL, {"q": "muller"})) == []
+    call_command("refresh_order_search", stdout=out)
+    assert out.getvalue().strip().endswith("refreshed: 0")
+
+
 def test_the_migration_fills_every_orders_copies_from_its_customer(searched_orders):
     from importlib import import_module
 
