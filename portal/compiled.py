@@ -265,15 +265,21 @@ class CompiledRows:
     def _build(self, connection, rows) -> list[tuple]:
         """The ``values_list`` tuples of ``rows``."""
         _sql, _params, _position, query, columns = self._compiled
-        width = len(columns)
-        if rows and len(rows[0]) != width:
-            rows = [row[:width] for row in rows]
-        compiler, converters = _converters(
-            self, query, connection, self.queryset.db, columns
-        )
-        if converters:
-            rows = compiler.apply_converters(rows, converters)
+        rows = _values(self, query, columns, self.queryset.db, connection, rows)
         return [tuple(row) for row in rows]
+
+
+def _values(owner, query, columns, using: str, connection, rows):
+    """``rows`` as a ``values_list`` queryset of ``query`` gives them: cut to
+    its ``columns`` (the compiler may select more, for ordering) and through
+    their database converters (found once per ``owner`` and connection)."""
+    width = len(columns)
+    if rows and len(rows[0]) != width:
+        rows = [row[:width] for row in rows]
+    compiler, converters = _converters(owner, query, connection, using, columns)
+    if converters:
+        rows = compiler.apply_converters(rows, converters)
+    return rows
 
 
 #: Distinct probe values of each kind of field, two per key (``CompiledShapes``):
@@ -321,7 +327,9 @@ class CompiledShapes:
     parameter is traced to the key whose probes it follows; the second
     compilation is then rebuilt from the first's bindings and must match
     exactly. A shape that cannot be bound that way (a value that reaches the
-    SQL in another form) raises ``ValueError`` when first used. Building and
+    SQL in another form, such as a text the build lower-cases, strips or
+    folds: the text probes are mixed-case, accented and padded) raises
+    ``ValueError`` when first used. Building and
     compiling the order list's query for a text search took the ORM 0.55-0.7
     ms of CPU, more than PostgreSQL's 0.4 ms to run it (issue 16).
     """
@@ -363,14 +371,9 @@ class CompiledShapes:
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
-        width = len(compiled.columns)
-        if rows and len(rows[0]) != width:
-            rows = [row[:width] for row in rows]
-        compiler, converters = _converters(
-            compiled, compiled.query, connection, compiled.alias, compiled.columns
+        rows = _values(
+            compiled, compiled.query, compiled.columns, compiled.alias, connection, rows
         )
-        if converters:
-            rows = compiler.apply_converters(rows, converters)
         if compiled.row_class is None:
             return [tuple(row) for row in rows]
         new = tuple.__new__
@@ -392,6 +395,11 @@ class CompiledShapes:
             compiler = queryset.query.get_compiler(queryset.db)
             compiled.append((queryset, compiler, *compiler.as_sql()))
         (queryset, compiler, sql, first), (_, _, other_sql, second) = compiled
+        if queryset._iterable_class not in (
+            ValuesListIterable,
+            NamedValuesListIterable,
+        ):
+            raise ValueError("CompiledShapes reads values_list() rows, nothing else")
         if other_sql != sql or len(first) != len(second):
             raise ValueError(f"{shape}: the SQL depends on the values")
         connection = connections[queryset.db]
@@ -431,11 +439,6 @@ class CompiledShapes:
             if queryset._iterable_class is NamedValuesListIterable
             else None
         )
-        if queryset._iterable_class not in (
-            ValuesListIterable,
-            NamedValuesListIterable,
-        ):
-            raise ValueError("CompiledShapes reads values_list() rows, nothing else")
         return _Shape(
             keys=set(keys),
             alias=queryset.db,

@@ -10,6 +10,7 @@ import binascii
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from django import forms
 from django.conf import settings
@@ -203,7 +204,7 @@ class OrderSearchForm(forms.Form):
         value, and an order id is unique."""
         return is_text_search(self.cleaned_data.get("q", ""))
 
-    def criteria(self, merchant, size: int = PAGE_SIZE) -> tuple[tuple, dict]:
+    def criteria(self, merchant, size: int = PAGE_SIZE) -> tuple["ListShape", dict]:
         """The shape of the query of this search's page of ``merchant``'s
         orders (which filters apply, which kind of search, which cursor) and
         the values it compares: what ``order_list_query`` takes."""
@@ -229,7 +230,7 @@ class OrderSearchForm(forms.Form):
                 cursor = name
                 values["cursor_at"], values["cursor_pk"] = found.created_at, found.pk
                 break
-        shape = (
+        shape = ListShape(
             search,
             status,
             "product" in values,
@@ -289,13 +290,13 @@ class OrderSearchForm(forms.Form):
         in ``planned_per_call`` when ``searches_text``."""
         shape, values = self.criteria(merchant, size)
         rows = ORDER_LIST.rows(shape, **values)
-        if shape[5] and not rows:
+        if shape.cursor and not rows:
             # A cursor past either end (the links never lead there; an edited
             # URL does): the newest orders, not an empty page (our rule).
             del values["cursor_at"], values["cursor_pk"]
-            shape = (*shape[:5], None, size)
+            shape = shape._replace(cursor=None)
             rows = ORDER_LIST.rows(shape, **values)
-        if shape[5] == "before":
+        if shape.cursor == "before":
             has_newer = len(rows) > size
             rows = rows[:size][::-1]
             return OrderPage(
@@ -306,7 +307,7 @@ class OrderSearchForm(forms.Form):
             )
         has_older = len(rows) > size
         rows = rows[:size]
-        after = shape[5] == "after"
+        after = shape.cursor == "after"
         return OrderPage(
             orders=rows,
             next_cursor=Cursor.of(rows[-1]).encode() if has_older else None,
@@ -336,7 +337,23 @@ ORDER_LIST_FIELDS = (
 )
 
 
-def order_list_query(shape: tuple, **values) -> models.QuerySet:
+class ListShape(NamedTuple):
+    """What changes the SQL of the order list's query (``order_list_query``),
+    beside its values: the kind of search (``search_terms``), the status
+    filter ("status", a ``RefundState`` or None), whether a product, a start
+    and an end are filtered on, the cursor ("after", "before" or None) and
+    the page size."""
+
+    search: tuple
+    status: str | None
+    product: bool
+    start: bool
+    end: bool
+    cursor: str | None
+    size: int
+
+
+def order_list_query(shape: ListShape, **values) -> models.QuerySet:
     """The query of one page of the order list (``size`` + 1 rows): one
     merchant's orders matching the search (``search_q``) and the filters,
     newest first from the cursor, or oldest first from a ``before`` cursor.
@@ -346,7 +363,7 @@ def order_list_query(shape: tuple, **values) -> models.QuerySet:
     COUNT. ``shape`` and ``values`` are ``OrderSearchForm.criteria``'s; each
     value goes to the ORM unchanged (``CompiledShapes``).
     """
-    search, status, _product, _start, _end, cursor, size = shape
+    search, status, cursor, size = shape.search, shape.status, shape.cursor, shape.size
     orders = Order.objects.filter(merchant=values["merchant"]).values_list(
         *ORDER_LIST_FIELDS, named=True
     )
