@@ -101,9 +101,22 @@ class RadioSelect(forms.RadioSelect):
 
 
 class Select(forms.Select):
-    """``<select>`` rendered like ``select.html`` and ``select_option.html``."""
+    """``<select>`` rendered like ``select.html`` and ``select_option.html``.
+
+    A flat list of choices (no groups, one value) is written straight from
+    ``choices``: Django's ``optgroups`` builds a dict of a dozen keys per option
+    that only a template reads, about half of the order list's search form
+    (issue 16). Grouped choices and multiple selection take Django's context."""
 
     def render(self, name, value, attrs=None, renderer=None) -> SafeString:
+        if not self.allow_multiple_selected and not self.option_inherits_attrs:
+            widget = forms.Widget.get_context(self, name, value, attrs)["widget"]
+            options = self._flat_options(widget["value"])
+            if options is not None:
+                return mark_safe(  # every value escaped
+                    f'<select name="{conditional_escape(widget["name"])}"'
+                    f"{_attrs(widget['attrs'])}>{options}</select>"
+                )
         widget = self.get_context(name, value, attrs)["widget"]
         out = [f'<select name="{conditional_escape(widget["name"])}"']
         out.append(_attrs(widget["attrs"]) + ">")
@@ -120,6 +133,24 @@ class Select(forms.Select):
                 out.append("</optgroup>")
         out.append("</select>")
         return mark_safe("".join(out))  # every value escaped above
+
+    def _flat_options(self, chosen: list[str]) -> str | None:
+        """The ``<option>`` tags, the first one whose value is in ``chosen``
+        selected (as ``optgroups``); None for grouped choices."""
+        out = []
+        found = False
+        for value, label in self.choices:
+            if isinstance(label, (list, tuple)):
+                return None
+            if value is None:
+                value = ""
+            selected = not found and str(value) in chosen
+            found |= selected
+            out.append(
+                f'<option value="{conditional_escape(value)}"'
+                f"{' selected' if selected else ''}>{conditional_escape(label)}</option>"
+            )
+        return "".join(out)
 
 
 def field_group(field) -> SafeString:

@@ -11,6 +11,7 @@ it with the previewed plan's fingerprint, so what runs is what was previewed, an
 with the form's idempotency key, so a double submit refunds once.
 """
 
+import copy
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,6 +29,7 @@ from customers.models import Notification
 from customers.notifications import Message, render
 from portal import widgets
 from portal.exceptions import DomainError
+from portal.forms import SharedFields
 from portal.models import Channel, Order, OrderLine
 from portal.money import (
     amount_input_text,
@@ -162,7 +164,8 @@ class RefundForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.order = order
         self.plan: RefundPlan | None = None
-        self.fields["idempotency_key"].initial = uuid.uuid4().hex
+        # Per form, not on the field: the fields are shared (``SharedFields``).
+        self.initial = {**self.initial, "idempotency_key": uuid.uuid4().hex}
         # The order's rows, read once (one round trip) for the fields, the
         # header and the preview: with the customer's plans when the form was
         # sent (a preview shows them), without for the empty form.
@@ -218,9 +221,11 @@ class RefundForm(forms.Form):
         self.return_fee_unavailable = self._return_fee_unavailable()
         if self.return_fee_unavailable:
             del self.fields["return_fee"]
-            self.fields["kind"].choices = [
+            # This form's own copy of the shared field, with fewer choices.
+            kind = self.fields["kind"] = copy.deepcopy(self.fields["kind"])
+            kind.choices = [
                 choice
-                for choice in self.fields["kind"].choices
+                for choice in kind.choices
                 if choice[0] != RefundKind.ITEMS_WITH_FEE
             ]
 
@@ -618,3 +623,8 @@ class RefundForm(forms.Form):
         self.data = self.data.copy()
         self.data["idempotency_key"] = uuid.uuid4().hex
         self.data["expected_fingerprint"] = ""
+
+
+# A form changes only its own copies: the per-line fields it adds, and the kind
+# of refund it copies before narrowing its choices. The rest are shared.
+RefundForm.base_fields = SharedFields(RefundForm.base_fields)

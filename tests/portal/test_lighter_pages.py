@@ -375,3 +375,36 @@ def test_fixed_urls_are_the_urls_of_their_views_under_each_script_prefix():
         set_script_prefix("/")
     with pytest.raises(NoReverseMatch):
         Template("{% fixed_url 'portal:order_detail' %}").render(Context())
+
+
+@pytest.mark.parametrize(
+    "choices, value",
+    [
+        ([("", "Any"), ("a", "<A>"), ("b", 'B "quoted"')], "b"),
+        ([("", "Any"), ("a", "A"), ("a", "A again")], "a"),  # the first one only
+        ([("", "Any"), ("Group <1>", [("a", "A"), ("b", "B")])], "b"),  # grouped
+        ([(None, "None"), (1, "One")], "1"),
+    ],
+)
+def test_select_renders_what_djangos_select_renders(choices, value):
+    ours = widgets.Select(choices=choices, attrs={"class": "x"})
+    theirs = forms.Select(choices=choices, attrs={"class": "x"})
+    attrs = {"id": "id_pick", "aria-invalid": "true"}
+    assert _tags(ours.render("pick", value, attrs)) == _tags(
+        theirs.render("pick", value, attrs)
+    )
+
+
+def test_search_forms_share_their_fields_but_not_their_values_or_errors():
+    first = OrderSearchForm({"status": "CANCELLED", "date_to": "not a date"})
+    second = OrderSearchForm({"q": "muller"})
+    assert first.fields["status"] is second.fields["status"]  # not copied
+    assert not first.is_valid() and second.is_valid()
+    html = str(second.field_groups())
+    assert "aria-invalid" not in html
+    assert 'value="CANCELLED" selected' not in html
+    assert 'value="muller"' in html and 'value="muller"' not in str(
+        first.field_groups()
+    )
+    assert 'value="CANCELLED" selected' in str(first.field_groups())
+    assert OrderSearchForm().fields["status"].widget.attrs == {}

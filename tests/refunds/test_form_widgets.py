@@ -78,3 +78,30 @@ def test_refund_form_widgets_render_what_djangos_templates_render(
             assert [_tags(h) for h in rendered(form, name)] == [
                 _tags(h) for h in stock(form, name)
             ], name
+
+
+def test_refund_forms_share_fields_but_not_keys_or_narrowed_choices(
+    make_order, merchant
+):
+    from refunds.models import RefundKind
+
+    order = make_order(lines=[line("TSHIRT-1", 10000)], capture=True)
+    first, second = RefundForm(order), RefundForm(order)
+    assert first.fields["description"] is second.fields["description"]
+    # Each form its own idempotency key; the shared field keeps none.
+    assert first["idempotency_key"].value() != second["idempotency_key"].value()
+    assert RefundForm.base_fields["idempotency_key"].initial is None
+    # A market without return fees narrows its own copy of the kinds only.
+    us_order = make_order(
+        lines=[line("CAP-1", 2000)], capture=True, purchase_country="US"
+    )
+    narrowed = RefundForm(us_order)
+    assert narrowed.return_fee_unavailable
+    kinds = [value for value, _label in narrowed.fields["kind"].choices]
+    assert RefundKind.ITEMS_WITH_FEE not in kinds
+    assert RefundKind.ITEMS_WITH_FEE in [
+        value for value, _label in RefundForm(order).fields["kind"].choices
+    ]
+    assert RefundKind.ITEMS_WITH_FEE in [
+        value for value, _label in RefundForm.base_fields["kind"].choices
+    ]
