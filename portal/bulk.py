@@ -61,9 +61,17 @@ def update_rows(
         return cursor.rowcount
 
 
+#: The most parameters ``insert_rows`` puts in one statement: psycopg converts
+#: a statement's ``%s`` placeholders once and keeps the result for statements
+#: of up to 50 parameters (``psycopg._queries.MAX_CACHED_STATEMENT_PARAMS``);
+#: beyond that it converts them again on every call, about a tenth of a
+#: 5-line refund confirm's Python calls (issue 16).
+STATEMENT_PARAMS = 50
+
+
 def insert_rows(objs: Sequence[Model], *, returning: bool = True) -> None:
     """Insert ``objs``, new instances of one model with an auto-incremented
-    primary key, in one statement, and set their primary keys (unless
+    primary key, in one statement (or a few, below), and set their primary keys (unless
     ``returning`` is False: they are not read back, so the statement does not
     wait for its answer in ``portal.pipeline.sent_together``): what
     ``bulk_create`` does (field defaults and ``pre_save``, such as
@@ -71,7 +79,10 @@ def insert_rows(objs: Sequence[Model], *, returning: bool = True) -> None:
     compiling the ORM's insert query on every call. The ORM's insert machinery
     was a fifth of a refund confirm's Python time for its five inserts (issue
     16). An instance holding an expression (a ``db_default`` left unset) is
-    inserted by ``bulk_create`` instead. No statement without objects.
+    inserted by ``bulk_create`` instead. No statement without objects; more
+    than one when the rows take more than ``STATEMENT_PARAMS`` parameters
+    (each as many rows as fit; in ``sent_together`` they still travel together
+    when nothing is read back).
     """
     if not objs:
         return
@@ -94,20 +105,28 @@ def insert_rows(objs: Sequence[Model], *, returning: bool = True) -> None:
                 return
             params.append(field.get_db_prep_save(value, connection))
     quote = connection.ops.quote_name
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
+    head = (
         f"INSERT INTO {quote(meta.db_table)} "
-        f"({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES {', '.join([row_sql] * len(objs))}"
+        f"({', '.join(quote(field.column) for field in fields)}) VALUES "
     )
-    if not returning:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-        return
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    per_statement = max(1, STATEMENT_PARAMS // len(fields))
+    width = len(fields)
+    keys = []
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {quote(meta.pk.column)}", params)
-        # Rows come back in the order of the VALUES list (as bulk_create relies on).
-        keys = [row[0] for row in cursor.fetchall()]
+        for start in range(0, len(objs), per_statement):
+            rows = min(per_statement, len(objs) - start)
+            sql = head + ", ".join([row_sql] * rows)
+            chunk = params[start * width : (start + rows) * width]
+            if not returning:
+                cursor.execute(sql, chunk)
+                continue
+            cursor.execute(f"{sql} RETURNING {quote(meta.pk.column)}", chunk)
+            # Rows come back in the order of the VALUES list (as bulk_create
+            # relies on).
+            keys.extend(row[0] for row in cursor.fetchall())
+    if not returning:
+        return
     for obj, key in zip(objs, keys, strict=True):
         obj.pk = key
         obj._state.adding = False

@@ -1285,9 +1285,9 @@ def _write(
     channel: str,
     request_key: RefundRequestKey | None = None,
 ) -> Refund:
-    """Write ``plan`` on ``state``'s locked rows: the refund, then its rows in
-    one round trip (``portal.pipeline.sent_together``: none of them is read
-    back), then what reads (a return report to resolve) and the notification.
+    """Write ``plan`` on ``state``'s locked rows: the refund, then its rows and
+    the notification's job in one round trip (``portal.pipeline.sent_together``:
+    none of them is read back), then what reads (a return report to resolve).
     ``request_key`` (its refund unset) is saved with them."""
     order = state.order
     refund = Refund(
@@ -1307,18 +1307,19 @@ def _write(
     )
     insert_rows([refund])
     refund.replayed = False
+    from customers.tasks import enqueue_after_commit, notify_refund
+
     with sent_together():
         paused = _write_rows(plan, state, refund, request_key)
+        # The job's row (``django_tasks_db``) is an insert that reads nothing
+        # back: it travels with the refund's rows.
+        enqueue_after_commit(notify_refund, refund.pk)
     # The store registered the return: paused payments resume.
     if paused:
         for report in ReturnReport.objects.filter(
             order=order, resolved_at__isnull=True
         ):
             report.resolve("registered")
-
-    from customers.tasks import enqueue_after_commit, notify_refund
-
-    enqueue_after_commit(notify_refund, refund.pk)
     return refund
 
 

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.expressions import DatabaseDefault
 
 from customers.models import Installment, InstallmentStatus
-from portal.bulk import insert_rows, update_rows
+from portal.bulk import STATEMENT_PARAMS, insert_rows, update_rows
 from portal.models import MerchantUser, OrderLine
 from refunds.models import Refund, RefundLine
 from tests.factories import UserFactory
@@ -120,6 +120,43 @@ def test_inserted_rows_are_what_bulk_create_writes(
     ]
     with django_assert_num_queries(0):
         insert_rows([])
+
+
+@pytest.mark.parametrize("returning", [True, False])
+def test_many_rows_are_inserted_in_statements_of_at_most_50_parameters(
+    captured_order, django_assert_num_queries, returning
+):
+    """psycopg keeps its conversion of a statement's placeholders only up to
+    50 parameters: a refund line has 14 columns, so 7 lines are 3 + 3 + 1."""
+    refund = Refund.objects.create(
+        order=captured_order,
+        merchant_id=captured_order.merchant_id,
+        kind="amount",
+        items_amount=700,
+        refunded_amount=700,
+    )
+    lines = [
+        RefundLine(
+            refund=refund,
+            kind="adjustment",
+            name=f"line {n}",
+            quantity=1,
+            unit_price=100,
+            total_amount=100,
+        )
+        for n in range(7)
+    ]
+    columns = len(
+        [f for f in RefundLine._meta.concrete_fields if f is not RefundLine._meta.pk]
+    )
+    assert columns * 3 <= STATEMENT_PARAMS < columns * 4
+    with django_assert_num_queries(3) as queries:
+        insert_rows(lines, returning=returning)
+    assert [q["sql"].count("), (") + 1 for q in queries] == [3, 3, 1]
+    names = sorted(refund.lines.values_list("pk", "name"))
+    assert [name for _pk, name in names] == [f"line {n}" for n in range(7)]
+    if returning:
+        assert [line.pk for line in lines] == [pk for pk, _name in names]
 
 
 def test_an_unset_database_default_is_inserted_by_bulk_create(merchant):

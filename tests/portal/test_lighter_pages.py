@@ -408,3 +408,57 @@ def test_search_forms_share_their_fields_but_not_their_values_or_errors():
     )
     assert 'value="CANCELLED" selected' in str(first.field_groups())
     assert OrderSearchForm().fields["status"].widget.attrs == {}
+
+
+def _field_state(fields) -> dict:
+    """What a request could change on shared fields: every attribute of each
+    field and its widget (choices and attrs included), as text."""
+    return {
+        name: (
+            repr(sorted(vars(f).items(), key=lambda kv: kv[0]))
+            + repr(sorted(vars(f.widget).items(), key=lambda kv: kv[0]))
+        )
+        for name, f in fields.items()
+    }
+
+
+def test_requests_leave_the_shared_form_fields_as_they_were(
+    portal_client, make_order, django_capture_on_commit_callbacks
+):
+    """``SharedFields``: the search and refund forms' field objects are the
+    class's own; no request, valid or not, may change them."""
+    from refunds.forms import RefundForm
+
+    before = (
+        _field_state(OrderSearchForm.base_fields),
+        _field_state(RefundForm.base_fields),
+    )
+    order = make_order(lines=[line("TSHIRT-1", 10000, 2)], capture=True)
+    us_order = make_order(
+        lines=[line("CAP-1", 2000)], capture=True, purchase_country="US"
+    )
+    for query in ("?q=muller&status=CANCELLED", "?date_to=xx&status=NOPE", "?"):
+        portal_client.get(reverse("portal:order_list") + query)
+        portal_client.get(reverse("portal:order_list") + query, HTTP_HX_REQUEST="true")
+    tshirt = order.lines.get(reference="TSHIRT-1")
+    for target in (order, us_order):
+        url = reverse("refunds:create", args=[target.order_id])
+        portal_client.get(url)
+        portal_client.post(url, {"kind": "amount", "amount": "x", "action": "preview"})
+    with django_capture_on_commit_callbacks(execute=True):
+        portal_client.post(
+            reverse("refunds:create", args=[order.order_id]),
+            {
+                "kind": "items_fee",
+                f"line-{tshirt.pk}-selected": "on",
+                f"line-{tshirt.pk}-quantity": "1",
+                "return_fee": "5",
+                "idempotency_key": "k-1",
+                "action": "confirm",
+            },
+        )
+    after = (
+        _field_state(OrderSearchForm.base_fields),
+        _field_state(RefundForm.base_fields),
+    )
+    assert after == before
