@@ -9,9 +9,7 @@ from tests.factories import line
 pytestmark = pytest.mark.postgres
 
 
-def test_the_notification_job_is_written_in_the_refunds_pipeline(
-    make_order, settings
-):
+def test_the_notification_job_is_written_in_the_refunds_pipeline(make_order, settings):
     import psycopg
     from django_tasks_db.models import DBTaskResult
 
