@@ -617,8 +617,12 @@ def order_list_page(customer: Customer, number, per_page: int = 20) -> Page:
     The first page of a customer with at most ``per_page`` orders is all their
     orders: it is read with one query more than it shows and the orders are
     not counted (most customers; the count was a query of its own)."""
-    # Counted without the status subqueries, which a count does not need.
-    count = Order.objects.for_customer(customer).count
+
+    # Counted without the status subqueries, which a count does not need; the
+    # queryset is built only when a count is needed (not for most customers).
+    def count() -> int:
+        return Order.objects.for_customer(customer).count()
+
     if str(number or "1") == "1":
         # The compiled first page: ``customer_orders`` is not built at all.
         first = _first_page(per_page + 1).rows(customer.pk)
