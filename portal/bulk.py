@@ -67,6 +67,9 @@ def update_rows(
 #: beyond that it converts them again on every call, about a tenth of a
 #: 5-line refund confirm's Python calls (issue 16).
 STATEMENT_PARAMS = 50
+#: ... in at most this many statements: more rows than that are one statement,
+#: so the number of statements stays bounded whatever the number of rows.
+MAX_STATEMENTS = 2
 
 
 def insert_rows(objs: Sequence[Model], *, returning: bool = True) -> None:
@@ -79,10 +82,10 @@ def insert_rows(objs: Sequence[Model], *, returning: bool = True) -> None:
     compiling the ORM's insert query on every call. The ORM's insert machinery
     was a fifth of a refund confirm's Python time for its five inserts (issue
     16). An instance holding an expression (a ``db_default`` left unset) is
-    inserted by ``bulk_create`` instead. No statement without objects; more
-    than one when the rows take more than ``STATEMENT_PARAMS`` parameters
-    (each as many rows as fit; in ``sent_together`` they still travel together
-    when nothing is read back).
+    inserted by ``bulk_create`` instead. No statement without objects; two
+    when the rows take more than ``STATEMENT_PARAMS`` parameters and fit in two
+    such statements (in ``sent_together`` they still travel together when
+    nothing is read back); one for more rows.
     """
     if not objs:
         return
@@ -110,8 +113,10 @@ def insert_rows(objs: Sequence[Model], *, returning: bool = True) -> None:
         f"({', '.join(quote(field.column) for field in fields)}) VALUES "
     )
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    per_statement = max(1, STATEMENT_PARAMS // len(fields))
     width = len(fields)
+    per_statement = max(1, STATEMENT_PARAMS // width)
+    if -(-len(objs) // per_statement) > MAX_STATEMENTS:
+        per_statement = len(objs)
     keys = []
     with connection.cursor() as cursor:
         for start in range(0, len(objs), per_statement):

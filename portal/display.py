@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language, gettext, ngettext
+from django.utils.translation import get_language, gettext, ngettext, pgettext
 
 from customers.models import RepaymentStatus
 from portal.models import (
@@ -439,3 +439,96 @@ def timeline_items(entries: Iterable) -> list[SafeString]:
             f"{escape(dates.datetime(when))}</time>{by}</div>\n</li>"
         )
     return list(map(SafeString, items))  # every value escaped above
+
+
+_CURRENT = ' aria-current="page"'
+
+
+def _header_texts() -> dict[str, str]:
+    """The top bar's words in the active language, escaped (looked up here,
+    outside f-strings, where ``makemessages`` finds them)."""
+    return {
+        "merchant": escape(gettext("Merchant")),
+        "portal": escape(gettext("Merchant portal")),
+        "main": escape(pgettext("navigation", "Main")),
+        "orders": escape(gettext("Orders")),
+        "payouts": escape(gettext("Payouts")),
+        "settings": escape(gettext("Settings")),
+        "users": escape(gettext("Users and roles")),
+        "credentials": escape(gettext("API credentials")),
+        "log": escape(gettext("API request log")),
+        "language": escape(gettext("Language")),
+        "password": escape(gettext("Change password")),
+        "logout": escape(gettext("Log out")),
+    }
+
+
+def portal_header(request, csrf_token) -> SafeString:
+    """The merchant portal's top bar, as ``portal/layout.html`` wrote it with
+    tags: the merchant, the main navigation with the current section marked,
+    the settings menu (users and API credentials for those who manage users),
+    the user with their role, and the log-out form (``csrf_token``: the
+    template context's token, so the page masks one token, not two). The
+    layout's header cost more template work than the order list's rows; here it
+    is one string (issue 16). ``request.merchant_user`` is absent on pages
+    outside ``merchant_required`` (changing a password): no merchant, no role,
+    no user menu."""
+    from portal.templatetags.urls import fixed_url
+
+    text = _header_texts()
+    match = request.resolver_match
+    section = (match.url_name or "") if match else ""
+    namespace = (match.namespace or "") if match else ""
+    member = getattr(request, "merchant_user", None)
+    orders = fixed_url("portal:order_list")
+    merchant = user = manage = ""
+    if member:
+        merchant = (
+            f'<span class="merchant-name" title="{text["merchant"]}">'
+            f"{escape(member.merchant.name)}</span>"
+        )
+        name = request.user.get_full_name() or request.user.username
+        user = (
+            f'<span class="account-name">{escape(name)} '
+            f'<span class="role">{escape(str(member.get_role_display()))}</span>'
+            "</span>"
+        )
+        if member.can_manage_users:
+            manage = (
+                f'<a href="{fixed_url("portal:user_list")}">{text["users"]}</a>'
+                f'<a href="{fixed_url("api:credential_list")}">'
+                f"{text['credentials']}</a>"
+            )
+    in_orders = section[:5] == "order" or namespace == "refunds"
+    in_settings = section[:4] == "user" or section == "language" or namespace == "api"
+    token = str(csrf_token) if csrf_token else ""
+    token = (
+        f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(token)}">'
+        if token and token != "NOTPROVIDED"
+        else ""
+    )
+    return mark_safe(  # every value escaped above
+        '<header class="topbar"><div class="topbar-inner">'
+        f'<a class="brand" href="{orders}">'
+        '<span class="brand-mark" aria-hidden="true">R</span>'
+        f'<span class="brand-text">{text["portal"]}</span></a>'
+        f"{merchant}"
+        f'<nav class="mainnav" aria-label="{text["main"]}">'
+        f'<a href="{orders}"{_CURRENT if in_orders else ""}>{text["orders"]}</a>'
+        f'<a href="{fixed_url("portal:payout_list")}"'
+        f"{_CURRENT if section[:6] == 'payout' else ''}>{text['payouts']}</a>"
+        f'<details class="menu{" is-current" if in_settings else ""}">'
+        f"<summary>{text['settings']}</summary>"
+        f'<div class="menu-panel" role="group" aria-label="{text["settings"]}">'
+        f"{manage}"
+        f'<a href="{fixed_url("api:request_log")}">{text["log"]}</a>'
+        f'<a href="{fixed_url("portal:language")}"'
+        f"{_CURRENT if section == 'language' else ''}>{text['language']}</a>"
+        f'<a href="{fixed_url("portal:password_change")}">{text["password"]}</a>'
+        "</div></details></nav>"
+        f'<div class="account">{user}'
+        f'<form method="post" action="{fixed_url("portal:logout")}">{token}'
+        '<button type="submit" class="btn btn-quiet btn-small">'
+        f"{text['logout']}</button></form></div>"
+        "</div></header>"
+    )

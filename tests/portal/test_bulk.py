@@ -123,17 +123,19 @@ def test_inserted_rows_are_what_bulk_create_writes(
 
 
 @pytest.mark.parametrize("returning", [True, False])
-def test_many_rows_are_inserted_in_statements_of_at_most_50_parameters(
-    captured_order, django_assert_num_queries, returning
+@pytest.mark.parametrize("count, statements", [(3, [3]), (5, [3, 2]), (7, [7])])
+def test_rows_are_inserted_in_statements_of_at_most_50_parameters_or_in_one(
+    captured_order, django_assert_num_queries, returning, count, statements
 ):
     """psycopg keeps its conversion of a statement's placeholders only up to
-    50 parameters: a refund line has 14 columns, so 7 lines are 3 + 3 + 1."""
+    50 parameters: a refund line has 14 columns, so 5 lines are 3 + 2; more
+    than two such statements' worth is one statement (the count stays flat)."""
     refund = Refund.objects.create(
         order=captured_order,
         merchant_id=captured_order.merchant_id,
         kind="amount",
-        items_amount=700,
-        refunded_amount=700,
+        items_amount=100 * count,
+        refunded_amount=100 * count,
     )
     lines = [
         RefundLine(
@@ -144,17 +146,17 @@ def test_many_rows_are_inserted_in_statements_of_at_most_50_parameters(
             unit_price=100,
             total_amount=100,
         )
-        for n in range(7)
+        for n in range(count)
     ]
     columns = len(
         [f for f in RefundLine._meta.concrete_fields if f is not RefundLine._meta.pk]
     )
     assert columns * 3 <= STATEMENT_PARAMS < columns * 4
-    with django_assert_num_queries(3) as queries:
+    with django_assert_num_queries(len(statements)) as queries:
         insert_rows(lines, returning=returning)
-    assert [q["sql"].count("), (") + 1 for q in queries] == [3, 3, 1]
+    assert [q["sql"].count("), (") + 1 for q in queries] == statements
     names = sorted(refund.lines.values_list("pk", "name"))
-    assert [name for _pk, name in names] == [f"line {n}" for n in range(7)]
+    assert [name for _pk, name in names] == [f"line {n}" for n in range(count)]
     if returning:
         assert [line.pk for line in lines] == [pk for pk, _name in names]
 

@@ -462,3 +462,82 @@ def test_requests_leave_the_shared_form_fields_as_they_were(
         _field_state(RefundForm.base_fields),
     )
     assert after == before
+
+
+#: The top bar as ``portal/layout.html`` wrote it with template tags before it
+#: was built in Python (``portal.display.portal_header``): the reference.
+HEADER_TEMPLATE = """{% load translations %}
+{% with section=request.resolver_match.url_name namespace=request.resolver_match.namespace mu=request.merchant_user %}
+<header class="topbar">
+  <div class="topbar-inner">
+    <a class="brand" href="{% fixed_url 'portal:order_list' %}">
+      <span class="brand-mark" aria-hidden="true">R</span>
+      <span class="brand-text">{% translate "Merchant portal" %}</span>
+    </a>
+    {% if mu %}<span class="merchant-name" title="{% translate "Merchant" %}">{{ mu.merchant.name }}</span>{% endif %}
+    <nav class="mainnav" aria-label="{% translate "Main" context "navigation" %}">
+      <a href="{% fixed_url 'portal:order_list' %}"{% if section|slice:":5" == "order" or namespace == "refunds" %} aria-current="page"{% endif %}>{% translate "Orders" %}</a>
+      <a href="{% fixed_url 'portal:payout_list' %}"{% if section|slice:":6" == "payout" %} aria-current="page"{% endif %}>{% translate "Payouts" %}</a>
+      {% fixed_url 'api:credential_list' as api_credentials_url %}
+      {% fixed_url 'api:request_log' as api_log_url %}
+      <details class="menu{% if section|slice:':4' == 'user' or section == 'language' or namespace == 'api' %} is-current{% endif %}">
+        <summary>{% translate "Settings" %}</summary>
+        <div class="menu-panel" role="group" aria-label="{% translate "Settings" %}">
+          {% if mu.can_manage_users %}
+          <a href="{% fixed_url 'portal:user_list' %}">{% translate "Users and roles" %}</a>
+          {% if api_credentials_url %}<a href="{{ api_credentials_url }}">{% translate "API credentials" %}</a>{% endif %}
+          {% endif %}
+          {% if api_log_url %}<a href="{{ api_log_url }}">{% translate "API request log" %}</a>{% endif %}
+          <a href="{% fixed_url 'portal:language' %}"{% if section == 'language' %} aria-current="page"{% endif %}>{% translate "Language" %}</a>
+          <a href="{% fixed_url 'portal:password_change' %}">{% translate "Change password" %}</a>
+        </div>
+      </details>
+    </nav>
+    <div class="account">
+      {% if mu %}<span class="account-name">{{ request.user.get_full_name|default:request.user.username }} <span class="role">{{ mu.get_role_display }}</span></span>{% endif %}
+      <form method="post" action="{% fixed_url 'portal:logout' %}">
+        {% csrf_token %}
+        <button type="submit" class="btn btn-quiet btn-small">{% translate "Log out" %}</button>
+      </form>
+    </div>
+  </div>
+</header>
+{% endwith %}
+"""
+
+
+@pytest.mark.parametrize(
+    "path, role, language",
+    [
+        ("portal:order_list", MerchantUser.Role.OWNER, "en"),
+        ("portal:payout_list", MerchantUser.Role.VIEWER, "de"),
+        ("portal:user_list", MerchantUser.Role.ADMIN, "sv"),
+        ("portal:language", MerchantUser.Role.VIEWER, "en"),
+        ("api:credential_list", MerchantUser.Role.OWNER, "de"),
+        ("portal:password_change", None, "en"),
+    ],
+)
+def test_the_top_bar_is_what_the_layouts_tags_wrote(
+    rf, merchant_user, path, role, language
+):
+    from django.middleware.csrf import get_token
+    from django.urls import resolve
+
+    from portal.display import portal_header
+
+    merchant_user.user.first_name = 'Ann "<b>"'
+    merchant_user.merchant.name = "Shop & <Co>"
+    request = rf.get(reverse(path))
+    request.resolver_match = resolve(request.path)
+    request.user = merchant_user.user
+    if role is not None:
+        merchant_user.role = role
+        request.merchant_user = merchant_user
+    token = get_token(request)
+    with translation.override(language):
+        theirs = Template(HEADER_TEMPLATE).render(
+            Context({"request": request, "csrf_token": token})
+        )
+        ours = portal_header(request, token)
+    assert _tags(ours) == _tags(theirs)
+    assert ("merchant-name" in ours) is (role is not None)
