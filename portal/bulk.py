@@ -9,10 +9,56 @@ the number of rows, on PostgreSQL and on SQLite (3.33 or later), both of which
 name the columns of a ``VALUES`` list ``column1``, ``column2``, …
 """
 
+import functools
 from collections.abc import Mapping, Sequence
 
-from django.db import connections, router
-from django.db.models import Model
+from django.db import connections, models, router
+from django.db.models import Field, Model
+
+#: Fields whose database value is the Python value itself when that value is
+#: of the exact type given (or None): ``get_db_prep_save`` returns it unchanged
+#: (their ``get_prep_value`` is ``str``, ``int`` or ``bool`` of it) on every
+#: backend. Any other value, and every other field, goes through
+#: ``get_db_prep_save``. Keys are exact classes: a subclass may prepare its
+#: values otherwise.
+_PLAIN_TYPES: dict[type, type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.IntegerField: int,
+    models.SmallIntegerField: int,
+    models.BigIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.BooleanField: bool,
+}
+_AUTO_KEYS = (models.AutoField, models.BigAutoField, models.SmallAutoField)
+
+
+def _plain_type(field: Field) -> type | None:
+    """The type whose values ``field`` writes as they are (``_PLAIN_TYPES``; a
+    foreign key to an integer primary key writes ints as they are), or None."""
+    if type(field).pre_save is not Field.pre_save:
+        return None  # e.g. auto_now_add: its value is made when saved
+    if isinstance(field, models.ForeignKey) and type(field) in (
+        models.ForeignKey,
+        models.OneToOneField,
+    ):
+        return int if type(field.target_field) in _AUTO_KEYS else None
+    return _PLAIN_TYPES.get(type(field))
+
+
+@functools.cache
+def _insert_fields(model: type[Model]) -> tuple[tuple[Field, str, type | None], ...]:
+    """The columns ``insert_rows`` writes: every concrete field but the
+    auto-incremented key and generated ones, each with its attribute name and
+    ``_plain_type``."""
+    meta = model._meta
+    return tuple(
+        (field, field.attname, _plain_type(field))
+        for field in meta.concrete_fields
+        if field is not meta.auto_field and not field.generated
+    )
 
 
 def update_rows(
@@ -74,12 +120,13 @@ MAX_STATEMENTS = 2
 
 def insert_rows(objs: Sequence[Model], *, returning: bool = True) -> None:
     """Insert ``objs``, new instances of one model with an auto-incremented
-    primary key, in one statement (or a few, below), and set their primary keys (unless
-    ``returning`` is False: they are not read back, so the statement does not
+    primary key, in one statement (or two, below), and set their primary keys
+    (unless ``returning`` is False: they are not read back, so the statement does not
     wait for its answer in ``portal.pipeline.sent_together``): what
     ``bulk_create`` does (field defaults and ``pre_save``, such as
     ``auto_now_add``, apply; no signals are sent), without building and
-    compiling the ORM's insert query on every call. The ORM's insert machinery
+    compiling the ORM's insert query on every call, and without preparing the
+    values that need no preparing (``_plain_type``). The ORM's insert machinery
     was a fifth of a refund confirm's Python time for its five inserts (issue
     16). An instance holding an expression (a ``db_default`` left unset) is
     inserted by ``bulk_create`` instead. No statement without objects; two
@@ -93,16 +140,19 @@ def insert_rows(objs: Sequence[Model], *, returning: bool = True) -> None:
     meta = model._meta
     using = router.db_for_write(model)
     connection = connections[using]
-    fields = [
-        field
-        for field in meta.concrete_fields
-        if field is not meta.auto_field and not field.generated
-    ]
+    columns = _insert_fields(model)
+    fields = [field for field, _attname, _plain in columns]
     params = []
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="insert_rows")
-        for field in fields:
-            value = field.pre_save(obj, True)
+        for field, attname, plain in columns:
+            if plain is not None:
+                value = getattr(obj, attname)
+                if value is None or type(value) is plain:
+                    params.append(value)  # what get_db_prep_save would give
+                    continue
+            else:
+                value = field.pre_save(obj, True)
             if hasattr(value, "resolve_expression"):
                 model._base_manager.using(using).bulk_create(objs)
                 return
