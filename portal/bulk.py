@@ -10,7 +10,7 @@ name the columns of a ``VALUES`` list ``column1``, ``column2``, …
 """
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from django.db import connections, models, router
 from django.db.models import Field, Model
@@ -66,15 +66,16 @@ def update_rows(
     fields: Sequence[str],
     rows: Mapping[int, Sequence],
     *,
-    add: bool = False,
+    add: bool | Collection[str] = False,
 ) -> int:
     """Write ``fields`` of many rows of ``model`` in one statement.
 
     ``rows`` maps a primary key to the row's values, in the order of ``fields``.
-    The values replace the columns, or with ``add=True`` are added to them in
-    SQL (counters: what the row holds when the statement runs is what grows, and
-    the table's CHECK constraints judge the result). No statement without rows.
-    Returns the number of rows changed.
+    The values replace the columns, or with ``add=True`` (or for the fields
+    named in ``add``) are added to them in SQL (counters: what the row holds
+    when the statement runs is what grows, and the table's CHECK constraints
+    judge the result). No statement without rows. Returns the number of rows
+    changed.
     """
     if not rows:
         return 0
@@ -83,20 +84,23 @@ def update_rows(
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     model_fields = [meta.get_field(name) for name in fields]
+    added = set(fields) if add is True else set(add or ())
     assignments = ", ".join(
         f"{quote(field.column)} = {table}.{quote(field.column)} + v.column{i}"
-        if add
+        if field.name in added
         else f"{quote(field.column)} = v.column{i}"
         for i, field in enumerate(model_fields, 2)
     )
     row_sql = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+    plain = [_plain_type(field) for field in model_fields]
     params = []
     for pk, values in rows.items():
         params.append(pk)
-        params.extend(
-            field.get_db_prep_save(value, connection)
-            for field, value in zip(model_fields, values, strict=True)
-        )
+        for field, kind, value in zip(model_fields, plain, values, strict=True):
+            if kind is not None and (value is None or type(value) is kind):
+                params.append(value)  # what get_db_prep_save would give
+            else:
+                params.append(field.get_db_prep_save(value, connection))
     sql = (
         f"UPDATE {table} SET {assignments} "
         f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v "

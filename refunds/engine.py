@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
@@ -1449,8 +1449,11 @@ def _write_rows(
 
     order.refunded_amount += plan.refunded_amount
     order.status = order._status_after_change()
-    Order.objects.filter(pk=order.pk).update(
-        refunded_amount=F("refunded_amount") + plan.refunded_amount, status=order.status
+    update_rows(
+        Order,
+        ["refunded_amount", "status"],
+        {order.pk: (plan.refunded_amount, order.status)},
+        add={"refunded_amount"},
     )
     if not plan.store_credit:
         LedgerEntry.record_return(refund)

@@ -53,6 +53,21 @@ def test_values_replace_the_columns_of_each_row(captured_order):
     )
 
 
+def test_named_fields_are_added_and_the_others_replaced(captured_order):
+    from portal.models import Order
+
+    Order.objects.filter(pk=captured_order.pk).update(refunded_amount=100)
+    update_rows(
+        Order,
+        ["refunded_amount", "status"],
+        {captured_order.pk: (250, "CLOSED")},
+        add={"refunded_amount"},
+    )
+    assert Order.objects.values_list("refunded_amount", "status").get(
+        pk=captured_order.pk
+    ) == (350, "CLOSED")
+
+
 def test_no_rows_no_statement(django_assert_num_queries, db):
     with django_assert_num_queries(0):
         assert update_rows(OrderLine, ["refunded_quantity"], {}, add=True) == 0
