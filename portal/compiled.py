@@ -248,7 +248,17 @@ class CompiledRows:
         used, so importing a module that makes one needs no database."""
         candidate, compiler, sql, params, (position,) = _compile(self._filtered)
         columns = [column for column, _sql, _alias in compiler.select]
-        return sql, params, position, candidate.query, columns[: compiler.col_count]
+        # The key as the database takes it (a UUID is text on SQLite).
+        *_, targets, _rest = self.queryset.query.names_to_path(
+            self.lookup.split(LOOKUP_SEP), self.queryset.model._meta
+        )
+        return (
+            sql,
+            params,
+            (position, targets[0]),
+            candidate.query,
+            columns[: compiler.col_count],
+        )
 
     def rows(self, key) -> list[tuple]:
         """The rows for ``key`` (a Python value of the lookup's type, such as a
@@ -257,9 +267,10 @@ class CompiledRows:
 
     def _statement(self, connection, keys) -> tuple[str, list]:
         """The SQL and its parameters with the key of ``keys`` bound."""
-        sql, params, position, _query, _columns = self._compiled
+        sql, params, (position, field), _query, _columns = self._compiled
         params = params.copy()
-        (params[position],) = keys
+        (key,) = keys
+        params[position] = field.get_db_prep_value(key, connection)
         return sql, params
 
     def _build(self, connection, rows) -> list[tuple]:

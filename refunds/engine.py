@@ -417,6 +417,34 @@ _MERCHANTS_ORDER_LOCKED = CompiledObjects(
     "merchant",
     "order_id",
 )
+#: The order's rows by the merchant and the order id, locked, in the order
+#: ``load`` locks them: read in the same round trip as the order's own row
+#: (``OrderState.lock_merchants_order``; issue 16).
+_BY_ORDER_ID = ("order__merchant", "order__order_id")
+_CAPTURES_OF_ORDER_ID = CompiledObjects(
+    Capture.objects.order_by("pk").select_for_update(of=("self",)), *_BY_ORDER_ID
+)
+_LINES_OF_ORDER_ID = CompiledObjects(
+    OrderLine.objects.order_by("pk").select_for_update(of=("self",)), *_BY_ORDER_ID
+)
+_CAPTURE_LINES_OF_ORDER_ID = CompiledObjects(
+    CaptureLine.objects.order_by(
+        "capture_id", "order_line_id", "unit_start"
+    ).select_for_update(of=("self",)),
+    "capture__order__merchant",
+    "capture__order__order_id",
+)
+_PLANS_OF_ORDER_ID = CompiledObjects(
+    PaymentPlan.objects.select_related("payment_method")
+    .order_by("pk")
+    .select_for_update(of=("self",)),
+    *_BY_ORDER_ID,
+)
+_INSTALLMENTS_OF_ORDER_ID = CompiledObjects(
+    Installment.objects.order_by("pk").select_for_update(of=("self",)),
+    "plan__order__merchant",
+    "plan__order__order_id",
+)
 #: Read only, with their plans: one query instead of two.
 _INSTALLMENTS_WITH_PLANS = CompiledObjects(
     Installment.objects.select_related("plan__payment_method").order_by("pk"),
@@ -433,6 +461,16 @@ _MONEY_REFUNDED = CompiledRows(
 )
 
 
+#: ``_MONEY_REFUNDED`` by the order id (read only; an order id is unique).
+_MONEY_REFUNDED_OF_ORDER_ID = CompiledRows(
+    RefundAllocation.objects.filter(refund__store_credit=False)
+    .values_list("capture_id")
+    .annotate(amount=Sum("amount"))
+    .order_by(),
+    "capture__order__order_id",
+)
+
+
 @dataclass
 class OrderState:
     """The rows a refund depends on, loaded in a fixed number of queries."""
@@ -446,6 +484,9 @@ class OrderState:
     money_refunded: dict[int, int]  # capture pk -> refunded as money (not store credit)
     plans_read: bool = False  # whether plans, installments, money_refunded are
     locked: bool = False  # read FOR UPDATE in the current transaction
+    #: (merchant pk, idempotency key) -> its rows, read and locked with the
+    #: order's rows (``lock_merchants_order``), for ``execute_refund``.
+    request_keys: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, order: Order, *, lock: bool, with_plans: bool = True) -> "OrderState":
@@ -482,19 +523,47 @@ class OrderState:
         return state
 
     @classmethod
-    def lock_merchants_order(cls, merchant_pk: int, order_id) -> "OrderState | None":
+    def lock_merchants_order(
+        cls, merchant_pk: int, order_id, *, request_key: str | None = None
+    ) -> "OrderState | None":
         """The order ``order_id`` of merchant ``merchant_pk``, its row locked,
-        then its rows ``FOR UPDATE`` (``load``), for ``execute_refund(...,
-        state=)``; the caller's transaction holds them. None when the merchant
-        has no such order (another merchant's order does not exist here). The
-        scoped read is the lock: one query, not a read and then a lock. Raises
-        ``TransactionManagementError`` outside a transaction."""
+        then its rows ``FOR UPDATE`` (as ``load`` locks them), for
+        ``execute_refund(..., state=)``; the caller's transaction holds them.
+        None when the merchant has no such order (another merchant's order does
+        not exist here, and none of its rows is locked). One round trip: the
+        order's row is locked first and the rest is read after it, in the same
+        pipeline, by the merchant and the order id; with ``request_key``, that
+        idempotency key's row too, locked last (``execute_refund`` then reads
+        it from here). Raises ``TransactionManagementError`` outside a
+        transaction."""
         if not transaction.get_connection().in_atomic_block:
             raise transaction.TransactionManagementError(
                 "A refund locks an order's rows only inside a transaction."
             )
-        order = _MERCHANTS_ORDER_LOCKED.first(merchant_pk, order_id)
-        return None if order is None else cls.load(order, lock=True)
+        key = (merchant_pk, order_id)
+        calls = [
+            (_MERCHANTS_ORDER_LOCKED, key),
+            (_CAPTURES_OF_ORDER_ID, key),
+            (_LINES_OF_ORDER_ID, key),
+            (_CAPTURE_LINES_OF_ORDER_ID, key),
+            (_PLANS_OF_ORDER_ID, key),
+            (_INSTALLMENTS_OF_ORDER_ID, key),
+            (_MONEY_REFUNDED_OF_ORDER_ID, (order_id,)),
+        ]
+        if request_key:
+            calls.append((_REQUEST_KEYS, (merchant_pk, request_key)))
+        found, captures, lines, capture_lines, plans, installments, money, *keys = (
+            together(*calls)
+        )
+        if not found:
+            return None
+        (order,) = found
+        state = cls._assemble(order, lines, captures, capture_lines)
+        state.locked = True
+        state._set_plans([plans, installments, money], lock=True)
+        if request_key:
+            state.request_keys[(merchant_pk, request_key)] = keys[0]
+        return state
 
     def read_plans(self) -> None:
         """Read the customer's plans into a state read without them (no lock)."""
@@ -1209,7 +1278,9 @@ def execute_refund(
         with transaction.atomic(savepoint=state is None):
             locked = _lock_order(order) if state is None else state.order
             if idempotency_key:
-                earlier = _replay(locked, idempotency_key, request_fingerprint)
+                earlier = _replay(
+                    locked, idempotency_key, request_fingerprint, state=state
+                )
                 if earlier is not None:
                     return earlier
             if state is None:
@@ -1258,9 +1329,14 @@ def replayed_refund(order: Order, key: str, request: RefundRequest) -> Refund | 
     return _replay(order, key, request.fingerprint())
 
 
-def _replay(order: Order, key: str, fingerprint: str) -> Refund | None:
-    # At most one row (unique per merchant).
-    found = _REQUEST_KEYS.objects(order.merchant_id, key)
+def _replay(
+    order: Order, key: str, fingerprint: str, *, state: OrderState | None = None
+) -> Refund | None:
+    # At most one row (unique per merchant); read with ``state`` when it was.
+    read = state.request_keys if state is not None else {}
+    found = read.get((order.merchant_id, key))
+    if found is None:
+        found = _REQUEST_KEYS.objects(order.merchant_id, key)
     if not found:
         return None
     (row,) = found

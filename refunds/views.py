@@ -40,7 +40,12 @@ def _render(request: HttpRequest, form: RefundForm, partial: str) -> HttpRespons
 def _locked_order(request: HttpRequest, order_id: UUID) -> OrderState:
     """The merchant's order and its rows, locked (in the caller's transaction),
     or 404 as ``scoped_order``."""
-    state = OrderState.lock_merchants_order(request.merchant.pk, order_id)
+    state = OrderState.lock_merchants_order(
+        request.merchant.pk,
+        order_id,
+        # The key's row is read with the order's (execute_refund checks the key).
+        request_key=request.POST.get("idempotency_key") or None,
+    )
     if state is None:
         raise Http404("No order matches the given query.")
     return state

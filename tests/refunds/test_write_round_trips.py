@@ -1,5 +1,7 @@
-"""Issue 16: what a refund writes and reads nothing back from travels together
-(``portal.pipeline.sent_together``), the notification's job included."""
+"""Issue 16: a refund's reads and writes travel together
+(``portal.pipeline.sent_together``): the order's rows and the idempotency key
+in one round trip, then what it writes and reads nothing back from, the
+notification's job included."""
 
 import pytest
 from django.db import connection
@@ -29,3 +31,48 @@ def test_the_notification_job_is_written_in_the_refunds_pipeline(make_order, set
     assert in_pipeline['INSERT INTO "django_tasks_database_dbtaskresult"']
     assert in_pipeline['INSERT INTO "refunds_refundline"']
     assert not in_pipeline['INSERT INTO "refunds_refund"']  # its key is read back
+
+
+def test_the_confirm_reads_the_order_its_rows_and_the_key_in_one_round_trip(
+    portal_client, captured_order, django_capture_on_commit_callbacks
+):
+    """The order's row is locked first, then its rows and the idempotency key's
+    row, all in one pipeline (``OrderState.lock_merchants_order``); the
+    engine's replay check reads the key from there, not again."""
+    import psycopg
+    from django.urls import reverse
+
+    from refunds.models import Refund
+
+    url = reverse("refunds:create", args=[captured_order.order_id])
+    from tests.refunds.test_views_refund import fingerprint_of
+
+    data = {"kind": "complete", "idempotency_key": "k-one-trip"}
+    data["expected_fingerprint"] = fingerprint_of(portal_client, captured_order, data)
+    data["action"] = "confirm"
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        status = connection.connection.pgconn.pipeline_status
+        statements.append((sql, status != psycopg.pq.PipelineStatus.OFF))
+        return execute(sql, params, many, context)
+
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        connection.execute_wrapper(record),
+    ):
+        response = portal_client.post(url, data)
+    assert response.status_code == 302
+    locked = [
+        (sql.split(" FROM ")[1].split()[0], piped)
+        for sql, piped in statements
+        if sql.startswith("SELECT") and "FOR UPDATE" in sql
+    ]
+    assert locked[0] == ('"portal_order"', True)
+    assert ('"refunds_refundrequestkey"', True) in locked
+    keys_read = [s for s, _ in statements if 'FROM "refunds_refundrequestkey"' in s]
+    assert len(keys_read) == 1
+    # Sent again: answered from the key read with the order, nothing refunded twice.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert portal_client.post(url, data).status_code == 302
+    assert Refund.objects.filter(order=captured_order).count() == 1
