@@ -24,7 +24,7 @@ from portal.decorators import merchant_required
 from portal.money import format_money
 from portal.views import redirect_or_htmx, scoped_order
 
-from .engine import OrderState
+from .engine import MAX_TEXT, OrderState
 from .forms import RefundForm
 
 TEMPLATE = "refunds/refund_form.html"
@@ -41,14 +41,20 @@ def _locked_order(request: HttpRequest, order_id: UUID) -> OrderState:
     """The merchant's order and its rows, locked (in the caller's transaction),
     or 404 as ``scoped_order``."""
     state = OrderState.lock_merchants_order(
-        request.merchant.pk,
-        order_id,
-        # The key's row is read with the order's (execute_refund checks the key).
-        request_key=request.POST.get("idempotency_key") or None,
+        request.merchant.pk, order_id, request_key=_posted_key(request)
     )
     if state is None:
         raise Http404("No order matches the given query.")
     return state
+
+
+def _posted_key(request: HttpRequest) -> str | None:
+    """The posted idempotency key as the form cleans it (stripped), when the
+    form can accept it (1 to 255 characters, no NUL, which PostgreSQL's text
+    refuses), so its row is read with the order's; else None, and the form
+    says what is wrong with it."""
+    key = request.POST.get("idempotency_key", "").strip()
+    return key if 0 < len(key) <= MAX_TEXT and "\x00" not in key else None
 
 
 def _say_refunded(request: HttpRequest, order, refund) -> None:

@@ -76,3 +76,57 @@ def test_the_confirm_reads_the_order_its_rows_and_the_key_in_one_round_trip(
     with django_capture_on_commit_callbacks(execute=True):
         assert portal_client.post(url, data).status_code == 302
     assert Refund.objects.filter(order=captured_order).count() == 1
+
+
+def _confirm_data(portal_client, order, key: str) -> dict:
+    from tests.refunds.test_views_refund import fingerprint_of
+
+    data = {"kind": "complete", "idempotency_key": key}
+    data["expected_fingerprint"] = fingerprint_of(portal_client, order, data)
+    return {**data, "action": "confirm"}
+
+
+def test_a_key_the_form_refuses_is_not_read_with_the_order(
+    portal_client, captured_order
+):
+    """Found by the fresh review: a NUL byte in the key reached PostgreSQL
+    (500) before the form could refuse it."""
+    from django.urls import reverse
+
+    from refunds.models import Refund
+
+    url = reverse("refunds:create", args=[captured_order.order_id])
+    data = _confirm_data(portal_client, captured_order, "ok-key")
+    response = portal_client.post(url, {**data, "idempotency_key": "ab\x00cd"})
+    assert response.status_code == 200  # the form again, not a 500
+    assert response.context["form"].errors["idempotency_key"] == [
+        "Null characters are not allowed."
+    ]
+    assert not Refund.objects.filter(order=captured_order).exists()
+
+
+def test_a_key_sent_with_spaces_is_read_once_as_the_form_cleans_it(
+    portal_client, captured_order, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from refunds.models import Refund
+
+    url = reverse("refunds:create", args=[captured_order.order_id])
+    data = _confirm_data(portal_client, captured_order, "  padded-key  ")
+    reads = []
+
+    def record(execute, sql, params, many, context):
+        if 'FROM "refunds_refundrequestkey"' in sql:
+            reads.append(params)
+        return execute(sql, params, many, context)
+
+    for _ in range(2):
+        with (
+            django_capture_on_commit_callbacks(execute=True),
+            connection.execute_wrapper(record),
+        ):
+            assert portal_client.post(url, data).status_code == 302
+    assert len(reads) == 2  # one per request
+    assert all("padded-key" in params for params in reads)
+    assert Refund.objects.filter(order=captured_order).count() == 1
