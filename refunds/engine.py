@@ -451,23 +451,17 @@ _INSTALLMENTS_WITH_PLANS = CompiledObjects(
     "plan__order",
 )
 #: ``(capture pk, amount)``: what each capture refunded as money (not store
-#: credit), minor units.
-_MONEY_REFUNDED = CompiledRows(
+#: credit), minor units; by the order, or (read only; an order id is unique)
+#: by the order id.
+_MONEY_REFUNDED_ROWS = (
     RefundAllocation.objects.filter(refund__store_credit=False)
     .values_list("capture_id")
     .annotate(amount=Sum("amount"))
-    .order_by(),
-    "capture__order",
+    .order_by()
 )
-
-
-#: ``_MONEY_REFUNDED`` by the order id (read only; an order id is unique).
+_MONEY_REFUNDED = CompiledRows(_MONEY_REFUNDED_ROWS, "capture__order")
 _MONEY_REFUNDED_OF_ORDER_ID = CompiledRows(
-    RefundAllocation.objects.filter(refund__store_credit=False)
-    .values_list("capture_id")
-    .annotate(amount=Sum("amount"))
-    .order_by(),
-    "capture__order__order_id",
+    _MONEY_REFUNDED_ROWS, "capture__order__order_id"
 )
 
 
