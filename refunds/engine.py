@@ -378,6 +378,17 @@ class _Read:
         queryset = queryset.order_by(*order)
         self.read = CompiledObjects(queryset, lookup)
         self.locked = CompiledObjects(queryset.select_for_update(of=("self",)), lookup)
+        # The same rows locked by the order's merchant and order id, read in
+        # the round trip that locks the order (``lock_merchants_order``).
+        self.locked_by_order_id = (
+            None
+            if lookup == "pk"
+            else CompiledObjects(
+                queryset.select_for_update(of=("self",)),
+                f"{lookup}__merchant",
+                f"{lookup}__order_id",
+            )
+        )
 
     def __call__(self, key, *, lock: bool) -> list:
         return self.query(lock=lock).objects(key)
@@ -416,34 +427,6 @@ _MERCHANTS_ORDER_LOCKED = CompiledObjects(
     .order_by(),
     "merchant",
     "order_id",
-)
-#: The order's rows by the merchant and the order id, locked, in the order
-#: ``load`` locks them: read in the same round trip as the order's own row
-#: (``OrderState.lock_merchants_order``; issue 16).
-_BY_ORDER_ID = ("order__merchant", "order__order_id")
-_CAPTURES_OF_ORDER_ID = CompiledObjects(
-    Capture.objects.order_by("pk").select_for_update(of=("self",)), *_BY_ORDER_ID
-)
-_LINES_OF_ORDER_ID = CompiledObjects(
-    OrderLine.objects.order_by("pk").select_for_update(of=("self",)), *_BY_ORDER_ID
-)
-_CAPTURE_LINES_OF_ORDER_ID = CompiledObjects(
-    CaptureLine.objects.order_by(
-        "capture_id", "order_line_id", "unit_start"
-    ).select_for_update(of=("self",)),
-    "capture__order__merchant",
-    "capture__order__order_id",
-)
-_PLANS_OF_ORDER_ID = CompiledObjects(
-    PaymentPlan.objects.select_related("payment_method")
-    .order_by("pk")
-    .select_for_update(of=("self",)),
-    *_BY_ORDER_ID,
-)
-_INSTALLMENTS_OF_ORDER_ID = CompiledObjects(
-    Installment.objects.order_by("pk").select_for_update(of=("self",)),
-    "plan__order__merchant",
-    "plan__order__order_id",
 )
 #: Read only, with their plans: one query instead of two.
 _INSTALLMENTS_WITH_PLANS = CompiledObjects(
@@ -537,11 +520,11 @@ class OrderState:
         key = (merchant_pk, order_id)
         calls = [
             (_MERCHANTS_ORDER_LOCKED, key),
-            (_CAPTURES_OF_ORDER_ID, key),
-            (_LINES_OF_ORDER_ID, key),
-            (_CAPTURE_LINES_OF_ORDER_ID, key),
-            (_PLANS_OF_ORDER_ID, key),
-            (_INSTALLMENTS_OF_ORDER_ID, key),
+            (_CAPTURES.locked_by_order_id, key),
+            (_LINES.locked_by_order_id, key),
+            (_CAPTURE_LINES.locked_by_order_id, key),
+            (_PLANS.locked_by_order_id, key),
+            (_INSTALLMENTS.locked_by_order_id, key),
             (_MONEY_REFUNDED_OF_ORDER_ID, (order_id,)),
         ]
         if request_key:
