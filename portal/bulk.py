@@ -112,7 +112,7 @@ def update_rows(
 
 
 #: The most parameters ``insert_rows`` puts in one statement: psycopg converts
-#: a statement's ``%s`` placeholders once and keeps the result for statements
+#: a statement's ``%s`` parameter markers once and keeps the result for statements
 #: of up to 50 parameters (``psycopg._queries.MAX_CACHED_STATEMENT_PARAMS``);
 #: beyond that it converts them again on every call, about a tenth of a
 #: 5-line refund confirm's Python calls (issue 16).

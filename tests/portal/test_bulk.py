@@ -142,7 +142,7 @@ def test_inserted_rows_are_what_bulk_create_writes(
 def test_rows_are_inserted_in_statements_of_at_most_50_parameters_or_in_one(
     captured_order, django_assert_num_queries, returning, count, statements
 ):
-    """psycopg keeps its conversion of a statement's placeholders only up to
+    """psycopg keeps its conversion of a statement's ``%s`` markers only up to
     50 parameters: a refund line has 14 columns, so 5 lines are 3 + 2; more
     than two such statements' worth is one statement (the count stays flat)."""
     refund = Refund.objects.create(
