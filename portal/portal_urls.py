@@ -23,6 +23,28 @@ password_change_done = merchant_required(
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="portal:order_list"), name="home"),
+    # The pages merchants use most come first: a request tries the patterns in
+    # order (portal/urls.py).
+    path("orders/", views.order_list, name="order_list"),
+    path("orders/<uuid:order_id>/", views.order_detail, name="order_detail"),
+    path("orders/<uuid:order_id>/capture/", views.order_capture, name="order_capture"),
+    path("orders/<uuid:order_id>/cancel/", views.order_cancel, name="order_cancel"),
+    path("orders/<uuid:order_id>/release/", views.order_release, name="order_release"),
+    path(
+        "orders/<uuid:order_id>/remove-item/",
+        views.order_remove_item,
+        name="order_remove_item",
+    ),
+    path(
+        "orders/<uuid:order_id>/captures/<uuid:capture_id>/send-invoice/",
+        views.capture_send_invoice,
+        name="capture_send_invoice",
+    ),
+    path(
+        "orders/<uuid:order_id>/captures/<uuid:capture_id>/extend-due-date/",
+        views.capture_extend_due_date,
+        name="capture_extend_due_date",
+    ),
     path(
         "login/",
         auth_views.LoginView.as_view(
@@ -64,26 +86,6 @@ urlpatterns = [
             template_name="registration/password_reset_complete.html"
         ),
         name="password_reset_complete",
-    ),
-    path("orders/", views.order_list, name="order_list"),
-    path("orders/<uuid:order_id>/", views.order_detail, name="order_detail"),
-    path("orders/<uuid:order_id>/capture/", views.order_capture, name="order_capture"),
-    path("orders/<uuid:order_id>/cancel/", views.order_cancel, name="order_cancel"),
-    path("orders/<uuid:order_id>/release/", views.order_release, name="order_release"),
-    path(
-        "orders/<uuid:order_id>/remove-item/",
-        views.order_remove_item,
-        name="order_remove_item",
-    ),
-    path(
-        "orders/<uuid:order_id>/captures/<uuid:capture_id>/send-invoice/",
-        views.capture_send_invoice,
-        name="capture_send_invoice",
-    ),
-    path(
-        "orders/<uuid:order_id>/captures/<uuid:capture_id>/extend-due-date/",
-        views.capture_extend_due_date,
-        name="capture_extend_due_date",
     ),
     path("payouts/", views.payout_list, name="payout_list"),
     path("payouts/next/", views.payout_next, name="payout_next"),

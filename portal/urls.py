@@ -21,12 +21,17 @@ def favicon(request: HttpRequest) -> FileResponse:
     return FileResponse(open(path_, "rb"), content_type="image/x-icon")
 
 
+# Django tries the patterns in order, and each include that does not match
+# costs its every pattern: the prefixed groups come first, then the refund
+# pages (their paths are the longest under orders/), then the portal's
+# (issue 16: /my/ went through some 40 portal patterns, 8 % of its time).
+# No two groups match one path, so the order changes no URL's view.
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
+    path("my/", include("customers.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("", include("portal.portal_urls")),
     path("", include("refunds.urls")),
-    path("my/", include("customers.urls")),
+    path("", include("portal.portal_urls")),
     path("", include("portal.api.urls")),
 ]

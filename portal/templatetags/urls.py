@@ -21,9 +21,15 @@ _URLS: dict[tuple, str] = {}
 def fixed_url(viewname: str) -> str:
     """The URL of ``viewname`` (no arguments); raises ``NoReverseMatch`` as
     ``{% url %}`` does."""
-    key = (viewname, get_urlconf(), get_script_prefix(), get_language())
+    key = url_memo_key(viewname)
     try:
         return _URLS[key]
     except KeyError:
         url = _URLS[key] = reverse(viewname)
         return url
+
+
+def url_memo_key(viewname: str) -> tuple:
+    """What a reversed URL of ``viewname`` depends on besides its arguments: the
+    URLconf, the script prefix and the language (``i18n_patterns``)."""
+    return (viewname, get_urlconf(), get_script_prefix(), get_language())

@@ -541,3 +541,43 @@ def test_the_top_bar_is_what_the_layouts_tags_wrote(
         ours = portal_header(request, token)
     assert _tags(ours) == _tags(theirs)
     assert ("merchant-name" in ours) is (role is not None)
+
+
+# URL patterns in the order a request tries them (portal/urls.py) ----------------
+
+_SAMPLES = {
+    "uuid": "12345678-1234-5678-1234-567812345678",
+    "int": "7",
+    "str": "abc",
+    "path": "a/b",
+}
+
+
+def _routes(patterns, prefix=""):
+    """Every route of the URLconf without regular expressions, with its
+    converters' sample values filled in."""
+    from django.urls import URLResolver
+    from django.urls.resolvers import RoutePattern
+
+    for pattern in patterns:
+        if not isinstance(pattern.pattern, RoutePattern):
+            continue
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, route)
+        else:
+            yield route
+
+
+def test_every_route_is_reached_by_its_own_paths():
+    """The groups of patterns are ordered for speed (``portal/urls.py``); none
+    shadows another's path, so each route's paths still reach that route."""
+    from django.urls import get_resolver, resolve
+
+    routes = list(_routes(get_resolver().url_patterns))
+    assert len(routes) > 60
+    for route in routes:
+        path = "/" + re.sub(
+            r"<(\w+):\w+>", lambda m: _SAMPLES[m.group(1)], route
+        )
+        assert resolve(path).route == route, path
