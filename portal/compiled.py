@@ -33,13 +33,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.base import ModelState
 from django.db.models.constants import LOOKUP_SEP
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import (
     NamedValuesListIterable,
     ValuesListIterable,
     get_related_populators,
 )
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.utils import create_namedtuple_class
 from django.utils.functional import cached_property
@@ -149,7 +153,7 @@ class CompiledObjects:
             slice(start, end),
             init_list,
             list(compiler.annotation_col_map.items()),
-            functools.partial(queryset.model.from_db, fetch_mode=fetch_mode),
+            _from_db(queryset.model, init_list, fetch_mode),
             get_related_populators(info, compiler.select, queryset.db, fetch_mode),
         )
 
@@ -200,6 +204,55 @@ class CompiledObjects:
         """The first object for ``keys`` (as ``objects``), or None. One query."""
         found = self.objects(*keys)
         return found[0] if found else None
+
+
+#: How ``Model.__init__`` stores a plain field's value: ``setattr`` through
+#: these class attributes, which on a new instance writes the instance's
+#: ``__dict__`` (a foreign key's clears a cached object a new one has not).
+_PLAIN_ATTRIBUTES = (DeferredAttribute, ForeignKeyDeferredAttribute)
+
+
+def _from_db(model, attnames: list[str], fetch_mode):
+    """``model.from_db`` for full rows of ``attnames`` (its concrete fields'
+    attnames in order), as a function of ``(using, init_list, values)``.
+
+    ``Model.from_db`` costs 9-18 µs an instance (``Model.__init__``: two
+    signals, a ``setattr`` per field); a refund preview builds about 20 and a
+    confirm more (issue 16). For a model with Django's own ``from_db`` and
+    ``__init__`` and plain field attributes, while nothing listens to
+    ``pre_init`` or ``post_init``, this builds the same instance directly:
+    its ``_state`` (not adding, ``db``, the fetch mode) and each value in its
+    ``__dict__``, in ``Model.__init__``'s order. Any other model, or with a
+    listener, takes ``Model.from_db``. Our rule;
+    ``tests/portal/test_compiled_rows.py`` compares the two."""
+    slow = functools.partial(model.from_db, fetch_mode=fetch_mode)
+    plain = (
+        model.from_db.__func__ is Model.from_db.__func__
+        and model.__init__ is Model.__init__
+        and not model._meta.abstract
+        and all(
+            type(getattr(model, name, None)) in _PLAIN_ATTRIBUTES for name in attnames
+        )
+    )
+    if not plain:
+        return slow
+    new = object.__new__
+
+    def from_db(using, init_list, values):
+        if pre_init.receivers or post_init.receivers:
+            return slow(using, init_list, values)
+        obj = new(model)
+        state = ModelState()
+        state.adding = False
+        state.db = using
+        if fetch_mode is not None:
+            state.fetch_mode = fetch_mode
+        fields = obj.__dict__
+        fields["_state"] = state
+        fields.update(zip(attnames, values, strict=True))
+        return obj
+
+    return from_db
 
 
 class CompiledGet(CompiledObjects):

@@ -278,3 +278,72 @@ def test_what_each_capture_refunded_as_money_is_read_as_the_orm_sums_it(
     )
     assert expected == {order.captures.get().pk: 4000 + 1500}
     assert dict(engine._MONEY_REFUNDED.rows(order.pk)) == expected
+
+
+def _instance(obj) -> tuple:
+    """Everything an instance holds: its attributes in order and its state's."""
+    state = vars(obj._state)
+    return (
+        type(obj),
+        [(k, v) for k, v in vars(obj).items() if k != "_state"],
+        {k: v for k, v in state.items() if k != "fields_cache"},
+        state.get("fields_cache", {}),
+    )
+
+
+@pytest.mark.parametrize(("name", "lookup"), REFUND_READS)
+def test_instances_built_directly_are_what_model_from_db_builds(
+    name, lookup, make_order, merchant_user, django_capture_on_commit_callbacks
+):
+    """``portal.compiled._from_db`` skips ``Model.__init__`` for plain models;
+    the instances are the ones ``Model.from_db`` builds (attributes in the same
+    order, the same state), and a ``post_init`` listener gets the slow path."""
+    from django.db.models.signals import post_init
+
+    from refunds import engine
+
+    two = make_order(lines=[line("A", 4000, 2), line("B", 6000)], capture=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        two.refund_lines([("A", 1)], by=merchant_user.user)
+    read = getattr(engine, name)
+    direct = read(two.pk, lock=False)
+    seen = []
+
+    def listener(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(listener)
+    try:
+        through_init = read(two.pk, lock=False)
+    finally:
+        post_init.disconnect(listener)
+    assert direct
+    assert len(seen) >= len(through_init)  # Model.__init__ ran for each
+    assert [_instance(o) for o in direct] == [_instance(o) for o in through_init]
+    for obj in direct:
+        assert obj._state.adding is False
+        assert obj._state.db == "default"
+
+
+def test_the_user_and_customer_are_built_as_model_from_db_builds(
+    merchant_user, customer
+):
+    from django.db.models.signals import pre_init
+
+    from customers.auth import _customer_query
+    from portal.backends import user_query
+
+    def listener(**kwargs):
+        pass
+
+    for query, pk in (
+        (user_query("default"), merchant_user.user.pk),
+        (_customer_query("default"), customer.pk),
+    ):
+        direct = query.get(pk)
+        pre_init.connect(listener)
+        try:
+            through_init = query.get(pk)
+        finally:
+            pre_init.disconnect(listener)
+        assert _instance(direct) == _instance(through_init)

@@ -577,7 +577,5 @@ def test_every_route_is_reached_by_its_own_paths():
     routes = list(_routes(get_resolver().url_patterns))
     assert len(routes) > 60
     for route in routes:
-        path = "/" + re.sub(
-            r"<(\w+):\w+>", lambda m: _SAMPLES[m.group(1)], route
-        )
+        path = "/" + re.sub(r"<(\w+):\w+>", lambda m: _SAMPLES[m.group(1)], route)
         assert resolve(path).route == route, path

@@ -179,3 +179,20 @@ def test_a_per_process_cache_never_holds_sessions():
         "-",
         "django.contrib.sessions.backends.db",
     ]
+
+
+def test_the_wsgi_application_freezes_what_startup_made():
+    """``portal.wsgi`` moves the objects of Django's startup out of the garbage
+    collector's generations (``gc.freeze``), in the process that serves."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import gc, portal.wsgi; print(gc.get_freeze_count())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DEBUG": "1", "SECRET_KEY": "x"},
+    )
+    assert int(out.stdout.strip()) > 10_000
