@@ -154,7 +154,9 @@ class CompiledObjects:
             init_list,
             list(compiler.annotation_col_map.items()),
             _from_db(queryset.model, init_list, fetch_mode),
-            get_related_populators(info, compiler.select, queryset.db, fetch_mode),
+            _direct_populators(
+                get_related_populators(info, compiler.select, queryset.db, fetch_mode)
+            ),
         )
 
     def objects(self, *keys) -> list:
@@ -253,6 +255,19 @@ def _from_db(model, attnames: list[str], fetch_mode):
         return obj
 
     return from_db
+
+
+def _direct_populators(populators: list) -> list:
+    """Django's ``select_related`` populators (``RelatedPopulator``), each
+    building its full rows with ``_from_db``: they call their ``from_db``
+    attribute, ``Model.from_db`` with the fetch mode bound."""
+    for populator in populators:
+        model = populator.model_cls
+        attnames = [f.attname for f in model._meta.concrete_fields]
+        if populator.init_list == attnames:
+            populator.from_db = _from_db(model, attnames, populator.fetch_mode)
+        _direct_populators(populator.related_populators)
+    return populators
 
 
 class CompiledGet(CompiledObjects):

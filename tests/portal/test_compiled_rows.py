@@ -280,14 +280,21 @@ def test_what_each_capture_refunded_as_money_is_read_as_the_orm_sums_it(
     assert dict(engine._MONEY_REFUNDED.rows(order.pk)) == expected
 
 
-def _instance(obj) -> tuple:
-    """Everything an instance holds: its attributes in order and its state's."""
+def _instance(obj, seen=()) -> tuple:
+    """Everything an instance holds: its attributes in order, its state's, and
+    the same of each related object it holds (``select_related``; one that
+    points back is compared by its model and key)."""
+    if obj is None or obj in seen:
+        return obj and (type(obj), obj.pk)
     state = vars(obj._state)
     return (
         type(obj),
         [(k, v) for k, v in vars(obj).items() if k != "_state"],
         {k: v for k, v in state.items() if k != "fields_cache"},
-        state.get("fields_cache", {}),
+        {
+            k: _instance(v, (*seen, obj))
+            for k, v in state.get("fields_cache", {}).items()
+        },
     )
 
 
