@@ -221,16 +221,17 @@ def _from_db(model, attnames: list[str], fetch_mode):
     ``Model.from_db`` costs 9-18 µs an instance (``Model.__init__``: two
     signals, a ``setattr`` per field); a refund preview builds about 20 and a
     confirm more (issue 16). For a model with Django's own ``from_db`` and
-    ``__init__`` and plain field attributes, while nothing listens to
-    ``pre_init`` or ``post_init``, this builds the same instance directly:
-    its ``_state`` (not adding, ``db``, the fetch mode) and each value in its
-    ``__dict__``, in ``Model.__init__``'s order. Any other model, or with a
-    listener, takes ``Model.from_db``. Our rule;
+    ``__init__``, no ``__setattr__`` of its own and plain field attributes,
+    while nothing listens to ``pre_init`` or ``post_init``, this builds the
+    same instance directly: its ``_state`` (not adding, ``db``, the fetch
+    mode) and each value in its ``__dict__``, in ``Model.__init__``'s order.
+    Any other model, or with a listener, takes ``Model.from_db``. Our rule;
     ``tests/portal/test_compiled_rows.py`` compares the two."""
     slow = functools.partial(model.from_db, fetch_mode=fetch_mode)
     plain = (
         model.from_db.__func__ is Model.from_db.__func__
         and model.__init__ is Model.__init__
+        and model.__setattr__ is object.__setattr__
         and not model._meta.abstract
         and all(
             type(getattr(model, name, None)) in _PLAIN_ATTRIBUTES for name in attnames

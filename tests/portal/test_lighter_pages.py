@@ -579,3 +579,50 @@ def test_every_route_is_reached_by_its_own_paths():
     for route in routes:
         path = "/" + re.sub(r"<(\w+):\w+>", lambda m: _SAMPLES[m.group(1)], route)
         assert resolve(path).route == route, path
+
+
+# {% static %} found once per process (portal.templatetags.assets) ----------------
+
+
+def _static(path: str) -> str:
+    return Template("{% load assets %}{% static path %}").render(
+        Context({"path": path})
+    )
+
+
+def test_the_static_tag_gives_djangos_url_and_follows_its_settings(settings):
+    from django.templatetags.static import static
+
+    from portal.templatetags import assets
+
+    node = Template("{% load assets %}{% static 'css/app.css' %}").nodelist[-1]
+    assert isinstance(node, assets.StaticNode)
+    for _ in range(2):  # the second from the memo
+        assert _static("css/app.css") == static("css/app.css") == "/static/css/app.css"
+    assert _static("a b&c.css") == static("a b&c.css")
+    assert (
+        Template("{% load assets %}{% static 'x.css' as url %}[{{ url }}]").render(
+            Context()
+        )
+        == "[/static/x.css]"
+    )
+
+    settings.STATIC_URL = "https://cdn.example/assets/"
+    assert _static("css/app.css") == "https://cdn.example/assets/css/app.css"
+    settings.STATIC_URL = "static/"
+    assert _static("css/app.css") == static("css/app.css")
+
+
+def test_every_template_takes_static_from_the_assets_library():
+    """``{% load static %}`` would be Django's tag, without the memo."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    templates = Path(settings.BASE_DIR, "templates").rglob("*.html")
+    loading = [
+        str(path)
+        for path in templates
+        if re.search(r"\{% load [^%]*\bstatic\b", path.read_text())
+    ]
+    assert loading == []
