@@ -161,7 +161,24 @@ class SharedFields(dict):
         return dict(self)
 
 
-class OrderSearchForm(forms.Form):
+class TemplateLookups:
+    """For a form whose attributes its templates read (``{{ form.refundable }}``):
+    a lookup of a name that is not a field raises ``KeyError`` without
+    Django's list of every field name, sorted.
+
+    The template engine tries ``form[name]`` before the attribute, and
+    ``BaseForm.__getitem__`` builds that list for the error it raises. A
+    refund form has two fields an order line (1,000 for 500 lines) and its
+    page reads some twenty attributes (issue 16). Our rule: the error names
+    the key and the form, as Django's does."""
+
+    def __getitem__(self, name):
+        if name not in self.fields:
+            raise KeyError(f"Key {name!r} not found in {type(self).__name__!r}.")
+        return super().__getitem__(name)
+
+
+class OrderSearchForm(TemplateLookups, forms.Form):
     """Search and filters of the order list; ``page()`` runs the keyset query.
     Its widgets render in Python (``portal.widgets``): same markup, less time."""
 
@@ -510,7 +527,7 @@ class QuantityField(forms.IntegerField):
         return super().to_python(text)
 
 
-class CaptureForm(forms.Form):
+class CaptureForm(TemplateLookups, forms.Form):
     """Capture all that remains, selected lines, or an amount (two steps: review,
     then confirm)."""
 

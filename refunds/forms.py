@@ -29,7 +29,7 @@ from customers.models import Notification
 from customers.notifications import Message, render
 from portal import widgets
 from portal.exceptions import DomainError
-from portal.forms import SharedFields
+from portal.forms import SharedFields, TemplateLookups
 from portal.models import Channel, Order, OrderLine
 from portal.money import (
     amount_input_text,
@@ -99,7 +99,7 @@ class LineRow:
     kept: bool = False  # shipping the store's policy does not refund
 
 
-class RefundForm(forms.Form):
+class RefundForm(TemplateLookups, forms.Form):
     kind = forms.ChoiceField(
         label=_("How to refund"),
         choices=[

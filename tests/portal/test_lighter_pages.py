@@ -626,3 +626,17 @@ def test_every_template_takes_static_from_the_assets_library():
         if re.search(r"\{% load [^%]*\bstatic\b", path.read_text())
     ]
     assert loading == []
+
+
+def test_a_missing_key_names_itself_without_every_field(captured_order):
+    """``TemplateLookups``: the template engine's ``form[name]`` before
+    ``form.name`` raises at once; a field is still found by its name."""
+    from refunds.forms import RefundForm
+
+    form = RefundForm(captured_order)
+    with pytest.raises(KeyError, match="'refundable' not found in 'RefundForm'"):
+        form["refundable"]
+    assert form["kind"].name == "kind"
+    assert Template("{{ form.refundable.0 }}").render(Context({"form": form})) == str(
+        form.refundable[0]
+    )
