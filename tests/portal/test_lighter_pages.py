@@ -89,6 +89,63 @@ def test_search_fields_render_what_the_field_include_renders(data):
         assert 'id="id_date_to_errors"><p>' in str(form.field_groups())
 
 
+SEARCHES = [
+    {},
+    {"q": "", "status": "", "product": "", "date_from": "", "date_to": ""},
+    {"q": '"<b>" & co', "status": "CANCELLED", "date_from": "2026-01-02"},
+    {"date_from": "2026-02-01", "date_to": "2026-01-01"},
+    {"product": "pay_later", "date_to": "not a date"},
+]
+
+
+def test_blank_filters_written_once_read_as_the_field_include_in_every_language():
+    """``widgets.blank_field_group``: each search, in each language, after
+    every other one has filled the memo, renders what the include renders."""
+    include = Template(
+        '{% for field in form.visible_fields %}{% include "includes/field.html" %}'
+        "{% endfor %}"
+    )
+    for _round in range(2):
+        for language in ("en", "de", "sv"):
+            with translation.override(language):
+                for data in SEARCHES:
+                    form = OrderSearchForm(data)
+                    form.is_valid()
+                    theirs = include.render(Context({"form": form}))
+                    assert _tags(form.field_groups()) == _tags(theirs), (language, data)
+    with translation.override("de"):
+        assert ">Suchen</label>" in str(OrderSearchForm({}).field_groups())
+
+
+def test_only_a_blank_field_without_errors_is_taken_from_the_memo():
+    blank = OrderSearchForm({"q": "", "date_to": "not a date"})
+    blank.is_valid()
+    assert widgets.blank_field_group(blank["q"]) is widgets.blank_field_group(
+        OrderSearchForm({"q": ""})["q"]
+    )
+    searched = OrderSearchForm({"q": "muller"})
+    assert 'value="muller"' in widgets.blank_field_group(searched["q"])
+    assert "Enter a valid date." in widgets.blank_field_group(blank["date_to"])
+    assert "Enter a valid date." not in widgets.blank_field_group(
+        OrderSearchForm({"date_to": ""})["date_to"]
+    )
+
+    class Required(forms.Form):
+        name = forms.CharField(widget=widgets.TextInput)
+
+    for _times in range(2):
+        missing = Required({"name": ""})
+        assert not missing.is_valid()
+        assert "This field is required." in widgets.blank_field_group(missing["name"])
+    assert "This field is required." not in widgets.blank_field_group(
+        Required()["name"]
+    )
+    prefixed = OrderSearchForm({}, prefix="x")
+    assert 'id="id_x-q"' in widgets.blank_field_group(prefixed["q"])
+    initial = OrderSearchForm(initial={"q": "first"})
+    assert 'value="first"' in widgets.blank_field_group(initial["q"])
+
+
 def test_a_field_with_help_text_renders_what_the_field_include_renders():
     class Form(forms.Form):
         name = forms.CharField(help_text="Say <who>", widget=widgets.TextInput)
