@@ -181,7 +181,7 @@ def field_group(field) -> SafeString:
         f'<label for="{conditional_escape(field.id_for_label)}">'
         f"{conditional_escape(field.label)}</label>"
         f"{field}{help_text}"
-        f'<div class="field-errors" id="{auto_id}_errors">{errors}</div></div>'
+        f'<div class="field-errors" id="{auto_id}_error">{errors}</div></div>'
     )
 
 

@@ -91,7 +91,7 @@ def line_rows(form) -> list[SafeString]:
             f'<label class="cell-label" for="{escape(quantity.id_for_label)}">'
             f"{quantity_label}</label>\n"
             f"{quantity}\n"
-            f'<div class="field-errors" id="{escape(quantity.auto_id)}_errors">'
+            f'<div class="field-errors" id="{escape(quantity.auto_id)}_error">'
             f"{errors}</div>\n"
             f"</td>\n"
             f"</tr>"
@@ -109,7 +109,7 @@ def error_slots(form, names: list[str]) -> SafeString:
         messages = "".join(f"<p>{escape(error)}</p>" for error in errors.get(name, ()))
         field_id = escape(form.auto_id % form.add_prefix(name))
         slots.append(
-            f'<div class="field-errors" id="{field_id}_errors" hx-swap-oob="true">'
+            f'<div class="field-errors" id="{field_id}_error" hx-swap-oob="true">'
             f"{messages}</div>\n"
         )
     return mark_safe("".join(slots))  # every value escaped above

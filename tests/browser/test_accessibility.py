@@ -169,7 +169,7 @@ def test_merchant_pages_have_no_serious_accessibility_violations(page, axe, shop
     settle(page)  # leaving the amount field fires "change": one more preview
     axe(page, "refund form with a preview")
     page.get_by_label("Amount to refund").fill("10000,00")
-    page.locator("#id_amount_errors p").wait_for()
+    page.locator("#id_amount_error p").wait_for()
     settle(page)
     axe(page, "refund form with an error")
 

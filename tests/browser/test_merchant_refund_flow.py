@@ -119,11 +119,11 @@ def test_merchant_refunds_two_lines_with_a_fee_then_the_rest_and_cannot_over_ref
     page.goto(f"/orders/{shop_order.order_id}/refund/")
     page.get_by_label("Amount", exact=True).check()
     page.get_by_label("Amount to refund").fill("1,00")
-    expect(page.locator("#id_amount_errors")).to_contain_text(
+    expect(page.locator("#id_amount_error")).to_contain_text(
         "Over refund is not allowed"
     )
     page.get_by_role("button", name="Confirm refund").click()
-    expect(page.locator("#id_amount_errors")).to_contain_text(
+    expect(page.locator("#id_amount_error")).to_contain_text(
         "Over refund is not allowed"
     )
     shop_order.refresh_from_db()

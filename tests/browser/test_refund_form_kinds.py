@@ -159,8 +159,8 @@ def test_refund_form_walks_through_the_four_kinds_switching_between_them(
     amount.fill("50,00")
     expect(total).to_have_text("50,00\xa0€")
     expect(page.locator("#preview-fee")).to_have_count(0)
-    expect(page.locator("#id_return_fee_errors")).to_be_empty()
-    expect(page.locator("#id_amount_errors")).to_be_empty()
+    expect(page.locator("#id_return_fee_error")).to_be_empty()
+    expect(page.locator("#id_amount_error")).to_be_empty()
     maximum.click()
     expect(amount).to_have_value("400,00")
     expect(total).to_have_text("400,00\xa0€")
@@ -261,7 +261,7 @@ def test_refusal_shows_the_order_as_it_is_now_and_confirm_raises_no_csp_violatio
     settle(page)
     shop_order.refund_amount(20000)  # the other tab
     page.get_by_role("button", name="Refund 300,00\xa0€").click()
-    expect(page.locator("#id_amount_errors")).to_contain_text(
+    expect(page.locator("#id_amount_error")).to_contain_text(
         "at most 200,00\xa0€ can be refunded"
     )
     expect(page.locator("#preview-refundable-now")).to_contain_text(

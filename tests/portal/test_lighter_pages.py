@@ -86,7 +86,7 @@ def test_search_fields_render_what_the_field_include_renders(data):
     theirs = include.render(Context({"form": form}))
     assert _tags(form.field_groups()) == _tags(theirs)
     if "date_to" in data:
-        assert 'id="id_date_to_errors"><p>' in str(form.field_groups())
+        assert 'id="id_date_to_error"><p>' in str(form.field_groups())
 
 
 SEARCHES = [

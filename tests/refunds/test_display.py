@@ -21,7 +21,7 @@ TEMPLATE_ROWS = """{% load i18n %}{% for row in form.line_rows %}
   <td>
     <label class="cell-label" for="{{ row.quantity.id_for_label }}">{% translate "Quantity to refund" %}</label>
     {{ row.quantity }}
-    <div class="field-errors" id="{{ row.quantity.auto_id }}_errors">{% for error in row.quantity.errors %}<p>{{ error }}</p>{% endfor %}</div>
+    <div class="field-errors" id="{{ row.quantity.auto_id }}_error">{% for error in row.quantity.errors %}<p>{{ error }}</p>{% endfor %}</div>
   </td>
 </tr>
 {% endfor %}"""

@@ -109,7 +109,7 @@ def test_htmx_preview_shows_total_fee_allocation_plan_effect_and_payout_deductio
     plan = response.context["plan"]
     assert f'name="expected_fingerprint" value="{plan.fingerprint}"' in body
     # Field error slots are refreshed out of band, so old errors disappear.
-    assert 'id="id_amount_errors" hx-swap-oob="true"' in body
+    assert 'id="id_amount_error" hx-swap-oob="true"' in body
     assert Refund.objects.count() == 0
 
 
@@ -139,7 +139,7 @@ def test_preview_errors_appear_next_to_the_field_they_concern(
     ]
     body = response.content.decode()
     assert (
-        f'id="id_line-{pk}-quantity_errors" hx-swap-oob="true"><p>Over refund' in body
+        f'id="id_line-{pk}-quantity_error" hx-swap-oob="true"><p>Over refund' in body
     )
 
 
