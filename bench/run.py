@@ -11,7 +11,7 @@
    from this process with an asyncio + httpx client.
 4. Measures issue 16's targets that single windows read on both sides of
    their bound (the exact search's and ``/my/``'s throughput, the refund
-   preview's median) again, in rounds paired with the ceiling (``Paired``).
+   preview's and confirm's medians) again, in rounds paired with the ceiling (``Paired``).
 5. Profiles the slowest page in-process with pyinstrument.
 6. Writes ``docs/PERFORMANCE.md`` and the raw numbers to /tmp/bench/.
 
@@ -413,6 +413,7 @@ class Row:
 EXACT_THROUGHPUT = "exact order id search ≥ 50% of the ceiling's throughput"
 MY_THROUGHPUT = "order list /my/ ≥ 50% of the ceiling's throughput"
 PREVIEW_MEDIAN = "refund preview ≤ 3× the ceiling's median"
+CONFIRM_MEDIAN = "refund confirm (sequential) ≤ 6× the ceiling's median"
 #: Rounds of a paired measurement (``Bench.paired``): five pairs of windows.
 PAIRED_ROUNDS = 5
 
@@ -679,11 +680,29 @@ class Bench:
             self.refund_form(order, "preview"),
         )
 
+    async def confirm(self, index: int, number: int, client):
+        """A refund confirm of 5 lines of the next order of the pool, after
+        its preview (untimed, as a person previews, then confirms); None when
+        the pool is used up."""
+        order = self.next_pool_order()
+        if order is None:
+            return None
+        data = await self.previewed(client, index, order)
+        if data is None:
+            return None
+        return (
+            "POST",
+            f"/orders/{order['order_id']}/refund/",
+            self.headers(index),
+            data,
+        )
+
     def paired_targets_of_issue_16(self) -> list[Paired]:
         """The targets that single windows read on both sides of their bound
-        from run to run (issue 16): the exact search's and ``/my/``'s
-        throughput, and the refund preview's median, each paired with the
-        ceiling (``paired``)."""
+        from run to run, or near it (issue 16): the exact search's and
+        ``/my/``'s throughput, the refund preview's and the sequential refund
+        confirm's median (while the pool of orders to refund lasts), each
+        paired with the ceiling (``paired``)."""
         ids = self.fx.list_targets["ids"]
         pages = self.fx.customer_pages
         found = [
@@ -720,6 +739,16 @@ class Bench:
                     limit=3,
                 )
             )
+        if self.pool_next < len(self.fx.pool):
+            found.append(
+                self.paired(
+                    CONFIRM_MEDIAN,
+                    "refund confirm, 5 lines (sequential)",
+                    self.confirm,
+                    kind="median",
+                    limit=6,
+                )
+            )
         return found
 
     def refund_flow(self) -> list[Row]:
@@ -746,20 +775,6 @@ class Bench:
             )
         )
 
-        async def confirm(index: int, number: int, client):
-            order = self.next_pool_order()
-            if order is None:
-                return None
-            data = await self.previewed(client, index, order)
-            if data is None:
-                return None
-            return (
-                "POST",
-                f"/orders/{order['order_id']}/refund/",
-                self.headers(index),
-                data,
-            )
-
         for concurrency, label in (
             (1, "sequential"),
             (8, "8 clients, different orders"),
@@ -768,7 +783,7 @@ class Bench:
             row.sequential = measure(
                 BASE,
                 row.name,
-                confirm,
+                self.confirm,
                 concurrency=concurrency,
                 # At least SAMPLES sequential confirms (each with its preview).
                 max_requests=max(SAMPLES, self.max_requests // 4)
@@ -1147,7 +1162,6 @@ def write_report(
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     out.append("")
 
-    out += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
     if paired:
         out += [
             "## Targets paired with the ceiling",
@@ -1179,6 +1193,7 @@ def write_report(
             )
         out.append("")
 
+    out += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
     for target, measured, ok in targets(rows, ceiling, paired or []):
         out.append(f"| {target} | {measured} | {'met' if ok else '**missed**'} |")
     out.append("")
