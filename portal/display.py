@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from html import escape
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.dates import MONTHS_3
@@ -28,6 +30,7 @@ from customers.models import RepaymentStatus
 from portal.models import (
     Channel,
     LedgerEntry,
+    MerchantUser,
     Order,
     OrderLine,
     PaymentProduct,
@@ -446,10 +449,44 @@ def timeline_items(entries: Iterable) -> list[SafeString]:
 _CURRENT = ' aria-current="page"'
 
 
+def _role_name(texts: dict[str, str], role: str) -> str:
+    """A role's name from ``_header_texts``, escaped; as ``get_role_display``,
+    a value without a choice is shown as it is."""
+    return texts.get(f"role:{role}") or escape(str(role))
+
+
+#: The top bar's words by language (``_header_texts``).
+_HEADER_TEXTS: dict[str | None, dict[str, str]] = {}
+
+
+@receiver(setting_changed)
+def _forget_header_texts(*, setting: str, **kwargs) -> None:
+    """Settings that change what a language's catalog says (as Django's own
+    translation caches are reset for them, in tests)."""
+    if setting in {"LANGUAGES", "LANGUAGE_CODE", "LOCALE_PATHS", "INSTALLED_APPS"}:
+        _HEADER_TEXTS.clear()
+
+
 def _header_texts() -> dict[str, str]:
-    """The top bar's words in the active language, escaped (looked up here,
-    outside f-strings, where ``makemessages`` finds them)."""
+    """The top bar's words in the active language, escaped, and each role's
+    name (``"role:<value>"``, as ``get_role_display`` gives it), looked up
+    once per process and language: a dozen lookups and escapes on every
+    page otherwise (issue 16; our rule)."""
+    language = get_language()
+    texts = _HEADER_TEXTS.get(language)
+    if texts is None:
+        texts = _HEADER_TEXTS[language] = _looked_up_header_texts()
+    return texts
+
+
+def _looked_up_header_texts() -> dict[str, str]:
+    """``_header_texts`` in the active language, looked up here, outside
+    f-strings, where ``makemessages`` finds them."""
     return {
+        **{
+            f"role:{value}": escape(str(label))
+            for value, label in MerchantUser.Role.choices
+        },
         "merchant": escape(gettext("Merchant")),
         "portal": escape(gettext("Merchant portal")),
         "main": escape(pgettext("navigation", "Main")),
@@ -492,7 +529,7 @@ def portal_header(request, csrf_token) -> SafeString:
         name = request.user.get_full_name() or request.user.username
         user = (
             f'<span class="account-name">{escape(name)} '
-            f'<span class="role">{escape(str(member.get_role_display()))}</span>'
+            f'<span class="role">{_role_name(text, member.role)}</span>'
             "</span>"
         )
         if member.can_manage_users:
