@@ -143,6 +143,14 @@ class OrderPage:
     previous_cursor: str | None
     is_first: bool
 
+    def count_text(self) -> str:
+        """ "3 orders on this page", in the active language (the template's
+        ``blocktranslate count`` took 0.1 ms of an order list; issue 16)."""
+        count = len(self.orders)
+        return ngettext(
+            "%(count)s order on this page", "%(count)s orders on this page", count
+        ) % {"count": count}
+
 
 class SharedFields(dict):
     """A form's ``base_fields`` that its instances share instead of copying.

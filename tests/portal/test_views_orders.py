@@ -520,3 +520,24 @@ def test_every_branch_of_a_text_search_has_an_index(searched_orders, text):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "BitmapOr" in plan, plan
     assert "Seq Scan on portal_order" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("language", "orders", "text"),
+    [
+        ("en", 1, "1 order on this page"),
+        ("en", 2, "2 orders on this page"),
+        ("de", 1, "1 Bestellung auf dieser Seite"),
+        ("de", 3, "3 Bestellungen auf dieser Seite"),
+    ],
+)
+def test_the_pager_counts_the_orders_on_the_page_in_the_users_language(
+    portal_client, merchant_user, make_order, language, orders, text
+):
+    merchant_user.language = language
+    merchant_user.save(update_fields=["language"])
+    for _ in range(orders):
+        make_order()
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+        page = portal_client.get(reverse("portal:order_list"), **headers)
+        assert text in page.content.decode()
