@@ -224,11 +224,15 @@ def merchant_headers(user) -> dict[str, str]:
 
 
 def customer_headers(customer_pk: int) -> dict[str, str]:
+    """A logged-in customer's browser: session cookie and CSRF cookie (a
+    browser keeps the one its first page set; without it, every page made a
+    new CSRF secret and set it again)."""
     from django.conf import settings
 
     return {
         "Cookie": f"{settings.SESSION_COOKIE_NAME}="
-        f"{session_cookie({'customer_id': customer_pk})}"
+        f"{session_cookie({'customer_id': customer_pk})}; "
+        f"{settings.CSRF_COOKIE_NAME}={secrets.token_hex(16)}"
     }
 
 
