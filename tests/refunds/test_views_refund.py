@@ -138,9 +138,7 @@ def test_preview_errors_appear_next_to_the_field_they_concern(
         "Over refund is not allowed: only 2 of “T-shirt” can be refunded."
     ]
     body = response.content.decode()
-    assert (
-        f'id="id_line-{pk}-quantity_error" hx-swap-oob="true"><p>Over refund' in body
-    )
+    assert f'id="id_line-{pk}-quantity_error" hx-swap-oob="true"><p>Over refund' in body
 
 
 def test_amount_errors_and_fee_errors_land_on_their_fields(
