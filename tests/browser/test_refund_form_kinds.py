@@ -352,3 +352,26 @@ def test_favicon_loads_in_the_browser(page, shop_order):
         # image/x-icon: browsers take both.
         assert "icon" in response.headers["content-type"]
         assert response.body().startswith(b"\x00\x00\x01\x00")
+
+
+def test_a_live_preview_error_marks_its_field_and_a_fixed_one_unmarks_it(
+    page, shop_order
+):
+    """The live preview swaps in the error next to the amount, not the field:
+    the field is marked invalid and described by that error, as a whole form
+    rendered by the server marks it, and unmarked once the amount is fine."""
+    log_in(page)
+    page.goto(f"/orders/{shop_order.order_id}/refund/")
+    page.get_by_label("Amount", exact=True).check()
+    amount = page.get_by_label("Amount to refund")
+    amount.fill("9999,00")
+    expect(page.locator("#id_amount_error")).to_contain_text("Over refund")
+    expect(amount).to_have_attribute("aria-invalid", "true")
+    expect(amount).to_have_attribute("aria-describedby", "id_amount_error")
+    page.width_name = "desktop"
+    shot(page, "8-live-error-marks-the-field")
+    amount.fill("1,00")
+    expect(page.locator("#preview-total")).to_have_text("1,00\xa0€")
+    expect(page.locator("#id_amount_error")).to_be_empty()
+    expect(amount).not_to_have_attribute("aria-invalid", "true")
+    expect(amount).not_to_have_attribute("aria-describedby", "id_amount_error")
