@@ -420,6 +420,11 @@ PREVIEW_MEDIAN = "refund preview ≤ 3× the ceiling's median"
 CONFIRM_MEDIAN = "refund confirm (sequential) ≤ 6× the ceiling's median"
 #: Rounds of a paired measurement (``Bench.paired``): five pairs of windows.
 PAIRED_ROUNDS = 5
+#: A paired window with fewer requests does not count (``Paired.ratios``).
+PAIRED_MIN_SAMPLES = 20
+#: Requests in a paired confirm window at most: the pool of orders to refund
+#: must last five rounds (``Bench.paired_targets_of_issue_16``).
+PAIRED_CONFIRMS = SAMPLES
 
 
 @dataclass
@@ -447,19 +452,27 @@ class Paired:
 
     @property
     def ratios(self) -> list[float]:
-        """Per round: the page's value over the ceiling's (nan without a ceiling)."""
+        """Per round: the page's value over the ceiling's; nan for a round
+        with a window of fewer than ``PAIRED_MIN_SAMPLES`` requests (a pool of
+        orders used up mid-window) or without a ceiling."""
         return [
             self.value(page) / self.value(ceiling)
             if self.value(ceiling)
+            and min(page.count, ceiling.count) >= PAIRED_MIN_SAMPLES
             else float("nan")
             for page, ceiling in self.rounds
         ]
 
     @property
+    def counted(self) -> list[float]:
+        """The rounds' ratios that count (not nan)."""
+        return [r for r in self.ratios if r == r]
+
+    @property
     def ratio(self) -> float:
-        """The median of the rounds' ratios."""
-        ratios = [r for r in self.ratios if r == r]
-        return statistics.median(ratios) if ratios else float("nan")
+        """The median of the rounds' ratios that count."""
+        counted = self.counted
+        return statistics.median(counted) if counted else float("nan")
 
     @property
     def met(self) -> bool:
@@ -469,7 +482,12 @@ class Paired:
         return ratio >= self.limit if self.kind == "throughput" else ratio <= self.limit
 
     def describe(self, ratio: float) -> str:
-        return f"{ratio:.0%}" if self.kind == "throughput" else f"{ratio:.1f}×"
+        """The ratio to one more digit than the single-window rows, so that
+        a ratio just past its bound does not read as the bound ("3.0×"
+        missed for 3.04)."""
+        if ratio != ratio:
+            return "–"
+        return f"{ratio:.1%}" if self.kind == "throughput" else f"{ratio:.2f}×"
 
 
 def get(url, headers_for):
@@ -590,11 +608,20 @@ class Bench:
         )
 
     def paired(
-        self, target: str, page: str, make, *, kind: str, limit: float
+        self,
+        target: str,
+        page: str,
+        make,
+        *,
+        kind: str,
+        limit: float,
+        max_requests: int | None = None,
+        classify=None,
     ) -> Paired:
         """``page`` (made by ``make``) and the ceiling in ``PAIRED_ROUNDS``
         alternating pairs of windows (``Paired``); each window as long as the
-        run's others (``--seconds``), after a warm-up of every worker."""
+        run's others (``--seconds``) or ``max_requests`` page requests, after
+        a warm-up of every worker; ``classify`` names the page's outcomes."""
         ceiling = get(f"/bench/ceiling/?size={self.ceiling_size}", self.headers)
         paired = Paired(target, page, kind, limit)
         concurrency = self.clients if kind == "throughput" else 1
@@ -609,8 +636,13 @@ class Bench:
                     concurrency=concurrency,
                     warmup=self.workers * 2,
                     warmup_concurrency=self.workers,
-                    max_requests=self.max_requests * concurrency,
+                    max_requests=(
+                        max_requests
+                        if max_requests and side == "page"
+                        else self.max_requests * concurrency
+                    ),
                     max_seconds=self.seconds,
+                    classify=classify if side == "page" else None,
                 )
             paired.rounds.append((results["page"], results["ceiling"]))
         self.paired_targets.append(paired)
@@ -705,7 +737,8 @@ class Bench:
         """The targets that single windows read on both sides of their bound
         from run to run, or near it (issue 16): the exact search's and
         ``/my/``'s throughput, the refund preview's and the sequential refund
-        confirm's median (while the pool of orders to refund lasts), each
+        confirm's median (when the pool of orders to refund lasts five
+        rounds), each
         paired with the ceiling (``paired``)."""
         ids = self.fx.list_targets["ids"]
         pages = self.fx.customer_pages
@@ -743,7 +776,9 @@ class Bench:
                     limit=3,
                 )
             )
-        if self.pool_next < len(self.fx.pool):
+        # Each round's warm-up and window use up orders of the pool.
+        needed = PAIRED_ROUNDS * (self.workers * 2 + PAIRED_CONFIRMS)
+        if len(self.fx.pool) - self.pool_next >= needed:
             found.append(
                 self.paired(
                     CONFIRM_MEDIAN,
@@ -751,7 +786,15 @@ class Bench:
                     self.confirm,
                     kind="median",
                     limit=6,
+                    max_requests=PAIRED_CONFIRMS,
+                    classify=classify_confirm,
                 )
+            )
+        else:
+            print(
+                f"  paired: {CONFIRM_MEDIAN}: not measured, "
+                f"{len(self.fx.pool) - self.pool_next} orders left of {needed}",
+                flush=True,
             )
         return found
 
@@ -1177,23 +1220,29 @@ def write_report(
             "ceiling, in turns (the ceiling first in the first, third and "
             "fifth rounds), so that what else the machine does in a stretch "
             "of the run weighs on both sides of a round. The target is read "
-            "from the median of the rounds' ratios.",
+            "from the median of the rounds' ratios; a round with a window of "
+            f"fewer than {PAIRED_MIN_SAMPLES} requests does not count.",
             "",
-            "| target | round | page | ceiling | ratio |",
-            "|---|--:|--:|--:|--:|",
+            "| target | round | page | ceiling | ratio | requests (page / ceiling) "
+            "| page's outcomes |",
+            "|---|--:|--:|--:|--:|--:|---|",
         ]
         for pair in paired:
             unit = " req/s" if pair.kind == "throughput" else " ms"
             for number, ((page, ceil), ratio) in enumerate(
                 zip(pair.rounds, pair.ratios, strict=True), start=1
             ):
+                outcomes = ", ".join(
+                    f"{k}: {v}" for k, v in sorted(page.outcomes.items())
+                )
                 out.append(
                     f"| {pair.target} | {number} | "
                     f"{pair.value(page):,.1f}{unit} | {pair.value(ceil):,.1f}{unit} | "
-                    f"{pair.describe(ratio)} |"
+                    f"{pair.describe(ratio)} | {page.count} / {ceil.count} | "
+                    f"{outcomes} |"
                 )
             out.append(
-                f"| {pair.target} | median | | | **{pair.describe(pair.ratio)}** |"
+                f"| {pair.target} | median | | | **{pair.describe(pair.ratio)}** | | |"
             )
         out.append("")
 
@@ -1239,7 +1288,15 @@ def ratio_targets(
     for pair in paired:
         single = next((m for t, m, _ok in found if t == pair.target), None)
         measured = (
-            f"median of {len(pair.rounds)} rounds paired with the ceiling: "
+            f"median of {len(pair.counted)} "
+            f"round{'s' if len(pair.counted) != 1 else ''} paired with the ceiling"
+            + (
+                f" ({len(pair.rounds) - len(pair.counted)} of {len(pair.rounds)} "
+                "too short to count)"
+                if len(pair.counted) < len(pair.rounds)
+                else ""
+            )
+            + ": "
             f"{pair.describe(pair.ratio)} (rounds: "
             + ", ".join(pair.describe(r) for r in pair.ratios)
             + ")"

@@ -3,6 +3,7 @@
 from bench.client import Result, Sample
 from bench.run import (
     EXACT_THROUGHPUT,
+    PAIRED_MIN_SAMPLES,
     PREVIEW_MEDIAN,
     Paired,
     Row,
@@ -30,25 +31,47 @@ def test_a_throughput_target_is_read_from_the_median_of_its_rounds():
 def test_a_median_time_target_is_met_at_or_below_its_bound():
     pair = Paired(PREVIEW_MEDIAN, "refund preview", "median", 3)
     for page_ms in (15.0, 14.0, 16.0):
-        pair.rounds.append((result(10, latency_ms=page_ms), result(10, latency_ms=5.0)))
+        pair.rounds.append((result(30, latency_ms=page_ms), result(30, latency_ms=5.0)))
     assert pair.ratios == [3.0, 2.8, 3.2]
     assert pair.ratio == 3.0
     assert pair.met
-    pair.rounds.append((result(10, latency_ms=17.0), result(10, latency_ms=5.0)))
+    pair.rounds.append((result(30, latency_ms=17.0), result(30, latency_ms=5.0)))
     assert pair.ratio == 3.1
     assert not pair.met
 
 
-def test_a_ceiling_window_without_requests_counts_no_round():
+def test_a_window_with_too_few_requests_counts_no_round_and_says_so():
     pair = Paired(EXACT_THROUGHPUT, "exact order id search", "throughput", 0.5)
     pair.rounds.append((result(100), result(0)))
     pair.rounds.append((result(120), result(200)))
+    pair.rounds.append((result(PAIRED_MIN_SAMPLES - 1), result(200)))
     assert pair.ratio == 0.6
+    exact = Row("Order list", "exact order id search", result(30), result(120))
+    ceiling = Row("Ceiling", "bare Django view", result(30), result(300))
+    ((_target, measured, met),) = [
+        t for t in ratio_targets([exact], ceiling, [pair]) if t[0] == EXACT_THROUGHPUT
+    ]
+    assert measured.startswith(
+        "median of 1 round paired with the ceiling (2 of 3 too short to count): "
+        "60.0% (rounds: –, 60.0%, –)"
+    )
+    assert met
+
+
+def test_a_ratio_just_past_its_bound_does_not_read_as_the_bound():
+    pair = Paired(PREVIEW_MEDIAN, "refund preview", "median", 3)
+    pair.rounds.append((result(30, latency_ms=15.2), result(30, latency_ms=5.0)))
+    assert pair.describe(pair.ratio) == "3.04×"
+    assert not pair.met
+    slow = Paired(EXACT_THROUGHPUT, "exact order id search", "throughput", 0.5)
+    slow.rounds.append((result(497, seconds=1.0), result(1000, seconds=1.0)))
+    assert slow.describe(slow.ratio) == "49.7%"
+    assert not slow.met
 
 
 def test_a_paired_target_replaces_its_single_window_reading_and_shows_it():
-    ceiling = Row("Ceiling", "bare Django view", result(10), result(300))
-    exact = Row("Order list", "exact order id search", result(10), result(120))
+    ceiling = Row("Ceiling", "bare Django view", result(30), result(300))
+    exact = Row("Order list", "exact order id search", result(30), result(120))
     single = ratio_targets([exact], ceiling)
     assert (EXACT_THROUGHPUT, "120 of 300 req/s (40%)", False) in single
 
@@ -60,8 +83,8 @@ def test_a_paired_target_replaces_its_single_window_reading_and_shows_it():
     assert found == [
         (
             EXACT_THROUGHPUT,
-            "median of 3 rounds paired with the ceiling: 60% "
-            "(rounds: 60%, 56%, 64%); single window: 120 of 300 req/s (40%)",
+            "median of 3 rounds paired with the ceiling: 60.0% "
+            "(rounds: 60.0%, 56.0%, 64.0%); single window: 120 of 300 req/s (40%)",
             True,
         )
     ]
