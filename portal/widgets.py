@@ -167,8 +167,10 @@ def field_group(field) -> SafeString:
         raise ValueError(f"{field.name}: use includes/field.html for this widget")
     auto_id = conditional_escape(field.auto_id)
     help_text = (
-        f'<p class="help" id="{auto_id}_helptext">'
-        f"{conditional_escape(field.help_text)}</p>"
+        # A block that may hold a list (Django's password rules are a <ul>,
+        # which would close a <p> and leave it empty).
+        f'<div class="help" id="{auto_id}_helptext">'
+        f"{conditional_escape(field.help_text)}</div>"
         if field.help_text
         else ""
     )

@@ -65,3 +65,20 @@ def test_a_blank_new_user_is_described_by_its_errors(portal_client, db):
         reverse("portal:user_add"), {"username": "", "email": "not an email"}
     )
     assert "id_email_error" in described_by_what_is_there(page.content.decode())
+
+
+def test_the_password_rules_are_inside_the_help_the_new_password_points_to(
+    portal_client, db
+):
+    """Django's password help is a list: inside a <p> the browser would close
+    the paragraph before it, leaving ``aria-describedby`` an empty element."""
+    html = portal_client.get(reverse("portal:password_change")).content.decode()
+    assert "id_new_password1_helptext" in described_by_what_is_there(html)
+    assert re.search(r'<div class="help" id="id_new_password1_helptext"><ul>', html)
+
+
+def test_a_customers_invalid_email_is_described_by_one_error_element(client, db):
+    page = client.post(reverse("customers:login"), {"email": "not an email"})
+    html = page.content.decode()
+    assert "id_email_error" in described_by_what_is_there(html)
+    assert html.count('id="id_email_error"') == 1
