@@ -243,6 +243,12 @@ class OrderSearchForm(TemplateLookups, forms.Form):
             "".join(widgets.blank_field_group(f) for f in self.visible_fields())
         )
 
+    def error_slots(self) -> SafeString:
+        """Each visible field's error container with its errors, swapped out
+        of band by a live search (which replaces the results, not the form):
+        ``widgets.error_slots``."""
+        return widgets.error_slots(self, [f.name for f in self.visible_fields()])
+
     def searches_text(self) -> bool:
         """Whether the list is searched for a text other than an order id: the
         search whose best plan depends on the text (``portal.prepared``). The

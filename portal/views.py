@@ -122,6 +122,8 @@ def order_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": rows,
             "query": _query_without_cursor(request),
+            # A live search also brings the filters' errors (out of band).
+            "oob": partial,
         },
     )
 

@@ -227,3 +227,25 @@ def blank_field_group(field) -> SafeString:
     if found is None:
         found = _BLANK_GROUPS[key] = field_group(field)
     return found
+
+
+def error_slots(form, names: list[str]) -> SafeString:
+    """The error container of each field in ``names`` (``field_group``'s,
+    id ``<field id>_error``, the id Django's ``aria-describedby`` names) with
+    the field's errors, to swap out of band into a form an HTMX response does
+    not replace (an empty one clears what an earlier response showed). The
+    field itself is marked invalid by ``static/js/portal.js``. Used by the
+    refund form's live preview and the order list's live search; as the
+    template wrote them, about 0.15 ms a preview there (issue 16)."""
+    errors = form.errors
+    slots = []
+    for name in names:
+        messages = "".join(
+            f"<p>{conditional_escape(error)}</p>" for error in errors.get(name, ())
+        )
+        field_id = conditional_escape(form.auto_id % form.add_prefix(name))
+        slots.append(
+            f'<div class="field-errors" id="{field_id}_error" hx-swap-oob="true">'
+            f"{messages}</div>\n"
+        )
+    return mark_safe("".join(slots))  # every value escaped above

@@ -37,8 +37,9 @@ from portal.money import (
     parse_amount,
     parse_quantity,
 )
+from portal.widgets import error_slots
 
-from .display import error_slots, line_rows, preview_panel
+from .display import line_rows, preview_panel
 from .engine import (
     OrderState,
     RefundKind,
@@ -283,7 +284,7 @@ class RefundForm(TemplateLookups, forms.Form):
 
     def error_slots(self) -> SafeString:
         """Each field's error container in the page, with its errors, swapped
-        out of band on each preview (``refunds.display.error_slots``)."""
+        out of band on each preview (``portal.widgets.error_slots``)."""
         return error_slots(self, self._error_slot_names())
 
     def _error_slot_names(self) -> list[str]:

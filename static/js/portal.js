@@ -33,6 +33,34 @@
   document.addEventListener("htmx:afterSettle", focusableScrollers);
   window.addEventListener("resize", focusableScrollers);
 
+  // A live response (the refund preview, the order search) swaps in each
+  // field's error slot (id "<field id>_error", portal.widgets.error_slots),
+  // not the field: the field is marked invalid and described by its slot
+  // here, as Django marks it when the whole form is rendered (aria-invalid,
+  // aria-describedby), and unmarked when the slot is empty again.
+  function describeErrors() {
+    document.querySelectorAll('.field-errors[id$="_error"]').forEach(function (slot) {
+      var field = document.getElementById(slot.id.slice(0, -"_error".length));
+      if (!field || !/^(INPUT|SELECT|TEXTAREA)$/.test(field.tagName)) {
+        return;
+      }
+      var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/)
+        .filter(function (id) { return id && id !== slot.id; });
+      if (slot.textContent.trim() !== "") {
+        field.setAttribute("aria-invalid", "true");
+        ids.push(slot.id);
+      } else {
+        field.removeAttribute("aria-invalid");
+      }
+      if (ids.length) {
+        field.setAttribute("aria-describedby", ids.join(" "));
+      } else {
+        field.removeAttribute("aria-describedby");
+      }
+    });
+  }
+  document.addEventListener("htmx:afterSettle", describeErrors);
+
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") {
       return;

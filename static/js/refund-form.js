@@ -91,38 +91,6 @@
     }
   });
 
-  // A live preview swaps in each field's error slot (id "<field id>_error"),
-  // not the field: the field is marked invalid and described by its slot
-  // here, as Django marks it when the whole form is rendered (aria-invalid,
-  // aria-describedby), and unmarked when the slot is empty again.
-  function describeErrors() {
-    var form = document.getElementById("refund-form");
-    if (!form) {
-      return;
-    }
-    form.querySelectorAll('.field-errors[id$="_error"]').forEach(function (slot) {
-      var field = document.getElementById(slot.id.slice(0, -"_error".length));
-      if (!field || !/^(INPUT|SELECT|TEXTAREA)$/.test(field.tagName)) {
-        return;
-      }
-      var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/)
-        .filter(function (id) { return id && id !== slot.id; });
-      if (slot.textContent.trim() !== "") {
-        field.setAttribute("aria-invalid", "true");
-        ids.push(slot.id);
-      } else {
-        field.removeAttribute("aria-invalid");
-      }
-      if (ids.length) {
-        field.setAttribute("aria-describedby", ids.join(" "));
-      } else {
-        field.removeAttribute("aria-describedby");
-      }
-    });
-  }
-
-  document.addEventListener("htmx:afterSettle", describeErrors);
-
   document.addEventListener("htmx:beforeSwap", function (event) {
     var form = document.getElementById("refund-form");
     var sent = event.detail.xhr.refundFormState;

@@ -167,3 +167,29 @@ def test_back_to_a_confirmed_refund_form_shows_the_order_as_it_is_now(
     finally:
         cached.close()
     assert shop_order.refunds.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_live_search_marks_a_filter_in_error_and_unmarks_it_once_fixed(
+    page, shop_order, screenshot_dir
+):
+    """The live search swaps the results, and the filters' errors next to
+    them: the date in error is marked invalid and described by its error."""
+    page.goto("/login/")
+    page.get_by_label("Username").fill("anna")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Orders")).to_be_visible()
+    page.wait_for_load_state("load")
+    start, end = page.get_by_label("From"), page.get_by_label("To")
+    start.fill("2026-03-01")
+    end.fill("2026-01-01")
+    expect(page.locator("#id_date_to_error")).to_have_text(
+        "The end date is before the start date."
+    )
+    expect(end).to_have_attribute("aria-invalid", "true")
+    expect(end).to_have_attribute("aria-describedby", "id_date_to_error")
+    shot(page, screenshot_dir, "live-search-date-error.png")
+    end.fill("2026-12-31")
+    expect(page.locator("#id_date_to_error")).to_be_empty()
+    expect(end).not_to_have_attribute("aria-invalid", "true")

@@ -541,3 +541,26 @@ def test_the_pager_counts_the_orders_on_the_page_in_the_users_language(
     for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
         page = portal_client.get(reverse("portal:order_list"), **headers)
         assert text in page.content.decode()
+
+
+def test_a_live_search_brings_the_filters_errors_next_to_them(portal_client, db):
+    """The live search replaces the results, not the form: each filter's error
+    container comes out of band, empty once the filters are fine again; the
+    whole page renders them in place."""
+    url = reverse("portal:order_list")
+    dates = {"date_from": "2026-03-01", "date_to": "2026-01-01"}
+    live = portal_client.get(url, dates, HTTP_HX_REQUEST="true").content.decode()
+    assert (
+        '<div class="field-errors" id="id_date_to_error" hx-swap-oob="true">'
+        "<p>The end date is before the start date.</p></div>"
+    ) in live
+    assert '<div class="field-errors" id="id_q_error" hx-swap-oob="true"></div>' in live
+    fixed = portal_client.get(
+        url, {"date_from": "2026-01-01"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert (
+        '<div class="field-errors" id="id_date_to_error" hx-swap-oob="true"></div>'
+    ) in fixed
+    whole = portal_client.get(url, dates).content.decode()
+    assert "hx-swap-oob" not in whole
+    assert 'id="id_date_to_error"><p>The end date is before the start date.' in whole
