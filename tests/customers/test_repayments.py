@@ -338,3 +338,18 @@ def test_a_staff_retry_sends_a_bounced_repayment_to_the_same_method(repayment):
     assert repayment.status == RepaymentStatus.SCHEDULED
     assert repayment.failure_reason == ""
     assert repayment.process_after <= timezone.now()
+
+
+def test_new_details_name_their_errors_for_the_kind_and_the_digits(
+    repayment, customer_client
+):
+    """Each field in error, and the group of kinds, points at its error text."""
+    from tests.portal.test_field_errors import described_by_what_is_there
+
+    Repayment.objects.filter(pk=repayment.pk).update(status=RepaymentStatus.BOUNCED)
+    url = reverse("customers:repayment_details", args=[repayment.repayment_id])
+    html = customer_client.post(
+        url, {"kind": "neither", "provider": "Visa", "last4": "12"}
+    ).content.decode()
+    named = described_by_what_is_there(html)
+    assert {"id_kind_error", "id_last4_error"} <= set(named)

@@ -82,3 +82,14 @@ def test_a_customers_invalid_email_is_described_by_one_error_element(client, db)
     html = page.content.decode()
     assert "id_email_error" in described_by_what_is_there(html)
     assert html.count('id="id_email_error"') == 1
+
+
+def test_a_choice_left_out_is_described_for_the_whole_group(portal_client, order):
+    """Radio buttons are one group (a fieldset): the group names the error."""
+    page = portal_client.post(
+        reverse("portal:order_capture", args=[order.order_id]),
+        {"kind": "neither", "action": "confirm"},
+    )
+    html = page.content.decode()
+    assert re.search(r'<fieldset aria-describedby="id_kind_error">', html)
+    assert "id_kind_error" in described_by_what_is_there(html)
