@@ -1320,7 +1320,7 @@ def _single_window_targets(
         found.append(
             (
                 f"{label} ≤ {limit:g}× the ceiling's median",
-                f"{row.sequential.median:.1f} ms = {ratio:.1f}× {base:.1f} ms",
+                f"{row.sequential.median:.1f} ms = {ratio:.2f}× {base:.1f} ms",
                 ratio <= limit,
             )
         )
@@ -1368,7 +1368,7 @@ def _single_window_targets(
                     (
                         f"{row.name} ≥ 50% of the ceiling's throughput",
                         f"{row.concurrent.rps:.0f} of "
-                        f"{ceiling.concurrent.rps:.0f} req/s ({ratio:.0%})",
+                        f"{ceiling.concurrent.rps:.0f} req/s ({ratio:.1%})",
                         ratio >= 0.5,
                     )
                 )

@@ -73,7 +73,7 @@ def test_a_paired_target_replaces_its_single_window_reading_and_shows_it():
     ceiling = Row("Ceiling", "bare Django view", result(30), result(300))
     exact = Row("Order list", "exact order id search", result(30), result(120))
     single = ratio_targets([exact], ceiling)
-    assert (EXACT_THROUGHPUT, "120 of 300 req/s (40%)", False) in single
+    assert (EXACT_THROUGHPUT, "120 of 300 req/s (40.0%)", False) in single
 
     pair = Paired(EXACT_THROUGHPUT, "exact order id search", "throughput", 0.5)
     for page, ceiling_rps in [(150, 250), (140, 250), (160, 250)]:
@@ -84,7 +84,7 @@ def test_a_paired_target_replaces_its_single_window_reading_and_shows_it():
         (
             EXACT_THROUGHPUT,
             "median of 3 rounds paired with the ceiling: 60.0% "
-            "(rounds: 60.0%, 56.0%, 64.0%); single window: 120 of 300 req/s (40%)",
+            "(rounds: 60.0%, 56.0%, 64.0%); single window: 120 of 300 req/s (40.0%)",
             True,
         )
     ]
