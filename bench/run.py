@@ -723,6 +723,11 @@ class Bench:
         order = self.next_pool_order()
         if order is None:
             return None
+        return await self.confirm_of(client, index, order)
+
+    async def confirm_of(self, client, index: int, order: dict):
+        """The confirm of ``order`` after its preview (untimed); None when the
+        preview shows nothing left to refund."""
         data = await self.previewed(client, index, order)
         if data is None:
             return None
@@ -863,15 +868,7 @@ class Bench:
 
         async def confirm(index: int, number: int, client):
             # A preview that shows nothing left to refund ends this client.
-            data = await self.previewed(client, index, target)
-            if data is None:
-                return None
-            return (
-                "POST",
-                f"/orders/{target['order_id']}/refund/",
-                self.headers(index),
-                data,
-            )
+            return await self.confirm_of(client, index, target)
 
         row = Row("Refund", "refund confirm, 8 clients on the same order")
         row.sequential = measure(
