@@ -378,15 +378,16 @@ class _Read:
         queryset = queryset.order_by(*order)
         self.read = CompiledObjects(queryset, lookup)
         self.locked = CompiledObjects(queryset.select_for_update(of=("self",)), lookup)
-        # The same rows locked by the order's merchant and order id, read in
-        # the round trip that locks the order (``lock_merchants_order``).
-        self.locked_by_order_id = (
-            None
+        # The same rows by the order's merchant and order id, read in the
+        # round trip that reads the order (``merchants_order``) or locks it
+        # (``lock_merchants_order``).
+        by_order_id = (f"{lookup}__merchant", f"{lookup}__order_id")
+        self.by_order_id, self.locked_by_order_id = (
+            (None, None)
             if lookup == "pk"
-            else CompiledObjects(
-                queryset.select_for_update(of=("self",)),
-                f"{lookup}__merchant",
-                f"{lookup}__order_id",
+            else (
+                CompiledObjects(queryset, *by_order_id),
+                CompiledObjects(queryset.select_for_update(of=("self",)), *by_order_id),
             )
         )
 
@@ -428,10 +429,20 @@ _MERCHANTS_ORDER_LOCKED = CompiledObjects(
     "merchant",
     "order_id",
 )
-#: Read only, with their plans: one query instead of two.
-_INSTALLMENTS_WITH_PLANS = CompiledObjects(
-    Installment.objects.select_related("plan__payment_method").order_by("pk"),
-    "plan__order",
+#: The same order, read only (``OrderState.merchants_order``).
+_MERCHANTS_ORDER = CompiledObjects(
+    Order.objects.select_related("merchant", "customer", "payment_method").order_by(),
+    "merchant",
+    "order_id",
+)
+#: Read only, with their plans: one query instead of two; by the order, or by
+#: the order's merchant and order id.
+_INSTALLMENTS_WITH_PLANS_ROWS = Installment.objects.select_related(
+    "plan__payment_method"
+).order_by("pk")
+_INSTALLMENTS_WITH_PLANS = CompiledObjects(_INSTALLMENTS_WITH_PLANS_ROWS, "plan__order")
+_INSTALLMENTS_WITH_PLANS_OF_ORDER_ID = CompiledObjects(
+    _INSTALLMENTS_WITH_PLANS_ROWS, "plan__order__merchant", "plan__order__order_id"
 )
 #: ``(capture pk, amount)``: what each capture refunded as money (not store
 #: credit), minor units; by the order, or (read only; an order id is unique)
@@ -497,6 +508,30 @@ class OrderState:
         state.locked = lock
         if with_plans:
             state._set_plans(plan_rows, lock=lock)
+        return state
+
+    @classmethod
+    def merchants_order(cls, merchant_pk: int, order_id) -> "OrderState | None":
+        """The order ``order_id`` of merchant ``merchant_pk`` and its rows,
+        with the customer's plans, read only, in one round trip (the order and
+        its rows by the merchant and the order id, sent together): the refund
+        preview's read (``load`` needs the order first, one round trip more).
+        None when the merchant has no such order (another merchant's order
+        does not exist here). Our rule (issue 16)."""
+        key = (merchant_pk, order_id)
+        found, captures, lines, capture_lines, installments, money = together(
+            (_MERCHANTS_ORDER, key),
+            (_CAPTURES.by_order_id, key),
+            (_LINES.by_order_id, key),
+            (_CAPTURE_LINES.by_order_id, key),
+            (_INSTALLMENTS_WITH_PLANS_OF_ORDER_ID, key),
+            (_MONEY_REFUNDED_OF_ORDER_ID, (order_id,)),
+        )
+        if not found:
+            return None
+        (order,) = found
+        state = cls._assemble(order, lines, captures, capture_lines)
+        state._set_plans([installments, money], lock=False)
         return state
 
     @classmethod

@@ -48,6 +48,15 @@ def _locked_order(request: HttpRequest, order_id: UUID) -> OrderState:
     return state
 
 
+def _read_order(request: HttpRequest, order_id: UUID) -> OrderState:
+    """The merchant's order and its rows with the customer's plans, read only
+    in one round trip (what a preview shows), or 404 as ``scoped_order``."""
+    state = OrderState.merchants_order(request.merchant.pk, order_id)
+    if state is None:
+        raise Http404("No order matches the given query.")
+    return state
+
+
 def _posted_key(request: HttpRequest) -> str | None:
     """The posted idempotency key as the form cleans it (stripped), when the
     form can accept it (1 to 255 characters, no NUL, which PostgreSQL's text
@@ -101,16 +110,14 @@ def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
             _say_refunded(request, form.order, refund)
             return redirect_or_htmx(request, form.order.get_absolute_url())
         return _render(request, form, "form-response")
-    order = scoped_order(request, order_id)
-    if request.method == "POST" and request.POST.get("action") == "maximum":
-        asked = RefundForm(order, request.POST)
-        form = RefundForm(order, asked.maximum_data(), state=asked.state)
-        form.preview()
-    elif request.method == "POST":
-        form = RefundForm(order, request.POST)
+    if request.method == "POST":
+        state = _read_order(request, order_id)
+        form = RefundForm(state.order, request.POST, state=state)
+        if request.POST.get("action") == "maximum":
+            form = RefundForm(state.order, form.maximum_data(), state=state)
         form.preview()
     else:
-        form = RefundForm(order)
+        form = RefundForm(scoped_order(request, order_id))
     # The header (swapped out of band) and the preview show the order as this
     # request read it; a refused confirm has read it again (``RefundForm.save``).
     return _render(request, form, "form-response")
@@ -120,9 +127,11 @@ def refund_create(request: HttpRequest, order_id: UUID) -> HttpResponse:
 @merchant_required(permission="can_refund")
 @vary_on_headers("HX-Request")
 def refund_preview(request: HttpRequest, order_id: UUID) -> HttpResponse:
-    order = scoped_order(request, order_id)
     if request.method == "GET":  # a bookmarked or reloaded preview: show the form
-        return redirect("refunds:create", order_id=order.order_id)
-    form = RefundForm(order, request.POST)
+        return redirect(
+            "refunds:create", order_id=scoped_order(request, order_id).order_id
+        )
+    state = _read_order(request, order_id)
+    form = RefundForm(state.order, request.POST, state=state)
     form.preview()
     return _render(request, form, "preview-response")

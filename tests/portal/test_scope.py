@@ -97,3 +97,19 @@ def test_pages_with_ids_need_a_login(client, other_merchants_ids, name, params):
     url = reverse(name, kwargs={p: other_merchants_ids[p] for p in params})
     response = client.get(url)
     assert response.status_code in (302, 405)
+
+
+@pytest.mark.parametrize("action", ["preview", "maximum", ""])
+@pytest.mark.parametrize("name", ["refunds:create", "refunds:preview"])
+def test_another_merchants_order_is_not_previewed(
+    portal_client, other_order, name, action
+):
+    """The preview reads the order with its rows by the merchant and the
+    order id (``OrderState.merchants_order``): another merchant's order does
+    not exist there, with or without HTMX."""
+    url = reverse(name, args=[other_order.order_id])
+    data = {"action": action, "kind": "complete", "idempotency_key": "k"}
+    assert portal_client.post(url, data).status_code == 404
+    assert (
+        portal_client.post(url, data, headers={"HX-Request": "true"}).status_code == 404
+    )

@@ -130,3 +130,48 @@ def test_a_key_sent_with_spaces_is_read_once_as_the_form_cleans_it(
     assert len(reads) == 2  # one per request
     assert all("padded-key" in params for params in reads)
     assert Refund.objects.filter(order=captured_order).count() == 1
+
+
+def test_a_preview_reads_the_order_and_its_rows_in_one_round_trip(
+    portal_client, make_order, staff_user
+):
+    """The live preview reads the order by the merchant and its order id
+    together with its rows and the customer's plans
+    (``OrderState.merchants_order``): one pipeline after the user's query,
+    not the order first and its rows after it."""
+    import psycopg
+    from django.urls import reverse
+
+    order = make_order(lines=[line("A", 4000, 2), line("B", 6000)], capture=True)
+    order.refund_lines([("B", 1)], by=staff_user)  # refunds to sum, too
+    url = reverse("refunds:preview", args=[order.order_id])
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        status = connection.connection.pgconn.pipeline_status
+        statements.append((sql.split(" FROM ")[1].split()[0], status))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        response = portal_client.post(
+            url,
+            {"kind": "complete", "idempotency_key": "k"},
+            headers={"HX-Request": "true"},
+        )
+    assert response.status_code == 200
+    assert response.context["plan"].refunded_amount == 8000  # 2 × A
+    # The session and the user (authentication) by themselves; then the order
+    # and everything the preview shows of it, in one pipeline.
+    off = psycopg.pq.PipelineStatus.OFF
+    assert {table for table, status in statements if status == off} <= {
+        '"django_session"',
+        '"auth_user"',
+    }
+    assert [table for table, status in statements if status != off] == [
+        '"portal_order"',
+        '"portal_capture"',
+        '"portal_orderline"',
+        '"portal_captureline"',
+        '"customers_installment"',
+        '"refunds_refundallocation"',
+    ]
