@@ -334,11 +334,13 @@ def test_refund_pages_run_a_bounded_number_of_queries(
     order = many_lines_order(100)
     # Session, user, order, then the engine's own rows, read once for the form,
     # its header and the preview: lines, captures, capture lines (and for a
-    # preview the installments with their plans), whatever the number of lines.
+    # preview the installments with their plans and what the captures refunded
+    # as money, read with the order in one round trip on PostgreSQL:
+    # ``OrderState.merchants_order``), whatever the number of lines.
     with django_assert_max_num_queries(6):
         portal_client.get(create_url(order))
     data = {"kind": "complete", "idempotency_key": "k"}
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         portal_client.post(preview_url(order), data, HTTP_HX_REQUEST="true")
 
 
