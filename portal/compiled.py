@@ -287,59 +287,72 @@ class CompiledGet(CompiledObjects):
 
 
 class CompiledRows:
-    """``queryset.filter(**{lookup: key})`` (its first ``limit`` rows, when
-    given) compiled once (on first use).
+    """``queryset.filter(**{lookup: key, ...})`` (its first ``limit`` rows,
+    when given) compiled once (on first use).
 
     ``queryset`` is a ``values_list`` of field and annotation names (not
-    ``flat``, ``named`` or ``extra``) on one database; ``lookup`` is a lookup
-    whose value is one query parameter, such as ``"order"`` or
-    ``"refund__order"``. Raises ``ValueError`` for a queryset it cannot compile
-    that way.
+    ``flat``, ``named`` or ``extra``) on one database; ``lookups`` are lookups
+    whose values are one query parameter each, such as ``"order"``,
+    ``"refund__order"`` or ``"capture__order__merchant",
+    "capture__order__order_id"``, bound by ``rows(*keys)`` in that order.
+    Raises ``ValueError`` for a queryset it cannot compile that way.
     """
 
-    def __init__(self, queryset: QuerySet, lookup: str, *, limit: int | None = None):
+    def __init__(
+        self, queryset: QuerySet, *lookups: str, limit: int | None = None
+    ) -> None:
         if queryset._iterable_class is not ValuesListIterable:
             raise ValueError("CompiledRows reads values_list() rows, nothing else")
         if queryset.query.extra_select:
             raise ValueError("CompiledRows reads fields and annotations, not extra")
+        if not lookups:
+            raise ValueError("CompiledRows filters by at least one lookup")
         self.queryset = queryset
-        self.lookup = lookup
+        self.lookups = lookups
         self.limit = limit
 
-    def _filtered(self, key) -> QuerySet:
-        filtered = self.queryset.filter(**{self.lookup: key})
+    def _filtered(self, *keys) -> QuerySet:
+        filtered = self.queryset.filter(**dict(zip(self.lookups, keys, strict=True)))
         return filtered if self.limit is None else filtered[: self.limit]
 
     @cached_property
     def _compiled(self) -> tuple:
-        """SQL, parameters, key position, query and selected columns (in the
-        order of the values_list, annotations included): compiled when first
-        used, so importing a module that makes one needs no database."""
-        candidate, compiler, sql, params, (position,) = _compile(self._filtered)
-        columns = [column for column, _sql, _alias in compiler.select]
-        # The key as the database takes it (a UUID is text on SQLite).
-        *_, targets, _rest = self.queryset.query.names_to_path(
-            self.lookup.split(LOOKUP_SEP), self.queryset.model._meta
+        """SQL, parameters, each key's position and field, query and selected
+        columns (in the order of the values_list, annotations included):
+        compiled when first used, so importing a module that makes one needs
+        no database."""
+        # Each key as the database takes it (a UUID is text on SQLite), probed
+        # with values of its type.
+        key_fields = []
+        for lookup in self.lookups:
+            *_, targets, _rest = self.queryset.query.names_to_path(
+                lookup.split(LOOKUP_SEP), self.queryset.model._meta
+            )
+            key_fields.append(targets[0])
+        candidate, compiler, sql, params, positions = _compile(
+            self._filtered,
+            [tuple(map(field.to_python, _PROBE_KEYS)) for field in key_fields],
         )
+        columns = [column for column, _sql, _alias in compiler.select]
         return (
             sql,
             params,
-            (position, targets[0]),
+            list(zip(positions, key_fields, strict=True)),
             candidate.query,
             columns[: compiler.col_count],
         )
 
-    def rows(self, key) -> list[tuple]:
-        """The rows for ``key`` (a Python value of the lookup's type, such as a
-        primary key). One query."""
-        return together((self, (key,)))[0]
+    def rows(self, *keys) -> list[tuple]:
+        """The rows for ``keys`` (Python values of the lookups' types, such as
+        a primary key). One query."""
+        return together((self, keys))[0]
 
     def _statement(self, connection, keys) -> tuple[str, list]:
-        """The SQL and its parameters with the key of ``keys`` bound."""
-        sql, params, (position, field), _query, _columns = self._compiled
+        """The SQL and its parameters with ``keys`` bound."""
+        sql, params, key_fields, _query, _columns = self._compiled
         params = params.copy()
-        (key,) = keys
-        params[position] = field.get_db_prep_value(key, connection)
+        for (position, field), key in zip(key_fields, keys, strict=True):
+            params[position] = field.get_db_prep_value(key, connection)
         return sql, params
 
     def _build(self, connection, rows) -> list[tuple]:

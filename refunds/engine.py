@@ -445,8 +445,9 @@ _INSTALLMENTS_WITH_PLANS_OF_ORDER_ID = CompiledObjects(
     _INSTALLMENTS_WITH_PLANS_ROWS, "plan__order__merchant", "plan__order__order_id"
 )
 #: ``(capture pk, amount)``: what each capture refunded as money (not store
-#: credit), minor units; by the order, or (read only; an order id is unique)
-#: by the order id.
+#: credit), minor units; by the order, or by the order's merchant and order id
+#: (read with the order, like every row of ``merchants_order`` and
+#: ``lock_merchants_order``: another merchant's order id reads nothing).
 _MONEY_REFUNDED_ROWS = (
     RefundAllocation.objects.filter(refund__store_credit=False)
     .values_list("capture_id")
@@ -455,7 +456,7 @@ _MONEY_REFUNDED_ROWS = (
 )
 _MONEY_REFUNDED = CompiledRows(_MONEY_REFUNDED_ROWS, "capture__order")
 _MONEY_REFUNDED_OF_ORDER_ID = CompiledRows(
-    _MONEY_REFUNDED_ROWS, "capture__order__order_id"
+    _MONEY_REFUNDED_ROWS, "capture__order__merchant", "capture__order__order_id"
 )
 
 
@@ -525,7 +526,7 @@ class OrderState:
             (_LINES.by_order_id, key),
             (_CAPTURE_LINES.by_order_id, key),
             (_INSTALLMENTS_WITH_PLANS_OF_ORDER_ID, key),
-            (_MONEY_REFUNDED_OF_ORDER_ID, (order_id,)),
+            (_MONEY_REFUNDED_OF_ORDER_ID, key),
         )
         if not found:
             return None
@@ -560,7 +561,7 @@ class OrderState:
             (_CAPTURE_LINES.locked_by_order_id, key),
             (_PLANS.locked_by_order_id, key),
             (_INSTALLMENTS.locked_by_order_id, key),
-            (_MONEY_REFUNDED_OF_ORDER_ID, (order_id,)),
+            (_MONEY_REFUNDED_OF_ORDER_ID, key),
         ]
         if request_key:
             calls.append((_REQUEST_KEYS, (merchant_pk, request_key)))

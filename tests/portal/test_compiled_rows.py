@@ -34,11 +34,11 @@ def test_the_order_pages_queries_read_what_the_orm_reads(
             [("A", 1)], return_fee=500, by=merchant_user.user, reference="R-1"
         )
         paid_now.refund_amount(2000)
-    expected = list(compiled.queryset.filter(**{compiled.lookup: paid_now}))
+    expected = list(compiled.queryset.filter(**{compiled.lookups[0]: paid_now}))
     assert expected  # every query has rows for this order
     assert compiled.rows(paid_now.pk) == expected
     assert compiled.rows(order.pk) == list(
-        compiled.queryset.filter(**{compiled.lookup: order})
+        compiled.queryset.filter(**{compiled.lookups[0]: order})
     )
     assert compiled.rows(0) == []
 
@@ -354,3 +354,21 @@ def test_the_user_and_customer_are_built_as_model_from_db_builds(
         finally:
             pre_init.disconnect(listener)
         assert _instance(direct) == _instance(through_init)
+
+
+def test_rows_bind_several_lookups_in_order(make_order, staff_user):
+    """``CompiledRows`` with two lookups, as ``CompiledObjects`` takes them:
+    each key is its own parameter, bound in the lookups' order; the refunded
+    sums of an order read by its merchant and order id find nothing for
+    another merchant (refunds.engine, issue 16)."""
+    from refunds.engine import _MONEY_REFUNDED_OF_ORDER_ID
+    from tests.factories import MerchantFactory, line
+
+    order = make_order(lines=[line("A", 4000, 2)], capture=True)
+    order.refund_lines([("A", 1)], by=staff_user)
+    capture = order.captures.get()
+    other = MerchantFactory(slug="elsewhere")
+    assert _MONEY_REFUNDED_OF_ORDER_ID.rows(order.merchant_id, order.order_id) == [
+        (capture.pk, 4000)
+    ]
+    assert _MONEY_REFUNDED_OF_ORDER_ID.rows(other.pk, order.order_id) == []
