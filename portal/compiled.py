@@ -85,6 +85,23 @@ def _compile(filtered, probes=(_PROBE_KEYS,)) -> tuple:
     return queryset, compiler, sql, list(params), positions
 
 
+def _key_fields(queryset: QuerySet, lookups) -> list:
+    """The field each of ``lookups`` compares (a foreign key's target): the
+    key as the database takes it (a UUID is text on SQLite)."""
+    fields = []
+    for lookup in lookups:
+        *_, targets, _rest = queryset.query.names_to_path(
+            lookup.split(LOOKUP_SEP), queryset.model._meta
+        )
+        fields.append(targets[0])
+    return fields
+
+
+def _probes(key_fields) -> list[tuple]:
+    """For ``_compile``: two values of each key's type."""
+    return [tuple(map(field.to_python, _PROBE_KEYS)) for field in key_fields]
+
+
 def _converters(compiled, query, connection, using: str, columns) -> list:
     """The database converters of ``compiled``'s ``columns`` on ``connection``,
     found once per connection (Django's compiler asks every column on every
@@ -121,19 +138,12 @@ class CompiledObjects:
     def _compiled(self) -> tuple:
         """Compiled when first used, so importing a module that makes one needs
         no database."""
-        # Each key as the database takes it (a UUID is text on SQLite), probed
-        # with values of its type.
-        key_fields = []
-        for lookup in self.lookups:
-            *_, targets, _rest = self.queryset.query.names_to_path(
-                lookup.split(LOOKUP_SEP), self.queryset.model._meta
-            )
-            key_fields.append(targets[0])
+        key_fields = _key_fields(self.queryset, self.lookups)
         queryset, compiler, sql, params, positions = _compile(
             lambda *keys: self.queryset.filter(
                 **dict(zip(self.lookups, keys, strict=True))
             ),
-            [tuple(map(field.to_python, _PROBE_KEYS)) for field in key_fields],
+            _probes(key_fields),
         )
         columns = [column for column, _sql, _alias in compiler.select]
         info = compiler.klass_info
@@ -321,17 +331,9 @@ class CompiledRows:
         columns (in the order of the values_list, annotations included):
         compiled when first used, so importing a module that makes one needs
         no database."""
-        # Each key as the database takes it (a UUID is text on SQLite), probed
-        # with values of its type.
-        key_fields = []
-        for lookup in self.lookups:
-            *_, targets, _rest = self.queryset.query.names_to_path(
-                lookup.split(LOOKUP_SEP), self.queryset.model._meta
-            )
-            key_fields.append(targets[0])
+        key_fields = _key_fields(self.queryset, self.lookups)
         candidate, compiler, sql, params, positions = _compile(
-            self._filtered,
-            [tuple(map(field.to_python, _PROBE_KEYS)) for field in key_fields],
+            self._filtered, _probes(key_fields)
         )
         columns = [column for column, _sql, _alias in compiler.select]
         return (
