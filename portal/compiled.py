@@ -55,12 +55,12 @@ from portal.pipeline import sent_together
 _PROBE_KEYS = (0, 1)
 
 
-def _compile(filtered, probes=(_PROBE_KEYS,)) -> tuple:
+def _compile(filtered, probes) -> tuple:
     """``(queryset, compiler, sql, params, key_positions)`` for
-    ``filtered(*keys)``, a queryset filtered by ``len(probes)`` keys: compiled
-    with each key's two probe values in turn to find which parameter is that
-    key. Raises ``ValueError`` when that cannot be told (a key is not exactly
-    one parameter)."""
+    ``filtered(*keys)``, a queryset filtered by ``len(probes)`` keys (two values
+    of each key's type, ``_probes``): compiled with each key's two probe
+    values in turn to find which parameter is that key. Raises ``ValueError``
+    when that cannot be told (a key is not exactly one parameter)."""
 
     def compile_with(keys) -> tuple:
         candidate = filtered(*keys)
