@@ -420,20 +420,15 @@ _REQUEST_KEYS = CompiledObjects(
     "merchant",
     "key",
 )
-#: A merchant's order by its order id, locked, with what the refund form and its
-#: messages show of it (``OrderState.lock_merchants_order``).
+#: A merchant's order by its order id, with what the refund form and its
+#: messages show of it: read only (``OrderState.merchants_order``) or locked
+#: (``OrderState.lock_merchants_order``).
+_MERCHANTS_ORDER_ROWS = Order.objects.select_related(
+    "merchant", "customer", "payment_method"
+).order_by()
+_MERCHANTS_ORDER = CompiledObjects(_MERCHANTS_ORDER_ROWS, "merchant", "order_id")
 _MERCHANTS_ORDER_LOCKED = CompiledObjects(
-    Order.objects.select_related("merchant", "customer", "payment_method")
-    .select_for_update(of=("self",))
-    .order_by(),
-    "merchant",
-    "order_id",
-)
-#: The same order, read only (``OrderState.merchants_order``).
-_MERCHANTS_ORDER = CompiledObjects(
-    Order.objects.select_related("merchant", "customer", "payment_method").order_by(),
-    "merchant",
-    "order_id",
+    _MERCHANTS_ORDER_ROWS.select_for_update(of=("self",)), "merchant", "order_id"
 )
 #: Read only, with their plans: one query instead of two; by the order, or by
 #: the order's merchant and order id.
